@@ -1,0 +1,245 @@
+// One veb bridge: member ports, span ports, the MAC table, rules, counters, and
+// the forwarding pipeline that implements DESIGN.md section 3 (S1-S12).
+//
+// Configuration lives in an immutable Snapshot (ports with their flags, VLAN
+// maps and rules, plus bridge flags). Every control operation validates fully,
+// builds a new Snapshot and publishes it with one atomic store; the old one is
+// freed after a QSBR grace period. Workers never take a lock the control plane
+// holds: they read the snapshot, use the lock-free MAC table, and write their
+// own counters (one writer per cell, summed when read).
+//
+// Accounting (S11), per receiving port:
+//   rx_packets == unicast + flooded + sum(in_drops)
+// A unicast frame has one egress candidate (the table's port); a flooded frame
+// has every other member port as candidate (only those with `discover` for
+// unknown unicast). Each candidate copy is either transmitted (tx_packets of the
+// egress port) or counted in that port's out_drops under one reason, checked in
+// this order: link_down, protected, tagged_out, blocknonip_out, rules_out,
+// too_big, then the backend's tx_error/no_buffer. Span copies are counted on the
+// span port the same way (tx or out_drops), outside the member totals.
+//
+// Thread-safety: control methods may be called from any thread (they serialise
+// on mu_). Input() may be called concurrently by different WorkerContexts; for
+// one receiving port, by one worker at a time. Control methods must not be
+// called from inside a worker's read section (e.g. from an event sink).
+#ifndef VEB_DATAPLANE_BRIDGE_H_
+#define VEB_DATAPLANE_BRIDGE_H_
+
+#include <array>
+#include <atomic>
+#include <bitset>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "dataplane/clock.h"
+#include "dataplane/drop_reason.h"
+#include "dataplane/frame.h"
+#include "dataplane/mac_table.h"
+#include "dataplane/port.h"
+#include "dataplane/qsbr.h"
+#include "dataplane/rule.h"
+
+namespace veb {
+
+// Ports per bridge, members and span ports together (the Linux bridge stops at
+// 1,024).
+inline constexpr uint32_t kMaxPortsPerBridge = 4096;
+inline constexpr uint16_t kPvidNone = 0;
+inline constexpr uint16_t kVlanMin = 1;
+inline constexpr uint16_t kVlanMax = 4094;
+inline constexpr int kMaxWorkers = 256;
+
+struct BridgeConfig {
+  bool up = true;
+  uint32_t max_addresses = kDefaultMaxAddresses;      // 1..1,000,000
+  uint32_t timeout_seconds = kDefaultTimeoutSeconds;  // 8..3600
+  uint16_t default_pvid = 1;  // 1..4094 or kPvidNone; for the caller's defaults
+  bool allow_svlan = false;     // link0: accept 802.1ad S-tagged frames (S3)
+  bool allow_reserved = false;  // link0: forward 01:80:c2:00:00:0x (S9)
+};
+
+struct PortConfig {
+  bool learning = true;
+  bool discover = true;
+  bool blocknonip = false;
+  bool locked = false;
+  // Protected domains as a bit set: bit d set = member of domain d (1..31).
+  uint32_t protected_domains = 0;
+  uint16_t pvid = 1;             // 1..4094 or kPvidNone
+  std::vector<uint16_t> tagged;  // 1..4094, not the pvid
+};
+
+absl::Status ValidateBridgeName(absl::string_view name);
+absl::Status ValidateBridgeConfig(const BridgeConfig& config);
+// Messages name the field; the caller prefixes the object.
+absl::Status ValidatePortConfig(const PortConfig& config);
+
+struct PortCounters {
+  uint64_t rx_packets = 0;
+  uint64_t rx_bytes = 0;
+  uint64_t tx_packets = 0;
+  uint64_t tx_bytes = 0;
+  uint64_t unicast = 0;  // received frames forwarded to one port
+  uint64_t flooded = 0;  // received frames flooded
+  std::array<uint64_t, kNumDropReasons> in_drops{};
+  std::array<uint64_t, kNumDropReasons> out_drops{};
+  uint64_t in(DropReason r) const { return in_drops[static_cast<size_t>(r)]; }
+  uint64_t out(DropReason r) const { return out_drops[static_cast<size_t>(r)]; }
+  uint64_t total_in_drops() const;
+  uint64_t total_out_drops() const;
+};
+
+struct BridgeCounters {
+  uint64_t learned = 0;
+  uint64_t moved = 0;
+  uint64_t expired = 0;
+  std::array<uint64_t, kNumLearnRefusals> refused{};
+  uint64_t flooded = 0;  // includes ports since removed
+};
+
+struct PortInfo {
+  std::string name;
+  PortRef ref;
+  bool span = false;
+  bool running = false;
+  uint32_t mtu = 0;
+  PortConfig config;
+  size_t rules = 0;
+};
+
+struct AddressInfo {
+  uint16_t vid = 0;
+  Mac mac = 0;
+  std::string port;
+  bool is_static = false;
+  uint32_t age_seconds = 0;  // dynamic entries: seconds since last seen
+};
+
+// Per-worker state: a QSBR reader and the TX queues a batch fills. One per
+// worker thread; not shared.
+class WorkerContext {
+ public:
+  WorkerContext(Qsbr* qsbr, int worker_id);
+  ~WorkerContext();
+  WorkerContext(const WorkerContext&) = delete;
+  WorkerContext& operator=(const WorkerContext&) = delete;
+  int id() const { return id_; }
+
+ private:
+  friend class Bridge;
+  Qsbr* const qsbr_;
+  Qsbr::Reader* const reader_;
+  const int id_;
+  std::vector<std::vector<TxFrame>> tx_;  // by port slot
+  std::vector<uint32_t> touched_;
+};
+
+class Bridge {
+ public:
+  // Validates name and config. `num_workers` bounds WorkerContext ids
+  // (1..kMaxWorkers). `clock` and `qsbr` must outlive the bridge.
+  static absl::StatusOr<std::unique_ptr<Bridge>> Create(
+      std::string name, const BridgeConfig& config, const Clock* clock,
+      Qsbr* qsbr, int num_workers);
+  ~Bridge();
+  Bridge(const Bridge&) = delete;
+  Bridge& operator=(const Bridge&) = delete;
+
+  const std::string& name() const { return name_; }
+
+  // ---- control plane -------------------------------------------------------
+  absl::Status Update(const BridgeConfig& config);
+  BridgeConfig config() const;
+
+  absl::StatusOr<PortRef> AddPort(std::shared_ptr<Port> port,
+                                  const PortConfig& config);
+  absl::StatusOr<PortRef> AddSpanPort(std::shared_ptr<Port> port);
+  absl::Status UpdatePort(absl::string_view port, const PortConfig& config);
+  // Members and span ports. Returns once no worker can still send to the
+  // port and all its MAC entries are gone (S12).
+  absl::Status RemovePort(absl::string_view port);
+  absl::StatusOr<PortInfo> GetPort(absl::string_view port) const;
+  std::vector<PortInfo> ListPorts() const;
+  size_t port_count() const;
+
+  absl::Status AddRule(absl::string_view port, const Rule& rule);
+  absl::StatusOr<std::vector<Rule>> ListRules(absl::string_view port) const;
+  absl::Status FlushRules(absl::string_view port);
+
+  absl::Status AddStaticAddress(uint16_t vid, Mac mac, absl::string_view port);
+  absl::Status DeleteAddress(uint16_t vid, Mac mac);
+  size_t FlushAddresses(bool include_static);
+  std::vector<AddressInfo> ListAddresses() const;
+  size_t address_count() const { return table_.size(); }
+  // Removes expired dynamic entries; the agent calls it periodically.
+  size_t ExpireAddresses();
+  // Address events carry PortRefs; resolve names with PortName().
+  void SetAddressEventSink(AddressEventSink sink) { table_.SetEventSink(std::move(sink)); }
+  std::optional<std::string> PortName(PortRef ref) const;
+
+  absl::StatusOr<PortCounters> GetPortCounters(absl::string_view port) const;
+  BridgeCounters GetCounters() const;
+
+  // ---- dataplane ------------------------------------------------------------
+  // Processes a batch received on port `rx`. Frames must stay valid until the
+  // call returns; every transmit happens before it returns. A stale `rx` (port
+  // removed) is ignored.
+  void Input(WorkerContext& ctx, PortRef rx, absl::Span<const RxFrame> frames);
+
+ private:
+  struct PortState;
+  struct Snapshot;
+  struct CounterCells;
+  struct WorkerCounters;
+
+  Bridge(std::string name, const BridgeConfig& config, const Clock* clock,
+         Qsbr* qsbr, int num_workers);
+
+  // ---- control helpers (mu_ held) ----
+  const PortState* FindLocked(absl::string_view port) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<PortRef> AddLocked(std::shared_ptr<Port> port,
+                                    const PortConfig& config, bool span)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Publishes `next` and retires the current snapshot.
+  void PublishLocked(std::unique_ptr<Snapshot> next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::unique_ptr<Snapshot> CopyLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Replaces one port's state in a copy of the snapshot and publishes it.
+  void ReplacePortLocked(std::shared_ptr<const PortState> state)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  PortInfo InfoOf(const PortState& p) const;
+
+  // ---- pipeline helpers ----
+  CounterCells& Cells(WorkerCounters& wc, const PortState& p) const;
+  void ProcessFrame(WorkerContext& ctx, WorkerCounters& wc,
+                    const Snapshot& snap, const PortState& rp,
+                    CounterCells& rc, const RxFrame& frame, int64_t now);
+  void Egress(WorkerContext& ctx, WorkerCounters& wc, const PortState& rp,
+              const PortState& tp, const ParsedFrame& pf, const RxFrame& frame);
+  void Flush(WorkerContext& ctx, WorkerCounters& wc, const Snapshot& snap);
+
+  const std::string name_;
+  const Clock* const clock_;
+  Qsbr* const qsbr_;
+  const int num_workers_;
+  MacTable table_;
+  std::atomic<const Snapshot*> snapshot_;
+  std::vector<std::unique_ptr<WorkerCounters>> workers_;  // fixed size
+  mutable absl::Mutex mu_;
+  uint32_t next_gen_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<uint32_t> free_slots_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace veb
+
+#endif  // VEB_DATAPLANE_BRIDGE_H_

@@ -1,0 +1,391 @@
+#include "dataplane/mac_table.h"
+
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <new>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+
+namespace veb {
+namespace {
+
+constexpr uint64_t kPresent = 1ULL << 62;
+constexpr uint64_t kTombstone = 1ULL << 63;
+constexpr size_t kMinCapacity = 64;
+
+size_t NextPow2(size_t n) {
+  size_t c = kMinCapacity;
+  while (c < n) c <<= 1;
+  return c;
+}
+
+uint64_t RandomSeed() {
+  std::random_device rd;
+  return (uint64_t{rd()} << 32) ^ rd();
+}
+
+}  // namespace
+
+MacTable::Table::Table(size_t capacity, uint64_t seed_in)
+    : mask(capacity - 1), seed(seed_in) {
+  constexpr size_t kHugePage = 2 << 20;
+  const size_t bytes = capacity * sizeof(Slot);
+  void* mem;
+  if (bytes >= kHugePage) {
+    mem = std::aligned_alloc(kHugePage, (bytes + kHugePage - 1) & ~(kHugePage - 1));
+    if (mem != nullptr) madvise(mem, bytes, MADV_HUGEPAGE);  // advisory only
+  } else {
+    mem = std::aligned_alloc(64, (bytes + 63) & ~size_t{63});
+  }
+  if (mem == nullptr) throw std::bad_alloc();
+  slots = new (mem) Slot[capacity];
+}
+
+MacTable::Table::~Table() {
+  // Slots are trivially destructible atomics.
+  std::free(slots);
+}
+
+MacTable::MacTable(Qsbr* qsbr, uint32_t max_addresses, uint32_t timeout_seconds)
+    : qsbr_(qsbr),
+      table_(new Table(kMinCapacity, RandomSeed())),
+      max_(max_addresses),
+      timeout_ns_(int64_t{timeout_seconds} * 1000000000) {}
+
+MacTable::~MacTable() { delete table_.load(); }
+
+void MacTable::SetEventSink(AddressEventSink sink) {
+  absl::MutexLock lock(&mu_);
+  sink_ = std::move(sink);
+}
+
+uint64_t MacTable::Key(uint16_t vid, Mac mac) {
+  return kPresent | (uint64_t{vid} << 48) | mac;
+}
+
+uint64_t MacTable::Value(PortRef port, bool is_static) {
+  return (uint64_t{port.gen} << 32) | (uint64_t{port.slot} << 1) |
+         (is_static ? 1 : 0);
+}
+
+PortRef MacTable::ValuePort(uint64_t value) {
+  return PortRef{static_cast<uint32_t>((value & 0xffffffffULL) >> 1),
+                 static_cast<uint32_t>(value >> 32)};
+}
+
+size_t MacTable::Hash(const Table& t, uint64_t key) {
+  uint64_t k = key ^ t.seed;
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdULL;
+  k ^= k >> 33;
+  k *= 0xc4ceb9fe1a85ec53ULL;
+  k ^= k >> 33;
+  return static_cast<size_t>(k) & t.mask;
+}
+
+bool MacTable::Expired(const Slot& slot, uint64_t value, int64_t now_ns) const {
+  if (ValueStatic(value)) return false;
+  return now_ns - slot.last_seen.load(std::memory_order_relaxed) >
+         timeout_ns_.load(std::memory_order_relaxed);
+}
+
+uint32_t MacTable::timeout_seconds() const {
+  return static_cast<uint32_t>(timeout_ns_.load(std::memory_order_relaxed) /
+                               1000000000);
+}
+
+size_t MacTable::capacity() const {
+  absl::MutexLock lock(&mu_);
+  return table_.load()->mask + 1;
+}
+
+std::optional<PortRef> MacTable::Lookup(uint16_t vid, Mac mac,
+                                        int64_t now_ns) const {
+  const uint64_t key = Key(vid, mac);
+  const Table* t = table_.load(std::memory_order_acquire);
+retry:
+  size_t i = Hash(*t, key);
+  for (size_t probes = 0; probes <= t->mask; ++probes, i = (i + 1) & t->mask) {
+    const Slot& s = t->slots[i];
+    const uint64_t k = s.key.load(std::memory_order_acquire);
+    if (k == 0) return std::nullopt;
+    if (k != key) continue;
+    const uint64_t v = s.value.load(std::memory_order_acquire);
+    const bool expired = Expired(s, v, now_ns);
+    if (s.key.load(std::memory_order_acquire) != key) goto retry;
+    if (expired) return std::nullopt;
+    return ValuePort(v);
+  }
+  return std::nullopt;
+}
+
+LearnResult MacTable::Learn(uint16_t vid, Mac mac, PortRef port,
+                            int64_t now_ns) {
+  const uint64_t key = Key(vid, mac);
+  // Fast path, no lock: the address is already on this port, or it is new
+  // and the table is full (refused without touching the lock).
+  bool found = false;
+  {
+    Table* t = table_.load(std::memory_order_acquire);
+    size_t i = Hash(*t, key);
+    for (size_t probes = 0; probes <= t->mask; ++probes, i = (i + 1) & t->mask) {
+      Slot& s = t->slots[i];
+      const uint64_t k = s.key.load(std::memory_order_acquire);
+      if (k == 0) break;
+      if (k != key) continue;
+      found = true;
+      const uint64_t v = s.value.load(std::memory_order_acquire);
+      if (ValueStatic(v)) {
+        return ValuePort(v) == port ? LearnResult::kRefreshed
+                                    : LearnResult::kRefusedStatic;
+      }
+      if (ValuePort(v) == port && !Expired(s, v, now_ns)) {
+        if (s.last_seen.load(std::memory_order_relaxed) < now_ns) {
+          s.last_seen.store(now_ns, std::memory_order_relaxed);
+        }
+        return LearnResult::kRefreshed;
+      }
+      break;  // moved or expired: decide under the lock
+    }
+  }
+  if (!found && live_.load(std::memory_order_relaxed) >=
+                    max_.load(std::memory_order_relaxed)) {
+    return LearnResult::kRefusedFull;
+  }
+  absl::MutexLock lock(&mu_);
+  Table* t = table_.load();
+  Slot* free_slot = nullptr;
+  Slot* s = FindLocked(t, key, &free_slot);
+  if (s != nullptr) {
+    const uint64_t v = s->value.load();
+    if (ValueStatic(v)) {
+      return ValuePort(v) == port ? LearnResult::kRefreshed
+                                  : LearnResult::kRefusedStatic;
+    }
+    if (Expired(*s, v, now_ns)) {
+      // Expired but not yet swept: it is gone; this is a fresh learn.
+      expired_.fetch_add(1, std::memory_order_relaxed);
+      Emit(AddressEventKind::kExpired, key, ValuePort(v), PortRef{});
+      s->value.store(Value(port, false), std::memory_order_release);
+      s->last_seen.store(now_ns, std::memory_order_relaxed);
+      learned_.fetch_add(1, std::memory_order_relaxed);
+      Emit(AddressEventKind::kLearned, key, port, PortRef{});
+      return LearnResult::kLearned;
+    }
+    const PortRef old = ValuePort(v);
+    if (old == port) {
+      s->last_seen.store(now_ns, std::memory_order_relaxed);
+      return LearnResult::kRefreshed;
+    }
+    s->last_seen.store(now_ns, std::memory_order_relaxed);
+    s->value.store(Value(port, false), std::memory_order_release);
+    moved_.fetch_add(1, std::memory_order_relaxed);
+    Emit(AddressEventKind::kMoved, key, port, old);
+    return LearnResult::kMoved;
+  }
+  if (live_.load(std::memory_order_relaxed) >= max_.load(std::memory_order_relaxed)) {
+    return LearnResult::kRefusedFull;
+  }
+  InsertLocked(key, Value(port, false), now_ns);
+  learned_.fetch_add(1, std::memory_order_relaxed);
+  Emit(AddressEventKind::kLearned, key, port, PortRef{});
+  return LearnResult::kLearned;
+}
+
+MacTable::Slot* MacTable::FindLocked(Table* t, uint64_t key, Slot** free_slot) {
+  *free_slot = nullptr;
+  size_t i = Hash(*t, key);
+  for (size_t probes = 0; probes <= t->mask; ++probes, i = (i + 1) & t->mask) {
+    Slot& s = t->slots[i];
+    const uint64_t k = s.key.load(std::memory_order_relaxed);
+    if (k == 0) {
+      if (*free_slot == nullptr) *free_slot = &s;
+      return nullptr;
+    }
+    if (k == kTombstone) {
+      if (*free_slot == nullptr) *free_slot = &s;
+      continue;
+    }
+    if (k == key) return &s;
+  }
+  return nullptr;
+}
+
+void MacTable::InsertLocked(uint64_t key, uint64_t value, int64_t last_seen) {
+  Table* t = table_.load();
+  const size_t live = live_.load(std::memory_order_relaxed);
+  if ((t->used + 1) * 4 > (t->mask + 1) * 3) {
+    RebuildLocked(live + 1);
+    t = table_.load();
+  }
+  Slot* free_slot = nullptr;
+  FindLocked(t, key, &free_slot);
+  if (free_slot->key.load(std::memory_order_relaxed) == 0) ++t->used;
+  free_slot->value.store(value, std::memory_order_relaxed);
+  free_slot->last_seen.store(last_seen, std::memory_order_relaxed);
+  free_slot->key.store(key, std::memory_order_release);
+  live_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void MacTable::EraseLocked(Table* t, Slot* slot) {
+  (void)t;
+  slot->key.store(kTombstone, std::memory_order_release);
+  live_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void MacTable::RebuildLocked(size_t min_live) {
+  Table* old = table_.load();
+  auto* fresh = new Table(NextPow2(2 * min_live), RandomSeed());
+  for (size_t i = 0; i <= old->mask; ++i) {
+    const Slot& s = old->slots[i];
+    const uint64_t k = s.key.load(std::memory_order_relaxed);
+    if (k == 0 || k == kTombstone) continue;
+    size_t j = Hash(*fresh, k);
+    while (fresh->slots[j].key.load(std::memory_order_relaxed) != 0) {
+      j = (j + 1) & fresh->mask;
+    }
+    Slot& d = fresh->slots[j];
+    d.value.store(s.value.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    d.last_seen.store(s.last_seen.load(std::memory_order_relaxed),
+                      std::memory_order_relaxed);
+    d.key.store(k, std::memory_order_relaxed);
+    ++fresh->used;
+  }
+  table_.store(fresh, std::memory_order_release);
+  qsbr_->RetireObject(old);
+}
+
+void MacTable::MaybeShrinkLocked() {
+  Table* t = table_.load();
+  const size_t live = live_.load(std::memory_order_relaxed);
+  const size_t cap = t->mask + 1;
+  if ((cap > kMinCapacity && live * 8 < cap) || t->used - live > cap / 4) {
+    RebuildLocked(live);
+  }
+}
+
+void MacTable::Emit(AddressEventKind kind, uint64_t key, PortRef port,
+                    PortRef old) {
+  if (!sink_) return;
+  sink_(AddressEvent{kind, static_cast<uint16_t>((key >> 48) & 0xfff),
+                     key & 0xffffffffffffULL, port, old});
+}
+
+absl::Status MacTable::AddStatic(uint16_t vid, Mac mac, PortRef port) {
+  const uint64_t key = Key(vid, mac);
+  absl::MutexLock lock(&mu_);
+  Slot* free_slot = nullptr;
+  Slot* s = FindLocked(table_.load(), key, &free_slot);
+  if (s != nullptr) {
+    s->value.store(Value(port, true), std::memory_order_release);
+    return absl::OkStatus();
+  }
+  if (live_.load(std::memory_order_relaxed) >= max_.load(std::memory_order_relaxed)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("address table full (", max_.load(), " addresses)"));
+  }
+  InsertLocked(key, Value(port, true), 0);
+  return absl::OkStatus();
+}
+
+bool MacTable::Delete(uint16_t vid, Mac mac) {
+  const uint64_t key = Key(vid, mac);
+  absl::MutexLock lock(&mu_);
+  Table* t = table_.load();
+  Slot* free_slot = nullptr;
+  Slot* s = FindLocked(t, key, &free_slot);
+  if (s == nullptr) return false;
+  const PortRef port = ValuePort(s->value.load());
+  EraseLocked(t, s);
+  Emit(AddressEventKind::kDeleted, key, port, PortRef{});
+  MaybeShrinkLocked();
+  return true;
+}
+
+size_t MacTable::RemovePort(PortRef port) {
+  absl::MutexLock lock(&mu_);
+  Table* t = table_.load();
+  size_t n = 0;
+  for (size_t i = 0; i <= t->mask; ++i) {
+    Slot& s = t->slots[i];
+    const uint64_t k = s.key.load(std::memory_order_relaxed);
+    if (k == 0 || k == kTombstone) continue;
+    if (ValuePort(s.value.load()) != port) continue;
+    EraseLocked(t, &s);
+    Emit(AddressEventKind::kDeleted, k, port, PortRef{});
+    ++n;
+  }
+  MaybeShrinkLocked();
+  return n;
+}
+
+size_t MacTable::Flush(bool include_static) {
+  absl::MutexLock lock(&mu_);
+  Table* t = table_.load();
+  size_t n = 0;
+  for (size_t i = 0; i <= t->mask; ++i) {
+    Slot& s = t->slots[i];
+    const uint64_t k = s.key.load(std::memory_order_relaxed);
+    if (k == 0 || k == kTombstone) continue;
+    const uint64_t v = s.value.load();
+    if (ValueStatic(v) && !include_static) continue;
+    EraseLocked(t, &s);
+    Emit(AddressEventKind::kDeleted, k, ValuePort(v), PortRef{});
+    ++n;
+  }
+  MaybeShrinkLocked();
+  return n;
+}
+
+size_t MacTable::Expire(int64_t now_ns) {
+  absl::MutexLock lock(&mu_);
+  Table* t = table_.load();
+  size_t n = 0;
+  for (size_t i = 0; i <= t->mask; ++i) {
+    Slot& s = t->slots[i];
+    const uint64_t k = s.key.load(std::memory_order_relaxed);
+    if (k == 0 || k == kTombstone) continue;
+    const uint64_t v = s.value.load();
+    if (!Expired(s, v, now_ns)) continue;
+    EraseLocked(t, &s);
+    expired_.fetch_add(1, std::memory_order_relaxed);
+    Emit(AddressEventKind::kExpired, k, ValuePort(v), PortRef{});
+    ++n;
+  }
+  if (n > 0) MaybeShrinkLocked();
+  return n;
+}
+
+std::vector<AddressEntry> MacTable::List(int64_t now_ns) const {
+  absl::MutexLock lock(&mu_);
+  const Table* t = table_.load();
+  std::vector<AddressEntry> out;
+  out.reserve(live_.load(std::memory_order_relaxed));
+  for (size_t i = 0; i <= t->mask; ++i) {
+    const Slot& s = t->slots[i];
+    const uint64_t k = s.key.load(std::memory_order_relaxed);
+    if (k == 0 || k == kTombstone) continue;
+    const uint64_t v = s.value.load();
+    if (Expired(s, v, now_ns)) continue;
+    AddressEntry e;
+    e.vid = static_cast<uint16_t>((k >> 48) & 0xfff);
+    e.mac = k & 0xffffffffffffULL;
+    e.port = ValuePort(v);
+    e.is_static = ValueStatic(v);
+    e.last_seen_ns = e.is_static ? 0 : s.last_seen.load(std::memory_order_relaxed);
+    out.push_back(e);
+  }
+  return out;
+}
+
+void MacTable::SetMaxAddresses(uint32_t max_addresses) {
+  max_.store(max_addresses, std::memory_order_relaxed);
+}
+
+void MacTable::SetTimeoutSeconds(uint32_t seconds) {
+  timeout_ns_.store(int64_t{seconds} * 1000000000, std::memory_order_relaxed);
+}
+
+}  // namespace veb

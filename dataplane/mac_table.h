@@ -1,0 +1,171 @@
+// The MAC table of one bridge, keyed by (VID, MAC) (S3, S7).
+//
+// Open addressing with linear probing over slots of three atomics. Lookups and
+// the common learning case (the address is already on this port: refresh its
+// timestamp) take no lock. Inserting, moving, deleting and expiring take `mu_`.
+// Growing or compacting builds a new slot array, publishes it with one store and
+// retires the old one through QSBR, so a reader never touches freed memory.
+// A reader re-checks the slot's key after reading its value, so a slot reused
+// under it is seen as a change and the probe restarts.
+//
+// Entries name their port by slot and generation (PortRef): an entry whose port
+// was removed and whose slot was reused never matches the new port.
+//
+// Thread-safety: Lookup/Learn may run concurrently from any number of dataplane
+// workers that are QSBR readers; every other method may be called from any
+// thread and serialises on `mu_`.
+#ifndef VEB_DATAPLANE_MAC_TABLE_H_
+#define VEB_DATAPLANE_MAC_TABLE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "dataplane/mac_address.h"
+#include "dataplane/qsbr.h"
+
+namespace veb {
+
+struct PortRef {
+  uint32_t slot = 0;
+  uint32_t gen = 0;  // 0 never names a live port
+  bool operator==(const PortRef& o) const { return slot == o.slot && gen == o.gen; }
+  bool operator!=(const PortRef& o) const { return !(*this == o); }
+};
+
+inline constexpr uint32_t kMaxAddressesLimit = 1000000;
+inline constexpr uint32_t kDefaultMaxAddresses = 100;
+inline constexpr uint32_t kMinTimeoutSeconds = 8;
+inline constexpr uint32_t kMaxTimeoutSeconds = 3600;
+inline constexpr uint32_t kDefaultTimeoutSeconds = 240;
+
+enum class LearnResult : uint8_t {
+  kRefreshed,       // already mapped to this port
+  kLearned,         // new entry
+  kMoved,           // dynamic entry moved from another port
+  kRefusedFull,     // table at max_addresses: not learned
+  kRefusedStatic,   // a static entry for the MAC points elsewhere
+};
+
+struct AddressEntry {
+  uint16_t vid = 0;
+  Mac mac = 0;
+  PortRef port;
+  bool is_static = false;
+  int64_t last_seen_ns = 0;  // dynamic entries only
+};
+
+enum class AddressEventKind : uint8_t { kLearned, kMoved, kExpired, kDeleted };
+struct AddressEvent {
+  AddressEventKind kind;
+  uint16_t vid;
+  Mac mac;
+  PortRef port;      // the entry's port (new port for kMoved)
+  PortRef old_port;  // kMoved only
+};
+// Called with the table lock held, from whichever thread changed the table
+// (workers included): must not block and must not call back into the table.
+using AddressEventSink = std::function<void(const AddressEvent&)>;
+
+class MacTable {
+ public:
+  MacTable(Qsbr* qsbr, uint32_t max_addresses, uint32_t timeout_seconds);
+  ~MacTable();
+  MacTable(const MacTable&) = delete;
+  MacTable& operator=(const MacTable&) = delete;
+
+  void SetEventSink(AddressEventSink sink);
+
+  // Lock-free. An expired dynamic entry is a miss (S7).
+  std::optional<PortRef> Lookup(uint16_t vid, Mac mac, int64_t now_ns) const;
+
+  // Learning (S7); the caller has already excluded multicast and zero MACs.
+  LearnResult Learn(uint16_t vid, Mac mac, PortRef port, int64_t now_ns);
+
+  // Adds or replaces a static entry. RESOURCE_EXHAUSTED when a new entry
+  // would exceed max_addresses.
+  absl::Status AddStatic(uint16_t vid, Mac mac, PortRef port);
+  // Returns false if no entry existed.
+  bool Delete(uint16_t vid, Mac mac);
+  // Removes every entry of the port (S12); returns how many.
+  size_t RemovePort(PortRef port);
+  // Removes dynamic entries, or all entries; returns how many.
+  size_t Flush(bool include_static);
+  // Removes expired dynamic entries; returns how many.
+  size_t Expire(int64_t now_ns);
+  // Entries that are not expired, in table order.
+  std::vector<AddressEntry> List(int64_t now_ns) const;
+
+  // Limits: lowering max below the current count evicts nothing; learning just
+  // stops until entries go away (S7: no eviction).
+  void SetMaxAddresses(uint32_t max_addresses);
+  void SetTimeoutSeconds(uint32_t seconds);
+  uint32_t max_addresses() const { return max_.load(std::memory_order_relaxed); }
+  uint32_t timeout_seconds() const;
+
+  size_t size() const { return live_.load(std::memory_order_relaxed); }
+  size_t capacity() const;
+  uint64_t learned_total() const { return learned_.load(std::memory_order_relaxed); }
+  uint64_t moved_total() const { return moved_.load(std::memory_order_relaxed); }
+  uint64_t expired_total() const { return expired_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Slot {
+    std::atomic<uint64_t> key{0};
+    std::atomic<uint64_t> value{0};
+    std::atomic<int64_t> last_seen{0};
+  };
+  // Large slot arrays are 2 MiB aligned and advised as huge pages: a lookup
+  // in a big table is one random access, and without huge pages also a TLB miss.
+  struct Table {
+    explicit Table(size_t capacity, uint64_t seed);
+    ~Table();
+    Table(const Table&) = delete;
+    Table& operator=(const Table&) = delete;
+    size_t mask;
+    uint64_t seed;
+    size_t used = 0;  // live + tombstones; writer only
+    Slot* slots;
+  };
+
+  static uint64_t Key(uint16_t vid, Mac mac);
+  static uint64_t Value(PortRef port, bool is_static);
+  static PortRef ValuePort(uint64_t value);
+  static bool ValueStatic(uint64_t value) { return (value & 1) != 0; }
+  static size_t Hash(const Table& t, uint64_t key);
+  bool Expired(const Slot& slot, uint64_t value, int64_t now_ns) const;
+
+  // Writer-side probe: the slot holding `key`, else null; `free_slot` gets the
+  // first reusable slot on the probe path.
+  Slot* FindLocked(Table* t, uint64_t key, Slot** free_slot)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void InsertLocked(uint64_t key, uint64_t value, int64_t last_seen)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EraseLocked(Table* t, Slot* slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Rebuilds into a table sized for the live entries (drops tombstones).
+  void RebuildLocked(size_t min_live) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeShrinkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Emit(AddressEventKind kind, uint64_t key, PortRef port, PortRef old)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  Qsbr* const qsbr_;
+  std::atomic<Table*> table_;
+  std::atomic<uint32_t> max_;
+  std::atomic<int64_t> timeout_ns_;
+  std::atomic<size_t> live_{0};
+  std::atomic<uint64_t> learned_{0};
+  std::atomic<uint64_t> moved_{0};
+  std::atomic<uint64_t> expired_{0};
+  mutable absl::Mutex mu_;
+  AddressEventSink sink_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace veb
+
+#endif  // VEB_DATAPLANE_MAC_TABLE_H_

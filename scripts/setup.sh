@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Installs everything veb's build and tests need on Debian 12, as root.
+#
+# Idempotent: when every required package is already installed it changes
+# nothing and does not touch the network (VEB_SETUP_FORCE=1 runs apt-get update
+# and install anyway). Otherwise: apt-get update, then one
+# `apt-get install -y --no-install-recommends` of the required packages, then the
+# optional ones one by one (a missing optional package is a warning).
+# Output goes to $VEB_SETUP_LOG (default /tmp/veb-setup.log); a summary is printed.
+# Exit status: non-zero when a required package could not be installed.
+set -euo pipefail
+
+# --- the package list (the only place) ------------------------------------------------
+REQUIRED_PACKAGES=(
+  # build: Bazel 4.2.3 (offline, see DESIGN.md §10), compilers
+  bazel-bootstrap build-essential clang libclang-rt-14-dev git ca-certificates
+  # libraries (the @system and @com_google_protobuf repositories)
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libnl-3-dev libnl-route-3-dev prometheus-cpp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libabsl-dev
+  # tests: traffic and inspection
+  iproute2 iputils-ping iperf3 tcpdump python3-scapy netsniff-ng ethtool procps
+)
+# Installed when the archive has them; their absence is not an error.
+OPTIONAL_PACKAGES=(linux-perf)
+# Installed only when no `go` is on PATH (Go tools: grpcurl, cnitool, crictl, helm).
+GO_PACKAGE=golang-go
+# ------------------------------------------------------------------------------------
+
+LOG="${VEB_SETUP_LOG:-/tmp/veb-setup.log}"
+export DEBIAN_FRONTEND=noninteractive
+
+SUDO=()
+if [[ "$(id -u)" -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo -n)
+  else
+    echo "setup.sh: must run as root (or with sudo)" >&2
+    exit 1
+  fi
+fi
+
+installed() {  # installed PACKAGE -> 0 when dpkg has it fully installed
+  [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
+}
+
+available() {  # available PACKAGE -> 0 when apt has an installation candidate
+  local candidate
+  candidate="$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}')"
+  [[ -n "${candidate}" && "${candidate}" != "(none)" ]]
+}
+
+wanted=("${REQUIRED_PACKAGES[@]}")
+if ! command -v go >/dev/null 2>&1; then
+  wanted+=("${GO_PACKAGE}")
+fi
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  installed "${pkg}" || missing+=("${pkg}")
+done
+
+: >"${LOG}"
+start=${SECONDS}
+optional_installed=()
+optional_skipped=()
+
+if [[ ${#missing[@]} -eq 0 && "${VEB_SETUP_FORCE:-0}" != 1 ]]; then
+  echo "setup.sh: all ${#wanted[@]} required packages already installed (nothing to do)"
+  exit 0
+fi
+
+echo "setup.sh: installing ${#missing[@]} missing package(s): ${missing[*]:-none} (log: ${LOG})"
+if ! "${SUDO[@]}" apt-get update >>"${LOG}" 2>&1; then
+  echo "setup.sh: apt-get update failed; last lines of ${LOG}:" >&2
+  tail -n 20 "${LOG}" >&2
+  exit 1
+fi
+if ! "${SUDO[@]}" apt-get install -y --no-install-recommends "${wanted[@]}" >>"${LOG}" 2>&1; then
+  echo "setup.sh: apt-get install failed; last lines of ${LOG}:" >&2
+  tail -n 20 "${LOG}" >&2
+  exit 1
+fi
+for pkg in "${OPTIONAL_PACKAGES[@]}"; do
+  if installed "${pkg}"; then
+    optional_installed+=("${pkg}")
+  elif available "${pkg}" &&
+      "${SUDO[@]}" apt-get install -y --no-install-recommends "${pkg}" >>"${LOG}" 2>&1; then
+    optional_installed+=("${pkg}")
+  else
+    optional_skipped+=("${pkg}")
+  fi
+done
+
+# Verify: every required package is now really installed.
+still_missing=()
+for pkg in "${wanted[@]}"; do
+  installed "${pkg}" || still_missing+=("${pkg}")
+done
+if [[ ${#still_missing[@]} -ne 0 ]]; then
+  echo "setup.sh: still missing after install: ${still_missing[*]} (see ${LOG})" >&2
+  exit 1
+fi
+
+echo "setup.sh: ${#wanted[@]} required packages installed in $((SECONDS - start))s;" \
+  "optional installed: ${optional_installed[*]:-none}; optional unavailable: ${optional_skipped[*]:-none}"

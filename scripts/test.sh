@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# veb's test entry point (run by .ci/run after scripts/setup.sh).
+#
+# Steps: 1. `bazel test //...` (unit tests, self-tests of the build);
+#        2. fuzzing smoke runs (to come); 3. integration / end-to-end (to come).
+# Prints, as its last line, "N passed, M failed" over all steps, and exits
+# non-zero when anything failed. Logs: $VEB_TEST_LOGDIR (default /tmp/veb-test).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+LOGDIR="${VEB_TEST_LOGDIR:-/tmp/veb-test}"
+mkdir -p "${LOGDIR}"
+
+# Two shared cores: never more than two jobs, never two Bazel commands at once.
+BAZEL=(bazel)
+BAZEL_FLAGS=(--jobs=2 --keep_going)
+
+passed=0
+failed=0
+
+if [[ -n "${CI:-}" ]]; then
+  # Do not leave a Bazel server behind when CI ends.
+  trap 'bazel shutdown >/dev/null 2>&1 || true' EXIT
+fi
+
+# --- 1. Bazel tests ------------------------------------------------------------------
+# Counts come from Bazel's per-target test summary lines, e.g.
+#   //tools/selftest:grpc_test      (cached) PASSED in 0.1s
+#   //dataplane:mac_table_test      FAILED in 2.3s
+#   //dataplane:frame_test          FAILED TO BUILD / NO STATUS / TIMEOUT / FLAKY
+bazel_log="${LOGDIR}/bazel-test.log"
+echo "== bazel test //... (log: ${bazel_log})"
+set +e
+"${BAZEL[@]}" test "${BAZEL_FLAGS[@]}" //... 2>&1 | tee "${bazel_log}"
+bazel_rc=${PIPESTATUS[0]}
+set -e
+bazel_passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED( in|$)' "${bazel_log}" || true)
+bazel_failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|FLAKY|NO STATUS|INCOMPLETE|REMOTE FAILURE|FAILED TO BUILD)' "${bazel_log}" || true)
+if [[ ${bazel_rc} -ne 0 && ${bazel_failed} -eq 0 ]]; then
+  # Bazel failed before it could report per-target results (e.g. a loading or
+  # analysis error): count the step itself as one failure.
+  echo "bazel test exited ${bazel_rc} without per-target failures: counting 1 failure" >&2
+  bazel_failed=1
+fi
+echo "== bazel test: passed=${bazel_passed} failed=${bazel_failed} exit=${bazel_rc}"
+passed=$((passed + bazel_passed))
+failed=$((failed + bazel_failed))
+
+# --- 2. fuzzing ---------------------------------------------------------------------
+# Each libFuzzer harness (clang, ASan + UBSan) runs for VEB_FUZZ_SECONDS (default
+# 60) from an empty corpus; a crash, sanitizer report or trap fails the step.
+FUZZ_SECONDS="${VEB_FUZZ_SECONDS:-60}"
+FUZZERS=(//dataplane:pipeline_fuzzer)
+for target in "${FUZZERS[@]}"; do
+  name="${target##*:}"
+  rel="${target#//}"
+  rel="${rel/://}"
+  log="${LOGDIR}/${name}.log"
+  corpus="$(mktemp -d /tmp/veb-fuzz-corpus.XXXXXX)"
+  echo "== fuzz ${target} for ${FUZZ_SECONDS}s (log: ${log})"
+  set +e
+  "${BAZEL[@]}" build "${BAZEL_FLAGS[@]}" --config=fuzz "${target}" >"${log}" 2>&1 &&
+    "$("${BAZEL[@]}" info --config=fuzz bazel-bin 2>/dev/null)/${rel}" \
+      -max_total_time="${FUZZ_SECONDS}" -print_final_stats=1 "${corpus}" >>"${log}" 2>&1
+  rc=$?
+  set -e
+  rm -rf "${corpus}"
+  if [[ ${rc} -eq 0 ]]; then
+    echo "fuzz ${name}: PASSED ($(grep -oE 'Done [0-9]+ runs' "${log}" | tail -1))"
+    passed=$((passed + 1))
+  else
+    echo "fuzz ${name}: FAILED (exit ${rc})"; tail -40 "${log}"
+    failed=$((failed + 1))
+  fi
+done
+
+# --- 3. integration / end-to-end tests (to come) -------------------------------------
+# Network-namespace and real-client tests (DESIGN.md §11); add to passed/failed.
+
+# --- summary -------------------------------------------------------------------------
+echo "${passed} passed, ${failed} failed"
+if [[ ${failed} -ne 0 ]]; then
+  exit 1
+fi

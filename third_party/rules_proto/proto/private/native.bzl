@@ -1,0 +1,3 @@
+"""Re-exports the native ProtoInfo under another name (see ../defs.bzl)."""
+
+NativeProtoInfo = ProtoInfo
