@@ -168,8 +168,8 @@ absl::Status ValidatePortConfig(const PortConfig& c) {
           absl::StrCat("tagged vid ", vid, " out of range 1..4094"));
     }
     if (vid == c.pvid) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("vid ", vid, " is both the pvid and tagged"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("pvid ", vid, " is also a tagged vid"));
     }
   }
   return absl::OkStatus();

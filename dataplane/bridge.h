@@ -80,7 +80,9 @@ struct PortConfig {
 
 absl::Status ValidateBridgeName(absl::string_view name);
 absl::Status ValidateBridgeConfig(const BridgeConfig& config);
-// Messages name the field; the caller prefixes the object.
+// Messages name the field; the caller prefixes the object. Out-of-range values
+// are INVALID_ARGUMENT; valid values that conflict (locked with learning or
+// discover, the PVID also tagged) are FAILED_PRECONDITION.
 absl::Status ValidatePortConfig(const PortConfig& config);
 
 struct PortCounters {

@@ -820,10 +820,13 @@ TEST_F(BridgeTest, DuplicatePortRejected) {
 }
 
 TEST_F(BridgeTest, VlanConfigValidation) {
-  for (PortConfig c : {Access(4095), Trunk({0}), Trunk({4095}), Trunk({10}, 10)}) {
+  for (PortConfig c : {Access(4095), Trunk({0}), Trunk({4095})}) {
     auto r = bridge_->AddPort(std::make_shared<FakePort>("p1"), c);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
   }
+  auto both = bridge_->AddPort(std::make_shared<FakePort>("p1"), Trunk({10}, 10));
+  EXPECT_EQ(both.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(both.status().message(), "port \"p1\": add: pvid 10 is also a tagged vid");
   EXPECT_EQ(bridge_->port_count(), 0u);
   EXPECT_TRUE(bridge_->AddPort(std::make_shared<FakePort>("p1"), Trunk({1, 4094}, kPvidNone)).ok());
 }
