@@ -22,7 +22,7 @@ REQUIRED_PACKAGES=(
   iproute2 iputils-ping iperf3 tcpdump python3-scapy netsniff-ng ethtool procps
 )
 # Installed when the archive has them; their absence is not an error.
-OPTIONAL_PACKAGES=(linux-perf)
+OPTIONAL_PACKAGES=(linux-perf openvswitch-switch)  # perf: profiles; OVS: test/bench comparison
 # Installed only when no `go` is on PATH (Go tools: grpcurl, cnitool, crictl, helm).
 GO_PACKAGE=golang-go
 # ------------------------------------------------------------------------------------
