@@ -7,7 +7,8 @@
 # `apt-get install -y --no-install-recommends` of the required packages, then the
 # optional ones one by one (a missing optional package is a warning).
 # Output goes to $VEB_SETUP_LOG (default /tmp/veb-setup.log); a summary is printed.
-# Exit status: non-zero when a required package could not be installed.
+# Then installs the pinned Go tools (scripts/install-go-tools.sh).
+# Exit status: non-zero when a required package or Go tool could not be installed.
 set -euo pipefail
 
 # --- the package list (the only place) ------------------------------------------------
@@ -19,7 +20,7 @@ REQUIRED_PACKAGES=(
   libnl-3-dev libnl-route-3-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libabsl-dev
   # tests: traffic and inspection
-  iproute2 iputils-ping iperf3 tcpdump python3-scapy netsniff-ng ethtool procps
+  iproute2 iputils-ping iperf3 tcpdump python3-scapy python3-yaml netsniff-ng ethtool procps
 )
 # Installed when the archive has them; their absence is not an error.
 OPTIONAL_PACKAGES=(linux-perf openvswitch-switch)  # perf: profiles; OVS: test/bench comparison
@@ -66,8 +67,8 @@ optional_installed=()
 optional_skipped=()
 
 if [[ ${#missing[@]} -eq 0 && "${VEB_SETUP_FORCE:-0}" != 1 ]]; then
-  echo "setup.sh: all ${#wanted[@]} required packages already installed (nothing to do)"
-  exit 0
+  echo "setup.sh: all ${#wanted[@]} required packages already installed"
+  exec bash "$(dirname "${BASH_SOURCE[0]}")/install-go-tools.sh"
 fi
 
 echo "setup.sh: installing ${#missing[@]} missing package(s): ${missing[*]:-none} (log: ${LOG})"
@@ -104,3 +105,6 @@ fi
 
 echo "setup.sh: ${#wanted[@]} required packages installed in $((SECONDS - start))s;" \
   "optional installed: ${optional_installed[*]:-none}; optional unavailable: ${optional_skipped[*]:-none}"
+
+# Go tools the tests drive (grpcurl, cnitool, crictl, helm), pinned.
+exec bash "$(dirname "${BASH_SOURCE[0]}")/install-go-tools.sh"

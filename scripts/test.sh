@@ -77,6 +77,21 @@ done
 # --- 3. integration / end-to-end tests (to come) -------------------------------------
 # Network-namespace and real-client tests (DESIGN.md §11); add to passed/failed.
 
+# --- 4. Helm chart -----------------------------------------------------------------
+# helm lint/template and strict validation against the Kubernetes API types.
+chart_log="${LOGDIR}/chart.log"
+echo "== chart tests (log: ${chart_log})"
+set +e
+bash test/chart/chart_test.sh >"${chart_log}" 2>&1
+chart_rc=$?
+set -e
+grep -E '^(PASS|FAIL)' "${chart_log}" || true
+chart_passed=$(grep -c '^PASS' "${chart_log}" || true)
+chart_failed=$(grep -c '^FAIL' "${chart_log}" || true)
+if [[ ${chart_rc} -ne 0 && ${chart_failed} -eq 0 ]]; then chart_failed=1; tail -20 "${chart_log}"; fi
+passed=$((passed + chart_passed))
+failed=$((failed + chart_failed))
+
 # --- summary -------------------------------------------------------------------------
 echo "${passed} passed, ${failed} failed"
 if [[ ${failed} -ne 0 ]]; then

@@ -1,0 +1,52 @@
+{{/* Names and labels shared by every template. */}}
+{{- define "veb.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "veb.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "veb.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "veb.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "veb.labels" -}}
+{{ include "veb.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "veb.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/* The CNI conflist, as JSON. */}}
+{{- define "veb.conflist" -}}
+{{- $c := .Values.cni -}}
+{{- $ipam := $c.ipamOverride -}}
+{{- if not $ipam -}}
+{{- $ipam = dict "type" $c.ipam.type "ranges" (list (list (dict "subnet" $c.ipam.subnet "gateway" $c.ipam.gateway))) "routes" $c.ipam.routes -}}
+{{- end -}}
+{{- $veb := dict "type" "veb" "bridge" .Values.bridge.name "socket" .Values.vebd.socket "portType" $c.portType "mtu" $c.mtu "isGateway" $c.isGateway "locked" $c.locked "ipam" $ipam -}}
+{{- if $c.vlan }}{{- $_ := set $veb "vlan" $c.vlan -}}{{- end -}}
+{{- if $c.trunk }}{{- $_ := set $veb "trunk" $c.trunk -}}{{- end -}}
+{{- if $c.protected }}{{- $_ := set $veb "protected" $c.protected -}}{{- end -}}
+{{- $plugins := list $veb -}}
+{{- if $c.chain.portmap }}{{- $plugins = append $plugins (dict "type" "portmap" "capabilities" (dict "portMappings" true)) -}}{{- end -}}
+{{- if $c.chain.tuning }}{{- $plugins = append $plugins (dict "type" "tuning") -}}{{- end -}}
+{{- if $c.chain.bandwidth }}{{- $plugins = append $plugins (dict "type" "bandwidth" "capabilities" (dict "bandwidth" true)) -}}{{- end -}}
+{{- dict "cniVersion" $c.cniVersion "name" $c.networkName "plugins" $plugins | toPrettyJson -}}
+{{- end -}}
+
+{{/* vebd's startup configuration: the bridge to create. */}}
+{{- define "veb.vebdConfig" -}}
+{{- $b := .Values.bridge -}}
+{{- dict "bridges" (list (dict "name" $b.name "maxAddresses" $b.maxAddresses "addressTimeoutSeconds" $b.addressTimeoutSeconds "defaultPvid" $b.defaultPvid)) | toPrettyJson -}}
+{{- end -}}

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Chart tests: helm lint --strict and helm template for the default values and
+# for ci/all-values.yaml (every option); the rendered manifests are strictly
+# decoded into the Kubernetes API types (test/k8s-validate), and the rendered
+# content is checked where a mistake would not be a type error.
+# Needs helm (scripts/install-go-tools.sh) and Go. Prints "N passed, M failed".
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+BIN="${VEB_TOOLS_BIN:-/opt/veb/tools/bin}"
+HELM="${BIN}/helm"
+CHART=charts/veb
+OUT="$(mktemp -d /tmp/veb-chart.XXXXXX)"
+trap 'rm -rf "${OUT}"' EXIT
+passed=0
+failed=0
+ok() { echo "PASS: $*"; passed=$((passed + 1)); }
+bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
+check() { local what="$1"; shift; if "$@" >"${OUT}/last.log" 2>&1; then ok "${what}"; else bad "${what}"; cat "${OUT}/last.log"; fi; }
+
+(cd test/k8s-validate && go build -o "${OUT}/k8s-validate" .) || { echo "FAIL: build k8s-validate"; echo "0 passed, 1 failed"; exit 1; }
+
+check "helm lint --strict (defaults)" "${HELM}" lint --strict "${CHART}"
+check "helm lint --strict (all values)" "${HELM}" lint --strict "${CHART}" -f "${CHART}/ci/all-values.yaml"
+check "helm template (defaults)" sh -c "'${HELM}' template veb '${CHART}' -n kube-system > '${OUT}/default.yaml'"
+check "helm template (all values)" sh -c "'${HELM}' template veb '${CHART}' -n kube-system -f '${CHART}/ci/all-values.yaml' > '${OUT}/all.yaml'"
+check "k8s-validate (defaults)" sh -c "'${OUT}/k8s-validate' < '${OUT}/default.yaml'"
+check "k8s-validate (all values)" sh -c "'${OUT}/k8s-validate' < '${OUT}/all.yaml'"
+# A field the API does not know must be rejected (the validator is strict).
+sed 's/hostNetwork: true/hostNetwork: true\n      hostNetworkk: true/' "${OUT}/default.yaml" >"${OUT}/broken.yaml"
+check "k8s-validate rejects unknown fields" sh -c "! '${OUT}/k8s-validate' < '${OUT}/broken.yaml'"
+
+# Content: kinds present per values, the conflist, the privileges.
+/usr/bin/python3 - "${OUT}/default.yaml" "${OUT}/all.yaml" <<'PY' && ok "rendered content" || bad "rendered content"
+import json, sys, yaml
+def docs(p):
+    return [d for d in yaml.safe_load_all(open(p)) if d]
+def kinds(ds):
+    return sorted(d["kind"] for d in ds)
+d, a = docs(sys.argv[1]), docs(sys.argv[2])
+assert kinds(d) == ["ConfigMap", "DaemonSet", "ServiceAccount"], kinds(d)
+assert kinds(a) == ["ConfigMap", "ConfigMap", "DaemonSet", "Service", "ServiceAccount", "ServiceMonitor"], kinds(a)
+def ds(ds_):
+    return next(x for x in ds_ if x["kind"] == "DaemonSet")
+for docs_, conf_name, chain in ((d, "10-veb.conflist", ["veb", "portmap"]),
+                                (a, "05-veb.conflist", ["veb", "portmap", "tuning", "bandwidth"])):
+    cm = next(x for x in docs_ if x["kind"] == "ConfigMap" and conf_name in x["data"])
+    conf = json.loads(cm["data"][conf_name])
+    assert [p["type"] for p in conf["plugins"]] == chain, conf
+    json.loads(cm["data"]["vebd.json"])
+    pod = ds(docs_)["spec"]["template"]["spec"]
+    assert pod["hostNetwork"] is True
+    c = pod["containers"][0]
+    sc = c["securityContext"]
+    assert sc["privileged"] is False
+    assert sorted(sc["capabilities"]["add"]) == ["IPC_LOCK", "NET_ADMIN", "NET_RAW", "SYS_ADMIN"]
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    assert mounts["/var/run/netns"]["mountPropagation"] == "HostToContainer"
+    assert "exec" in c["readinessProbe"] and "exec" in c["livenessProbe"]
+    assert pod["initContainers"][0]["name"] == "install-cni"
+conf = json.loads(next(x for x in a if x["kind"] == "ConfigMap" and "05-veb.conflist" in x["data"])["data"]["05-veb.conflist"])
+veb = conf["plugins"][0]
+assert conf["cniVersion"] == "1.0.0" and conf["name"] == "podnet"
+assert veb["bridge"] == "veb1" and veb["portType"] == "tap" and veb["mtu"] == 9000
+assert veb["vlan"] == 20 and veb["trunk"] == [30, 40] and veb["protected"] == [1, 2] and veb["locked"] is True
+assert veb["ipam"]["type"] == "static" and veb["socket"] == "/run/veb/api.sock"
+pa = ds(a)["spec"]["template"]
+assert "prometheus.io/scrape" not in pa["metadata"]["annotations"]
+assert pa["metadata"]["labels"]["tier"] == "network"
+assert "--metrics_address=0.0.0.0:19464" in pa["spec"]["containers"][0]["args"]
+assert "prometheus.io/scrape" in ds(d)["spec"]["template"]["metadata"]["annotations"]
+dash = next(x for x in a if x["kind"] == "ConfigMap" and "veb.json" in x.get("data", {}))
+panels = json.loads(dash["data"]["veb.json"])["panels"]
+exprs = " ".join(t["expr"] for p in panels for t in p["targets"])
+for metric in ("veb_addresses", "veb_addresses_max", "veb_port_drops_total", "veb_address_moved_total",
+               "veb_address_expired_total", "veb_port_receive_bytes_total"):
+    assert metric in exprs, metric
+PY
+# Bad values must fail to render with a message, not render garbage.
+if "${HELM}" template veb "${CHART}" --set cni.portType=bogus >"${OUT}/bad.log" 2>&1; then
+  bad "invalid portType rejected"; else grep -q "portType" "${OUT}/bad.log" && ok "invalid portType rejected" || { bad "invalid portType message"; cat "${OUT}/bad.log"; }; fi
+
+echo "${passed} passed, ${failed} failed"
+[[ ${failed} -eq 0 ]]
