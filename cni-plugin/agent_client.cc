@@ -1,0 +1,123 @@
+#include "cni-plugin/agent_client.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace veb::cni {
+namespace {
+constexpr std::chrono::seconds kCallTimeout(20);
+constexpr std::chrono::seconds kHealthTimeout(3);
+}  // namespace
+
+AgentClient::AgentClient(const std::string& socket_path)
+    : socket_(socket_path),
+      channel_(grpc::CreateChannel("unix://" + socket_path, grpc::InsecureChannelCredentials())),
+      stub_(v1::Switch::NewStub(channel_)),
+      health_(grpc::health::v1::Health::NewStub(channel_)) {}
+
+std::unique_ptr<grpc::ClientContext> AgentClient::Context(std::chrono::seconds timeout) const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + timeout);
+  return ctx;
+}
+
+grpc::Status AgentClient::Health(bool* serving) {
+  grpc::health::v1::HealthCheckRequest req;
+  grpc::health::v1::HealthCheckResponse resp;
+  auto ctx = Context(kHealthTimeout);
+  grpc::Status s = health_->Check(ctx.get(), req, &resp);
+  *serving = s.ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+  return s;
+}
+
+grpc::Status AgentClient::GetBridge(const std::string& name, v1::Bridge* out) {
+  v1::GetBridgeRequest req;
+  req.set_name(name);
+  v1::GetBridgeResponse resp;
+  auto ctx = Context(kCallTimeout);
+  grpc::Status s = stub_->GetBridge(ctx.get(), req, &resp);
+  if (s.ok()) *out = resp.bridge();
+  return s;
+}
+
+grpc::Status AgentClient::CreateVport(const v1::CreateVportRequest& req, v1::Vport* out) {
+  v1::CreateVportResponse resp;
+  auto ctx = Context(kCallTimeout);
+  grpc::Status s = stub_->CreateVport(ctx.get(), req, &resp);
+  if (s.ok()) *out = resp.vport();
+  return s;
+}
+
+grpc::Status AgentClient::GetVport(const std::string& bridge, const Attachment& a,
+                                   v1::Vport* out) {
+  v1::GetVportRequest req;
+  req.set_bridge(bridge);
+  req.mutable_attachment()->set_container_id(a.container_id);
+  req.mutable_attachment()->set_ifname(a.ifname);
+  v1::GetVportResponse resp;
+  auto ctx = Context(kCallTimeout);
+  grpc::Status s = stub_->GetVport(ctx.get(), req, &resp);
+  if (s.ok()) *out = resp.vport();
+  return s;
+}
+
+grpc::Status AgentClient::GetVportByName(const std::string& name, v1::Vport* out) {
+  v1::GetVportRequest req;
+  req.set_name(name);
+  v1::GetVportResponse resp;
+  auto ctx = Context(kCallTimeout);
+  grpc::Status s = stub_->GetVport(ctx.get(), req, &resp);
+  if (s.ok()) *out = resp.vport();
+  return s;
+}
+
+grpc::Status AgentClient::DeleteVport(const std::string& bridge, const Attachment& a) {
+  v1::DeleteVportRequest req;
+  req.set_bridge(bridge);
+  req.mutable_attachment()->set_container_id(a.container_id);
+  req.mutable_attachment()->set_ifname(a.ifname);
+  req.set_allow_missing(true);
+  v1::DeleteVportResponse resp;
+  auto ctx = Context(kCallTimeout);
+  return stub_->DeleteVport(ctx.get(), req, &resp);
+}
+
+grpc::Status AgentClient::AddStaticAddress(const std::string& bridge, const std::string& port,
+                                          const std::string& mac) {
+  v1::AddStaticAddressRequest req;
+  req.set_bridge(bridge);
+  req.set_port(port);
+  req.set_mac(mac);
+  v1::AddStaticAddressResponse resp;
+  auto ctx = Context(kCallTimeout);
+  return stub_->AddStaticAddress(ctx.get(), req, &resp);
+}
+
+grpc::Status AgentClient::ListPodVports(const std::string& bridge, std::vector<v1::Vport>* out) {
+  v1::ListVportsRequest req;
+  req.set_bridge(bridge);
+  req.set_kind(v1::VPORT_KIND_POD);
+  v1::ListVportsResponse resp;
+  auto ctx = Context(kCallTimeout);
+  grpc::Status s = stub_->ListVports(ctx.get(), req, &resp);
+  if (s.ok()) out->assign(resp.vports().begin(), resp.vports().end());
+  return s;
+}
+
+Error AgentClient::ToCniError(const grpc::Status& s, const std::string& what) const {
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return Error{kTryAgainLater,
+                   absl::StrCat("veb agent at ", socket_, " not reachable: ", what, ": ",
+                                s.error_message()), ""};
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return Error{kInvalidConfig, absl::StrCat(what, ": ", s.error_message()), ""};
+    default:
+      return Error{kAgentError, absl::StrCat(what, ": ", s.error_message()),
+                   absl::StrCat("grpc status ", s.error_code())};
+  }
+}
+
+}  // namespace veb::cni

@@ -1,0 +1,49 @@
+// The plugin's connection to vebd: the veb.v1.Switch calls CNI needs and the
+// standard health check, over the agent's unix socket, each with a deadline.
+// gRPC failures become CNI errors in one place (ToCniError): an unreachable or
+// overloaded agent is 11 "try again later", an unknown bridge 7, the rest 100
+// with the agent's message. Thread-safety: one instance per invocation.
+#ifndef VEB_CNI_PLUGIN_AGENT_CLIENT_H_
+#define VEB_CNI_PLUGIN_AGENT_CLIENT_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "cni-plugin/cni.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/grpc/health/v1/health.grpc.pb.h"
+#include "proto/veb/v1/switch.grpc.pb.h"
+
+namespace veb::cni {
+
+class AgentClient {
+ public:
+  explicit AgentClient(const std::string& socket_path);
+
+  grpc::Status Health(bool* serving);
+  grpc::Status GetBridge(const std::string& name, v1::Bridge* out);
+  grpc::Status CreateVport(const v1::CreateVportRequest& req, v1::Vport* out);
+  grpc::Status GetVport(const std::string& bridge, const Attachment& a, v1::Vport* out);
+  grpc::Status GetVportByName(const std::string& name, v1::Vport* out);
+  grpc::Status DeleteVport(const std::string& bridge, const Attachment& a);
+  // Static entry for `mac` on `port` in the port's PVID (locked pod ports).
+  grpc::Status AddStaticAddress(const std::string& bridge, const std::string& port,
+                                const std::string& mac);
+  grpc::Status ListPodVports(const std::string& bridge, std::vector<v1::Vport>* out);
+
+  // `what` names the operation, e.g. "create vport".
+  Error ToCniError(const grpc::Status& s, const std::string& what) const;
+
+ private:
+  std::unique_ptr<grpc::ClientContext> Context(std::chrono::seconds timeout) const;
+
+  std::string socket_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Switch::Stub> stub_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+};
+
+}  // namespace veb::cni
+
+#endif  // VEB_CNI_PLUGIN_AGENT_CLIENT_H_
