@@ -1,0 +1,469 @@
+#include "cli/command.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "proto/veb/v1/switch.pb.h"
+
+namespace veb::cli {
+namespace {
+
+using absl::InvalidArgumentError;
+using absl::StatusOr;
+using Args = std::vector<std::string>;
+
+absl::Status Syntax(const std::string& msg) {
+  return InvalidArgumentError(absl::StrCat(msg, " (vebctl -h for usage)"));
+}
+
+StatusOr<uint32_t> Number(const std::string& word, const std::string& what) {
+  uint32_t v;
+  if (!absl::SimpleAtoi(word, &v)) {
+    return Syntax(absl::StrCat(what, ": \"", word, "\" is not a number"));
+  }
+  return v;
+}
+
+StatusOr<std::vector<uint32_t>> NumberList(const std::string& word, const std::string& what) {
+  std::vector<uint32_t> out;
+  for (absl::string_view part : absl::StrSplit(word, ',', absl::SkipEmpty())) {
+    auto n = Number(std::string(part), what);
+    if (!n.ok()) return n.status();
+    out.push_back(*n);
+  }
+  if (out.empty()) return Syntax(absl::StrCat(what, ": empty list"));
+  return out;
+}
+
+// Words after the verb, consumed left to right.
+class Cursor {
+ public:
+  Cursor(const Args& a, size_t pos) : a_(a), pos_(pos) {}
+  bool done() const { return pos_ >= a_.size(); }
+  const std::string& peek() const { return a_[pos_]; }
+  StatusOr<std::string> Next(const std::string& what) {
+    if (done()) return Syntax(absl::StrCat("missing ", what));
+    return a_[pos_++];
+  }
+  absl::Status End() {
+    if (!done()) return Syntax(absl::StrCat("unexpected \"", a_[pos_], "\""));
+    return absl::OkStatus();
+  }
+
+ private:
+  const Args& a_;
+  size_t pos_;
+};
+
+#define ASSIGN_OR_RETURN(lhs, expr)   \
+  auto lhs##_or = (expr);             \
+  if (!lhs##_or.ok()) return lhs##_or.status(); \
+  auto lhs = *std::move(lhs##_or)
+
+template <typename T>
+Invocation Make(const std::string& rpc, std::unique_ptr<T> req) {
+  return Invocation{rpc, std::move(req)};
+}
+
+StatusOr<v1::Backend> ParseBackend(const std::string& w) {
+  if (w == "af_packet") return v1::BACKEND_AF_PACKET;
+  if (w == "tap") return v1::BACKEND_TAP;
+  if (w == "af_xdp") return v1::BACKEND_AF_XDP;
+  return Syntax(absl::StrCat("backend \"", w, "\": use af_packet, tap or af_xdp"));
+}
+
+absl::Status ParsePvid(const std::string& w, v1::Pvid* pvid) {
+  if (w == "none") {
+    pvid->set_none(true);
+    return absl::OkStatus();
+  }
+  auto n = Number(w, "pvid");
+  if (!n.ok()) return n.status();
+  pvid->set_vid(*n);
+  return absl::OkStatus();
+}
+
+// Bridge-wide settings: create's options and the bridge verbs.
+StatusOr<bool> BridgeSetting(const std::string& verb, Cursor& c, v1::BridgeSettings* s) {
+  if (verb == "up" || verb == "down") {
+    s->set_up(verb == "up");
+  } else if (verb == "maxaddr") {
+    ASSIGN_OR_RETURN(w, c.Next("maxaddr value"));
+    ASSIGN_OR_RETURN(n, Number(w, "maxaddr"));
+    s->set_max_addresses(n);
+  } else if (verb == "timeout") {
+    ASSIGN_OR_RETURN(w, c.Next("timeout seconds"));
+    ASSIGN_OR_RETURN(n, Number(w, "timeout"));
+    s->set_address_timeout_seconds(n);
+  } else if (verb == "pvid") {
+    ASSIGN_OR_RETURN(w, c.Next("pvid value"));
+    if (auto st = ParsePvid(w, s->mutable_default_pvid()); !st.ok()) return st;
+  } else if (verb == "svlan" || verb == "-svlan") {
+    s->set_allow_svlan(verb == "svlan");
+  } else if (verb == "reserved" || verb == "-reserved") {
+    s->set_allow_reserved_addresses(verb == "reserved");
+  } else if (verb == "link0" || verb == "-link0") {  // veb's flag: both at once
+    s->set_allow_svlan(verb == "link0");
+    s->set_allow_reserved_addresses(verb == "link0");
+  } else {
+    return false;
+  }
+  return true;
+}
+
+StatusOr<Invocation> ParseRule(const std::string& bridge, Cursor& c) {
+  auto req = std::make_unique<v1::AddRuleRequest>();
+  req->set_bridge(bridge);
+  v1::Rule* r = req->mutable_rule();
+  ASSIGN_OR_RETURN(action, c.Next("block or pass"));
+  if (action == "block") {
+    r->set_action(v1::RULE_ACTION_BLOCK);
+  } else if (action == "pass") {
+    r->set_action(v1::RULE_ACTION_PASS);
+  } else {
+    return Syntax(absl::StrCat("rule: \"", action, "\": expected block or pass"));
+  }
+  ASSIGN_OR_RETURN(dir, c.Next("in, out or in/out"));
+  if (dir == "in") {
+    r->set_direction(v1::RULE_DIRECTION_IN);
+  } else if (dir == "out") {
+    r->set_direction(v1::RULE_DIRECTION_OUT);
+  } else if (dir == "in/out" || dir == "inout") {
+    r->set_direction(v1::RULE_DIRECTION_IN_OUT);
+  } else {
+    return Syntax(absl::StrCat("rule: \"", dir, "\": expected in, out or in/out"));
+  }
+  ASSIGN_OR_RETURN(on, c.Next("on"));
+  if (on != "on") return Syntax(absl::StrCat("rule: expected \"on PORT\", got \"", on, "\""));
+  ASSIGN_OR_RETURN(port, c.Next("rule port"));
+  req->set_port(port);
+  while (!c.done()) {
+    ASSIGN_OR_RETURN(w, c.Next("rule field"));
+    if (w == "src" || w == "dst") {
+      ASSIGN_OR_RETURN(mac, c.Next(w + " address"));
+      (w == "src" ? r->mutable_src() : r->mutable_dst())->assign(mac);
+    } else if (w == "vid") {
+      ASSIGN_OR_RETURN(v, c.Next("vid"));
+      ASSIGN_OR_RETURN(n, Number(v, "vid"));
+      r->set_vid(n);
+    } else if (w == "arp" || w == "rarp") {
+      r->mutable_arp()->set_kind(w == "arp" ? v1::ARP_KIND_ARP : v1::ARP_KIND_RARP);
+    } else if (w == "request" || w == "reply") {
+      if (!r->has_arp()) return Syntax(absl::StrCat("rule: \"", w, "\" needs arp or rarp first"));
+      r->mutable_arp()->set_opcode(w == "request" ? v1::ARP_OPCODE_REQUEST : v1::ARP_OPCODE_REPLY);
+    } else if (w == "sha" || w == "spa" || w == "tha" || w == "tpa") {
+      if (!r->has_arp()) return Syntax(absl::StrCat("rule: \"", w, "\" needs arp or rarp first"));
+      ASSIGN_OR_RETURN(v, c.Next(w + " value"));
+      v1::ArpMatch* a = r->mutable_arp();
+      if (w == "sha") a->set_sha(v);
+      if (w == "spa") a->set_spa(v);
+      if (w == "tha") a->set_tha(v);
+      if (w == "tpa") a->set_tpa(v);
+    } else {
+      return Syntax(absl::StrCat("rule: unknown word \"", w, "\""));
+    }
+  }
+  return Make("AddRule", std::move(req));
+}
+
+// learning/-learning IF and friends: an UpdatePort of one setting.
+StatusOr<Invocation> PortFlag(const std::string& bridge, const std::string& verb, Cursor& c) {
+  const bool on = verb[0] != '-';
+  const std::string flag = on ? verb : verb.substr(1);
+  ASSIGN_OR_RETURN(port, c.Next(absl::StrCat(verb, " port")));
+  if (auto st = c.End(); !st.ok()) return st;
+  auto req = std::make_unique<v1::UpdatePortRequest>();
+  req->set_bridge(bridge);
+  req->set_name(port);
+  v1::PortSettings* s = req->mutable_settings();
+  if (flag == "learning") s->set_learning(on);
+  if (flag == "discover") s->set_discover(on);
+  if (flag == "blocknonip") s->set_blocknonip(on);
+  if (flag == "locked") {
+    s->set_locked(on);
+    // Locking a port turns learning and discover off, as the agent requires.
+    if (on) {
+      s->set_learning(false);
+      s->set_discover(false);
+    }
+  }
+  return Make("UpdatePort", std::move(req));
+}
+
+StatusOr<Invocation> BridgeCommand(const std::string& bridge, const std::string& verb, Cursor& c) {
+  auto port_req = [&](auto req, const std::string& what) -> StatusOr<std::string> {
+    ASSIGN_OR_RETURN(port, c.Next(what));
+    req->set_bridge(bridge);
+    req->set_name(port);
+    return port;
+  };
+  if (verb == "show") {
+    if (auto st = c.End(); !st.ok()) return st;
+    auto req = std::make_unique<v1::GetBridgeRequest>();
+    req->set_name(bridge);
+    return Make("Show", std::move(req));
+  }
+  {
+    auto req = std::make_unique<v1::UpdateBridgeRequest>();
+    ASSIGN_OR_RETURN(is_setting, BridgeSetting(verb, c, req->mutable_settings()));
+    if (is_setting) {
+      if (auto st = c.End(); !st.ok()) return st;
+      req->set_name(bridge);
+      return Make("UpdateBridge", std::move(req));
+    }
+  }
+  if (verb == "add" || verb == "addspan") {
+    std::unique_ptr<google::protobuf::Message> msg;
+    v1::Backend backend = v1::BACKEND_UNSPECIFIED;
+    ASSIGN_OR_RETURN(port, c.Next(verb + " interface"));
+    if (!c.done()) {
+      ASSIGN_OR_RETURN(w, c.Next("backend"));
+      if (w != "backend") return Syntax(absl::StrCat("unexpected \"", w, "\""));
+      ASSIGN_OR_RETURN(b, c.Next("backend name"));
+      ASSIGN_OR_RETURN(parsed, ParseBackend(b));
+      backend = parsed;
+    }
+    if (auto st = c.End(); !st.ok()) return st;
+    if (verb == "add") {
+      auto req = std::make_unique<v1::AddPortRequest>();
+      req->set_bridge(bridge);
+      req->set_name(port);
+      req->set_backend(backend);
+      return Make("AddPort", std::move(req));
+    }
+    auto req = std::make_unique<v1::AddSpanPortRequest>();
+    req->set_bridge(bridge);
+    req->set_name(port);
+    req->set_backend(backend);
+    return Make("AddSpanPort", std::move(req));
+  }
+  if (verb == "del") {
+    auto req = std::make_unique<v1::DeletePortRequest>();
+    if (auto p = port_req(req.get(), "del interface"); !p.ok()) return p.status();
+    if (auto st = c.End(); !st.ok()) return st;
+    return Make("DeletePort", std::move(req));
+  }
+  if (verb == "delspan") {
+    auto req = std::make_unique<v1::DeleteSpanPortRequest>();
+    if (auto p = port_req(req.get(), "delspan interface"); !p.ok()) return p.status();
+    if (auto st = c.End(); !st.ok()) return st;
+    return Make("DeleteSpanPort", std::move(req));
+  }
+  for (const char* f : {"learning", "discover", "blocknonip", "locked"}) {
+    if (verb == f || verb == absl::StrCat("-", f)) return PortFlag(bridge, verb, c);
+  }
+  if (verb == "protected" || verb == "-protected") {
+    auto req = std::make_unique<v1::UpdatePortRequest>();
+    if (auto p = port_req(req.get(), verb + " port"); !p.ok()) return p.status();
+    auto* set = req->mutable_settings()->mutable_protected_domains();
+    if (verb == "protected") {
+      ASSIGN_OR_RETURN(w, c.Next("protected domains (e.g. 1,2)"));
+      ASSIGN_OR_RETURN(ids, NumberList(w, "protected"));
+      for (uint32_t d : ids) set->add_domains(d);
+    }
+    if (auto st = c.End(); !st.ok()) return st;
+    return Make("UpdatePort", std::move(req));
+  }
+  if (verb == "untagged") {  // the port's PVID
+    auto req = std::make_unique<v1::UpdatePortRequest>();
+    if (auto p = port_req(req.get(), "untagged port"); !p.ok()) return p.status();
+    ASSIGN_OR_RETURN(w, c.Next("untagged vid or none"));
+    if (auto st = ParsePvid(w, req->mutable_settings()->mutable_pvid()); !st.ok()) return st;
+    if (auto st = c.End(); !st.ok()) return st;
+    return Make("UpdatePort", std::move(req));
+  }
+  if (verb == "tagged") {  // +10,20 adds, -10 removes, 10,20 replaces, none empties
+    auto req = std::make_unique<v1::UpdatePortRequest>();
+    if (auto p = port_req(req.get(), "tagged port"); !p.ok()) return p.status();
+    ASSIGN_OR_RETURN(w, c.Next("tagged vids (+V,.. -V,.. V,.. or none)"));
+    if (w == "none") {
+      req->mutable_settings()->mutable_tagged_vids();
+    } else if (w[0] == '+' || w[0] == '-') {
+      ASSIGN_OR_RETURN(ids, NumberList(w.substr(1), "tagged"));
+      for (uint32_t v : ids) (w[0] == '+' ? req->add_add_tagged_vids(v) : req->add_remove_tagged_vids(v));
+    } else {
+      ASSIGN_OR_RETURN(ids, NumberList(w, "tagged"));
+      for (uint32_t v : ids) req->mutable_settings()->mutable_tagged_vids()->add_vids(v);
+    }
+    if (auto st = c.End(); !st.ok()) return st;
+    return Make("UpdatePort", std::move(req));
+  }
+  if (verb == "static") {  // static MAC PORT [vid V]
+    auto req = std::make_unique<v1::AddStaticAddressRequest>();
+    req->set_bridge(bridge);
+    ASSIGN_OR_RETURN(mac, c.Next("static address"));
+    ASSIGN_OR_RETURN(port, c.Next("static port"));
+    req->set_mac(mac);
+    req->set_port(port);
+    if (!c.done()) {
+      ASSIGN_OR_RETURN(w, c.Next("vid"));
+      if (w != "vid") return Syntax(absl::StrCat("unexpected \"", w, "\""));
+      ASSIGN_OR_RETURN(v, c.Next("vid value"));
+      ASSIGN_OR_RETURN(n, Number(v, "vid"));
+      req->set_vid(n);
+    }
+    if (auto st = c.End(); !st.ok()) return st;
+    return Make("AddStaticAddress", std::move(req));
+  }
+  if (verb == "deladdr") {
+    auto req = std::make_unique<v1::DeleteAddressRequest>();
+    req->set_bridge(bridge);
+    ASSIGN_OR_RETURN(mac, c.Next("deladdr address"));
+    req->set_mac(mac);
+    if (!c.done()) {
+      ASSIGN_OR_RETURN(w, c.Next("vid"));
+      if (w != "vid") return Syntax(absl::StrCat("unexpected \"", w, "\""));
+      ASSIGN_OR_RETURN(v, c.Next("vid value"));
+      ASSIGN_OR_RETURN(n, Number(v, "vid"));
+      req->set_vid(n);
+    }
+    if (auto st = c.End(); !st.ok()) return st;
+    return Make("DeleteAddress", std::move(req));
+  }
+  if (verb == "flush" || verb == "flushall") {
+    auto req = std::make_unique<v1::FlushAddressesRequest>();
+    req->set_bridge(bridge);
+    req->set_mode(verb == "flush" ? v1::FLUSH_MODE_DYNAMIC : v1::FLUSH_MODE_ALL);
+    if (!c.done()) {
+      ASSIGN_OR_RETURN(port, c.Next("port"));
+      req->set_port(port);
+    }
+    if (auto st = c.End(); !st.ok()) return st;
+    return Make("FlushAddresses", std::move(req));
+  }
+  if (verb == "addr") {
+    auto req = std::make_unique<v1::ListAddressesRequest>();
+    req->set_bridge(bridge);
+    if (!c.done()) {
+      ASSIGN_OR_RETURN(port, c.Next("port"));
+      req->set_port(port);
+    }
+    if (auto st = c.End(); !st.ok()) return st;
+    return Make("ListAllAddresses", std::move(req));
+  }
+  if (verb == "rule") return ParseRule(bridge, c);
+  if (verb == "rules" || verb == "flushrule") {
+    ASSIGN_OR_RETURN(port, c.Next(verb + " port"));
+    if (auto st = c.End(); !st.ok()) return st;
+    if (verb == "rules") {
+      auto req = std::make_unique<v1::ListRulesRequest>();
+      req->set_bridge(bridge);
+      req->set_port(port);
+      return Make("ListRules", std::move(req));
+    }
+    auto req = std::make_unique<v1::FlushRulesRequest>();
+    req->set_bridge(bridge);
+    req->set_port(port);
+    return Make("FlushRules", std::move(req));
+  }
+  if (verb == "ports") {
+    if (auto st = c.End(); !st.ok()) return st;
+    auto req = std::make_unique<v1::ListPortsRequest>();
+    req->set_bridge(bridge);
+    return Make("ListPorts", std::move(req));
+  }
+  if (verb == "counters") {
+    if (c.done()) {
+      auto req = std::make_unique<v1::ListCountersRequest>();
+      req->set_bridge(bridge);
+      return Make("ListCounters", std::move(req));
+    }
+    ASSIGN_OR_RETURN(port, c.Next("port"));
+    if (auto st = c.End(); !st.ok()) return st;
+    auto req = std::make_unique<v1::GetPortCountersRequest>();
+    req->set_bridge(bridge);
+    req->set_port(port);
+    return Make("GetPortCounters", std::move(req));
+  }
+  return Syntax(absl::StrCat("unknown command \"", verb, "\""));
+}
+
+}  // namespace
+
+StatusOr<Invocation> ParseCommand(const std::vector<std::string>& args) {
+  if (args.empty()) return Syntax("missing command");
+  Cursor c(args, 1);
+  const std::string& first = args[0];
+  if (first == "list") {
+    if (auto st = c.End(); !st.ok()) return st;
+    return Make("ListBridges", std::make_unique<v1::ListBridgesRequest>());
+  }
+  if (first == "health") {
+    if (auto st = c.End(); !st.ok()) return st;
+    return Invocation{"Health", nullptr};
+  }
+  if (first == "watch") {
+    auto req = std::make_unique<v1::WatchEventsRequest>();
+    if (!c.done()) {
+      ASSIGN_OR_RETURN(bridge, c.Next("bridge"));
+      req->set_bridge(bridge);
+    }
+    if (auto st = c.End(); !st.ok()) return st;
+    return Make("WatchEvents", std::move(req));
+  }
+  if (first == "create") {
+    auto req = std::make_unique<v1::CreateBridgeRequest>();
+    ASSIGN_OR_RETURN(bridge, c.Next("bridge name"));
+    req->set_name(bridge);
+    while (!c.done()) {
+      ASSIGN_OR_RETURN(verb, c.Next("setting"));
+      ASSIGN_OR_RETURN(ok, BridgeSetting(verb, c, req->mutable_settings()));
+      if (!ok) return Syntax(absl::StrCat("create: unknown setting \"", verb, "\""));
+    }
+    return Make("CreateBridge", std::move(req));
+  }
+  if (first == "destroy") {
+    auto req = std::make_unique<v1::DeleteBridgeRequest>();
+    ASSIGN_OR_RETURN(bridge, c.Next("bridge name"));
+    req->set_name(bridge);
+    if (!c.done()) {
+      ASSIGN_OR_RETURN(w, c.Next("force"));
+      if (w != "force") return Syntax(absl::StrCat("unexpected \"", w, "\""));
+      req->set_force(true);
+    }
+    if (auto st = c.End(); !st.ok()) return st;
+    return Make("DeleteBridge", std::move(req));
+  }
+  if (args.size() < 2) return Syntax(absl::StrCat("missing command after \"", first, "\""));
+  Cursor rest(args, 2);
+  return BridgeCommand(first, args[1], rest);
+}
+
+const char* Usage() {
+  return R"(usage: vebctl [--socket=PATH] [-o text|json] COMMAND
+
+agent:
+  list                                 bridges
+  health                               the agent's gRPC health (exit 0 = SERVING)
+  watch [BRIDGE]                       stream events (addresses, ports, bridges)
+  create BRIDGE [up|down] [maxaddr N] [timeout S] [pvid V|none] [link0|svlan|reserved]
+  destroy BRIDGE [force]
+
+bridge (vebctl BRIDGE ...):
+  show                                 settings, ports and span ports
+  up | down | maxaddr N | timeout S | pvid V|none
+  link0 | -link0 | svlan | -svlan | reserved | -reserved
+  add IF [backend af_packet|tap|af_xdp] | del IF
+  addspan IF [backend ...] | delspan IF
+  learning IF | -learning IF | discover IF | -discover IF
+  blocknonip IF | -blocknonip IF | locked IF | -locked IF
+  protected IF 1,2 | -protected IF
+  untagged IF VID|none                 the port's PVID
+  tagged IF +V,.. | -V,.. | V,.. | none
+  static MAC IF [vid V] | deladdr MAC [vid V]
+  flush [IF] | flushall [IF]           dynamic / all addresses
+  addr [IF]                            the address table
+  rule block|pass in|out|in/out on IF [src MAC] [dst MAC] [vid V]
+       [arp|rarp [request|reply] [sha MAC] [spa IP] [tha MAC] [tpa IP]]
+  rules IF | flushrule IF
+  ports | counters [IF]
+)";
+}
+
+}  // namespace veb::cli

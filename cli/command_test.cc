@@ -1,0 +1,127 @@
+#include "cli/command.h"
+
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+
+namespace veb::cli {
+namespace {
+
+using ::testing::HasSubstr;
+
+// "rpc json" of a command line, with the request as compact protobuf JSON.
+std::string Parsed(const std::string& line) {
+  std::vector<std::string> words = absl::StrSplit(line, ' ', absl::SkipEmpty());
+  auto inv = ParseCommand(words);
+  if (!inv.ok()) return "error: " + std::string(inv.status().message());
+  std::string json;
+  if (inv->request) {
+    google::protobuf::util::JsonPrintOptions o;
+    o.preserve_proto_field_names = true;
+    (void)google::protobuf::util::MessageToJsonString(*inv->request, &json, o);
+  }
+  return inv->rpc + " " + json;
+}
+
+TEST(CommandTest, AgentCommands) {
+  EXPECT_EQ(Parsed("list"), "ListBridges {}");
+  EXPECT_EQ(Parsed("health"), "Health ");
+  EXPECT_EQ(Parsed("watch veb0"), R"(WatchEvents {"bridge":"veb0"})");
+  EXPECT_EQ(Parsed("create veb0"), R"(CreateBridge {"name":"veb0"})");
+  EXPECT_EQ(Parsed("create veb0 maxaddr 1000 timeout 60 pvid none link0"),
+            R"(CreateBridge {"name":"veb0","settings":{"max_addresses":1000,)"
+            R"("address_timeout_seconds":60,"default_pvid":{"none":true},"allow_svlan":true,)"
+            R"("allow_reserved_addresses":true}})");
+  EXPECT_EQ(Parsed("destroy veb0 force"), R"(DeleteBridge {"name":"veb0","force":true})");
+}
+
+TEST(CommandTest, BridgeSettings) {
+  EXPECT_EQ(Parsed("veb0 down"), R"(UpdateBridge {"name":"veb0","settings":{"up":false}})");
+  EXPECT_EQ(Parsed("veb0 maxaddr 5"), R"(UpdateBridge {"name":"veb0","settings":{"max_addresses":5}})");
+  EXPECT_EQ(Parsed("veb0 timeout 240"),
+            R"(UpdateBridge {"name":"veb0","settings":{"address_timeout_seconds":240}})");
+  EXPECT_EQ(Parsed("veb0 -svlan"), R"(UpdateBridge {"name":"veb0","settings":{"allow_svlan":false}})");
+  EXPECT_EQ(Parsed("veb0 show"), R"(Show {"name":"veb0"})");
+}
+
+TEST(CommandTest, Ports) {
+  EXPECT_EQ(Parsed("veb0 add veth1"), R"(AddPort {"bridge":"veb0","name":"veth1"})");
+  EXPECT_EQ(Parsed("veb0 add tap0 backend tap"),
+            R"(AddPort {"bridge":"veb0","name":"tap0","backend":"BACKEND_TAP"})");
+  EXPECT_EQ(Parsed("veb0 addspan mon0"), R"(AddSpanPort {"bridge":"veb0","name":"mon0"})");
+  EXPECT_EQ(Parsed("veb0 del veth1"), R"(DeletePort {"bridge":"veb0","name":"veth1"})");
+  EXPECT_EQ(Parsed("veb0 delspan mon0"), R"(DeleteSpanPort {"bridge":"veb0","name":"mon0"})");
+  EXPECT_EQ(Parsed("veb0 -learning veth1"),
+            R"(UpdatePort {"bridge":"veb0","name":"veth1","settings":{"learning":false}})");
+  EXPECT_EQ(Parsed("veb0 blocknonip veth1"),
+            R"(UpdatePort {"bridge":"veb0","name":"veth1","settings":{"blocknonip":true}})");
+  EXPECT_EQ(Parsed("veb0 locked veth1"),
+            R"(UpdatePort {"bridge":"veb0","name":"veth1","settings":{"learning":false,)"
+            R"("discover":false,"locked":true}})");
+  EXPECT_EQ(Parsed("veb0 protected veth1 1,2"),
+            R"(UpdatePort {"bridge":"veb0","name":"veth1","settings":{"protected_domains":{"domains":[1,2]}}})");
+  EXPECT_EQ(Parsed("veb0 -protected veth1"),
+            R"(UpdatePort {"bridge":"veb0","name":"veth1","settings":{"protected_domains":{}}})");
+  EXPECT_EQ(Parsed("veb0 untagged veth1 10"),
+            R"(UpdatePort {"bridge":"veb0","name":"veth1","settings":{"pvid":{"vid":10}}})");
+  EXPECT_EQ(Parsed("veb0 untagged veth1 none"),
+            R"(UpdatePort {"bridge":"veb0","name":"veth1","settings":{"pvid":{"none":true}}})");
+  EXPECT_EQ(Parsed("veb0 tagged veth1 +10,20"),
+            R"(UpdatePort {"bridge":"veb0","name":"veth1","add_tagged_vids":[10,20]})");
+  EXPECT_EQ(Parsed("veb0 tagged veth1 -10"),
+            R"(UpdatePort {"bridge":"veb0","name":"veth1","remove_tagged_vids":[10]})");
+  EXPECT_EQ(Parsed("veb0 tagged veth1 30,40"),
+            R"(UpdatePort {"bridge":"veb0","name":"veth1","settings":{"tagged_vids":{"vids":[30,40]}}})");
+  EXPECT_EQ(Parsed("veb0 ports"), R"(ListPorts {"bridge":"veb0"})");
+}
+
+TEST(CommandTest, Addresses) {
+  EXPECT_EQ(Parsed("veb0 static 02:00:00:00:00:01 veth1"),
+            R"(AddStaticAddress {"bridge":"veb0","mac":"02:00:00:00:00:01","port":"veth1"})");
+  EXPECT_EQ(Parsed("veb0 static 02:00:00:00:00:01 veth1 vid 10"),
+            R"(AddStaticAddress {"bridge":"veb0","mac":"02:00:00:00:00:01","port":"veth1","vid":10})");
+  EXPECT_EQ(Parsed("veb0 deladdr 02:00:00:00:00:01"),
+            R"(DeleteAddress {"bridge":"veb0","mac":"02:00:00:00:00:01"})");
+  EXPECT_EQ(Parsed("veb0 flush"), R"(FlushAddresses {"bridge":"veb0","mode":"FLUSH_MODE_DYNAMIC"})");
+  EXPECT_EQ(Parsed("veb0 flushall veth1"),
+            R"(FlushAddresses {"bridge":"veb0","mode":"FLUSH_MODE_ALL","port":"veth1"})");
+  EXPECT_EQ(Parsed("veb0 addr"), R"(ListAllAddresses {"bridge":"veb0"})");
+}
+
+TEST(CommandTest, RulesLikeIfconfig) {
+  EXPECT_EQ(Parsed("veb0 rule block in on veth1 src 02:00:00:00:00:01 arp request spa 10.0.0.1"),
+            R"(AddRule {"bridge":"veb0","port":"veth1","rule":{"action":"RULE_ACTION_BLOCK",)"
+            R"("direction":"RULE_DIRECTION_IN","src":"02:00:00:00:00:01","arp":{"kind":"ARP_KIND_ARP",)"
+            R"("opcode":"ARP_OPCODE_REQUEST","spa":"10.0.0.1"}}})");
+  EXPECT_EQ(Parsed("veb0 rule pass in/out on veth2 dst ff:ff:ff:ff:ff:ff vid 20"),
+            R"(AddRule {"bridge":"veb0","port":"veth2","rule":{"action":"RULE_ACTION_PASS",)"
+            R"("direction":"RULE_DIRECTION_IN_OUT","dst":"ff:ff:ff:ff:ff:ff","vid":20}})");
+  EXPECT_EQ(Parsed("veb0 rules veth1"), R"(ListRules {"bridge":"veb0","port":"veth1"})");
+  EXPECT_EQ(Parsed("veb0 flushrule veth1"), R"(FlushRules {"bridge":"veb0","port":"veth1"})");
+}
+
+TEST(CommandTest, Counters) {
+  EXPECT_EQ(Parsed("veb0 counters"), R"(ListCounters {"bridge":"veb0"})");
+  EXPECT_EQ(Parsed("veb0 counters veth1"), R"(GetPortCounters {"bridge":"veb0","port":"veth1"})");
+}
+
+TEST(CommandTest, SyntaxErrorsSayWhat) {
+  EXPECT_THAT(Parsed(""), HasSubstr("missing command"));
+  EXPECT_THAT(Parsed("veb0"), HasSubstr("missing command after \"veb0\""));
+  EXPECT_THAT(Parsed("veb0 frobnicate"), HasSubstr("unknown command \"frobnicate\""));
+  EXPECT_THAT(Parsed("veb0 add"), HasSubstr("missing add interface"));
+  EXPECT_THAT(Parsed("veb0 add a b"), HasSubstr("unexpected \"b\""));
+  EXPECT_THAT(Parsed("veb0 add a backend dpdk"), HasSubstr("backend \"dpdk\""));
+  EXPECT_THAT(Parsed("veb0 maxaddr lots"), HasSubstr("maxaddr: \"lots\" is not a number"));
+  EXPECT_THAT(Parsed("veb0 protected p 1,x"), HasSubstr("protected: \"x\" is not a number"));
+  EXPECT_THAT(Parsed("veb0 rule drop in on p"), HasSubstr("expected block or pass"));
+  EXPECT_THAT(Parsed("veb0 rule block in p"), HasSubstr("expected \"on PORT\""));
+  EXPECT_THAT(Parsed("veb0 rule block in on p spa 1.2.3.4"), HasSubstr("needs arp or rarp"));
+  EXPECT_THAT(Parsed("veb0 rule block in on p color red"), HasSubstr("unknown word \"color\""));
+  EXPECT_THAT(Parsed("create veb0 speed 10"), HasSubstr("unknown setting \"speed\""));
+  EXPECT_THAT(Parsed("list extra"), HasSubstr("unexpected \"extra\""));
+}
+
+}  // namespace
+}  // namespace veb::cli
