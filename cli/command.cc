@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -69,6 +70,20 @@ class Cursor {
 template <typename T>
 Invocation Make(const std::string& rpc, std::unique_ptr<T> req) {
   return Invocation{rpc, std::move(req)};
+}
+
+// An optional final "vid V"; nothing may follow it.
+StatusOr<std::optional<uint32_t>> TrailingVid(Cursor& c) {
+  std::optional<uint32_t> vid;
+  if (!c.done()) {
+    ASSIGN_OR_RETURN(w, c.Next("vid"));
+    if (w != "vid") return Syntax(absl::StrCat("unexpected \"", w, "\""));
+    ASSIGN_OR_RETURN(v, c.Next("vid value"));
+    ASSIGN_OR_RETURN(n, Number(v, "vid"));
+    vid = n;
+  }
+  if (auto st = c.End(); !st.ok()) return st;
+  return vid;
 }
 
 StatusOr<v1::Backend> ParseBackend(const std::string& w) {
@@ -301,14 +316,8 @@ StatusOr<Invocation> BridgeCommand(const std::string& bridge, const std::string&
     ASSIGN_OR_RETURN(port, c.Next("static port"));
     req->set_mac(mac);
     req->set_port(port);
-    if (!c.done()) {
-      ASSIGN_OR_RETURN(w, c.Next("vid"));
-      if (w != "vid") return Syntax(absl::StrCat("unexpected \"", w, "\""));
-      ASSIGN_OR_RETURN(v, c.Next("vid value"));
-      ASSIGN_OR_RETURN(n, Number(v, "vid"));
-      req->set_vid(n);
-    }
-    if (auto st = c.End(); !st.ok()) return st;
+    ASSIGN_OR_RETURN(vid, TrailingVid(c));
+    if (vid) req->set_vid(*vid);
     return Make("AddStaticAddress", std::move(req));
   }
   if (verb == "deladdr") {
@@ -316,14 +325,8 @@ StatusOr<Invocation> BridgeCommand(const std::string& bridge, const std::string&
     req->set_bridge(bridge);
     ASSIGN_OR_RETURN(mac, c.Next("deladdr address"));
     req->set_mac(mac);
-    if (!c.done()) {
-      ASSIGN_OR_RETURN(w, c.Next("vid"));
-      if (w != "vid") return Syntax(absl::StrCat("unexpected \"", w, "\""));
-      ASSIGN_OR_RETURN(v, c.Next("vid value"));
-      ASSIGN_OR_RETURN(n, Number(v, "vid"));
-      req->set_vid(n);
-    }
-    if (auto st = c.End(); !st.ok()) return st;
+    ASSIGN_OR_RETURN(vid, TrailingVid(c));
+    if (vid) req->set_vid(*vid);
     return Make("DeleteAddress", std::move(req));
   }
   if (verb == "flush" || verb == "flushall") {

@@ -53,16 +53,16 @@ grpc::Status AgentClient::GetVport(const std::string& bridge, const Attachment& 
   req.set_bridge(bridge);
   req.mutable_attachment()->set_container_id(a.container_id);
   req.mutable_attachment()->set_ifname(a.ifname);
-  v1::GetVportResponse resp;
-  auto ctx = Context(kCallTimeout);
-  grpc::Status s = stub_->GetVport(ctx.get(), req, &resp);
-  if (s.ok()) *out = resp.vport();
-  return s;
+  return GetVportBy(req, out);
 }
 
 grpc::Status AgentClient::GetVportByName(const std::string& name, v1::Vport* out) {
   v1::GetVportRequest req;
   req.set_name(name);
+  return GetVportBy(req, out);
+}
+
+grpc::Status AgentClient::GetVportBy(const v1::GetVportRequest& req, v1::Vport* out) {
   v1::GetVportResponse resp;
   auto ctx = Context(kCallTimeout);
   grpc::Status s = stub_->GetVport(ctx.get(), req, &resp);

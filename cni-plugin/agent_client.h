@@ -36,6 +36,7 @@ class AgentClient {
   Error ToCniError(const grpc::Status& s, const std::string& what) const;
 
  private:
+  grpc::Status GetVportBy(const v1::GetVportRequest& req, v1::Vport* out);
   std::unique_ptr<grpc::ClientContext> Context(std::chrono::seconds timeout) const;
 
   std::string socket_;
