@@ -21,6 +21,8 @@ REQUIRED_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libabsl-dev
   # tests: traffic and inspection
   iproute2 iputils-ping iperf3 tcpdump python3-scapy python3-yaml netsniff-ng ethtool procps
+  # tests: promtool (server/metrics_test), a real Prometheus server
+  prometheus
 )
 # Installed when the archive has them; their absence is not an error.
 OPTIONAL_PACKAGES=(linux-perf openvswitch-switch)  # perf: profiles; OVS: test/bench comparison

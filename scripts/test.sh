@@ -74,8 +74,23 @@ for target in "${FUZZERS[@]}"; do
   fi
 done
 
-# --- 3. integration / end-to-end tests (to come) -------------------------------------
+# --- 3. integration / end-to-end tests -------------------------------------------------
 # Network-namespace and real-client tests (DESIGN.md §11); add to passed/failed.
+# Linux dataplane (root, network namespaces; run.sh always removes what it made):
+# each gtest case counts once, from its "[       OK ]" / "[  FAILED  ]" line.
+it_log="${LOGDIR}/linux-integration.log"
+echo "== linux dataplane integration (log: ${it_log})"
+set +e
+"${BAZEL[@]}" build "${BAZEL_FLAGS[@]}" //test/integration:linux_integration_test >"${it_log}" 2>&1 &&
+  bash test/integration/run.sh >>"${it_log}" 2>&1
+it_rc=$?
+set -e
+grep -E '^\[ +(OK|FAILED) +\] [A-Za-z]' "${it_log}" || true
+it_passed=$(grep -cE '^\[       OK \] ' "${it_log}" || true)
+it_failed=$(grep -cE '^\[  FAILED  \] [A-Za-z0-9_]+\.[A-Za-z0-9_]+ \(' "${it_log}" || true)
+if [[ ${it_rc} -ne 0 && ${it_failed} -eq 0 ]]; then it_failed=1; tail -20 "${it_log}"; fi
+passed=$((passed + it_passed))
+failed=$((failed + it_failed))
 
 # --- 4. Helm chart -----------------------------------------------------------------
 # helm lint/template and strict validation against the Kubernetes API types.

@@ -1,0 +1,264 @@
+#include "dataplane/linux/vport.h"
+
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <netlink/netlink.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/veth.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "dataplane/linux/netlink.h"
+#include "dataplane/linux/tap_port.h"
+
+namespace veb {
+namespace {
+
+std::string Q(const std::string& s) { return absl::StrCat("\"", s, "\""); }
+
+absl::Status Prefix(const std::string& object, const absl::Status& s) {
+  return absl::Status(s.code(), absl::StrCat(object, ": ", s.message()));
+}
+
+absl::Status ValidateCommon(std::optional<Mac> mac, std::optional<uint32_t> mtu) {
+  if (mac.has_value() && (IsMulticast(*mac) || *mac == 0 || *mac > kBroadcastMac)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mac ", FormatMac(*mac), ": must be a unicast address"));
+  }
+  if (mtu.has_value() && (*mtu < 68 || *mtu > 65535)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mtu ", *mtu, ": out of range 68..65535"));
+  }
+  return absl::OkStatus();
+}
+
+// nl_addr for a MAC; the caller owns it.
+nl_addr* MacAddr(Mac mac) {
+  uint8_t b[6];
+  StoreMac(mac, b);
+  return nl_addr_build(AF_LLC, b, sizeof(b));
+}
+
+absl::StatusOr<int> OpenNetns(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      return absl::NotFoundError(absl::StrCat("netns ", Q(path), ": no such file"));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("netns ", Q(path), ": open: ", std::strerror(errno)));
+  }
+  return fd;
+}
+
+absl::Status NlStatus(int err, const std::string& what) {
+  if (err == -NLE_EXIST) {
+    return absl::AlreadyExistsError(absl::StrCat(what, ": interface exists"));
+  }
+  if (err == -NLE_NODEV || err == -NLE_OBJ_NOTFOUND) {
+    return absl::NotFoundError(absl::StrCat(what, ": no such interface"));
+  }
+  if (err == -NLE_INVAL || err == -NLE_RANGE) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": ", NlErrorText(err)));
+  }
+  return absl::UnavailableError(absl::StrCat(what, ": ", NlErrorText(err)));
+}
+
+absl::Status MustNotExist(nl_sock* sock, const std::string& name) {
+  auto link = GetLink(sock, name);
+  if (link.ok()) {
+    return absl::AlreadyExistsError(absl::StrCat("interface ", Q(name), " exists"));
+  }
+  if (link.status().code() != absl::StatusCode::kNotFound) return link.status();
+  return absl::OkStatus();
+}
+
+// Sets MAC/MTU (when given) and brings `name` up, in the socket's namespace.
+absl::Status ConfigureLink(nl_sock* sock, const std::string& name,
+                           std::optional<Mac> mac, std::optional<uint32_t> mtu) {
+  rtnl_link* orig_raw = nullptr;
+  if (int err = rtnl_link_get_kernel(sock, 0, name.c_str(), &orig_raw); err < 0) {
+    return NlStatus(err, absl::StrCat("interface ", Q(name)));
+  }
+  RtnlLinkPtr orig(orig_raw);
+  RtnlLinkPtr change(rtnl_link_alloc());
+  if (mac.has_value()) {
+    nl_addr* a = MacAddr(*mac);
+    rtnl_link_set_addr(change.get(), a);
+    nl_addr_put(a);
+  }
+  if (mtu.has_value()) rtnl_link_set_mtu(change.get(), *mtu);
+  rtnl_link_set_flags(change.get(), IFF_UP);
+  if (int err = rtnl_link_change(sock, orig.get(), change.get(), 0); err < 0) {
+    return NlStatus(err, absl::StrCat("interface ", Q(name), ": configure"));
+  }
+  return absl::OkStatus();
+}
+
+void DeleteLinkQuietly(nl_sock* sock, const std::string& name) {
+  RtnlLinkPtr link(rtnl_link_alloc());
+  rtnl_link_set_name(link.get(), name.c_str());
+  (void)rtnl_link_delete(sock, link.get());
+}
+
+}  // namespace
+
+absl::StatusOr<Vport> CreateVethPodVport(const std::string& netns_path,
+                                         const std::string& pod_ifname,
+                                         const std::string& host_ifname,
+                                         std::optional<Mac> mac,
+                                         std::optional<uint32_t> mtu) {
+  const std::string object = absl::StrCat("vport ", Q(host_ifname), ": create");
+  // ---- validate ----
+  if (auto s = ValidateIfName(host_ifname); !s.ok()) return Prefix(object, s);
+  if (auto s = ValidateIfName(pod_ifname); !s.ok()) return Prefix(object, s);
+  if (auto s = ValidateCommon(mac, mtu); !s.ok()) return Prefix(object, s);
+  auto ns = OpenNetns(netns_path);
+  if (!ns.ok()) return Prefix(object, ns.status());
+  const int ns_fd = *ns;
+  absl::Cleanup close_ns = [ns_fd] { close(ns_fd); };
+  auto sock = ConnectRoute();
+  if (!sock.ok()) return Prefix(object, sock.status());
+  if (auto s = MustNotExist(sock->get(), host_ifname); !s.ok()) return Prefix(object, s);
+
+  // ---- commit: one request creates both ends, configured and up ----
+  RtnlLinkPtr link(rtnl_link_veth_alloc());
+  if (!link) return absl::ResourceExhaustedError(absl::StrCat(object, ": out of memory"));
+  rtnl_link* peer = rtnl_link_veth_get_peer(link.get());
+  rtnl_link_set_name(link.get(), host_ifname.c_str());
+  rtnl_link_set_flags(link.get(), IFF_UP);
+  rtnl_link_set_name(peer, pod_ifname.c_str());
+  rtnl_link_set_ns_fd(peer, ns_fd);
+  // Not IFF_UP here: the kernel configures the peer before the pair is
+  // linked, and opening a veth without its peer fails (ENOTCONN).
+  if (mtu.has_value()) {
+    rtnl_link_set_mtu(link.get(), *mtu);
+    rtnl_link_set_mtu(peer, *mtu);
+  }
+  if (mac.has_value()) {
+    nl_addr* a = MacAddr(*mac);
+    rtnl_link_set_addr(peer, a);
+    nl_addr_put(a);
+  }
+  if (int err = rtnl_link_add(sock->get(), link.get(), NLM_F_CREATE | NLM_F_EXCL);
+      err < 0) {
+    return NlStatus(err, absl::StrCat(object, ": veth pair (pod end ",
+                                      Q(pod_ifname), " in ", Q(netns_path), ")"));
+  }
+  absl::Cleanup undo = [&] { DeleteLinkQuietly(sock->get(), host_ifname); };
+
+  auto host = GetLink(sock->get(), host_ifname);
+  if (!host.ok()) return Prefix(object, host.status());
+  Vport v;
+  v.kind = VportKind::kPodVeth;
+  v.ifname = host_ifname;
+  v.ifindex = host->ifindex;
+  v.mtu = host->mtu;
+  absl::Status s = RunInNetns(ns_fd, [&]() -> absl::Status {
+    auto pod_sock = ConnectRoute();
+    if (!pod_sock.ok()) return pod_sock.status();
+    if (auto st = ConfigureLink(pod_sock->get(), pod_ifname, std::nullopt, std::nullopt);
+        !st.ok()) {
+      return st;
+    }
+    auto pod = GetLink(pod_sock->get(), pod_ifname);
+    if (!pod.ok()) return pod.status();
+    v.mac = pod->mac;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return Prefix(object, s);
+  std::move(undo).Cancel();
+  return v;
+}
+
+absl::StatusOr<Vport> CreateHostTapVport(const std::string& name,
+                                         std::optional<Mac> mac,
+                                         std::optional<uint32_t> mtu) {
+  const std::string object = absl::StrCat("vport ", Q(name), ": create");
+  if (auto s = ValidateIfName(name); !s.ok()) return Prefix(object, s);
+  if (auto s = ValidateCommon(mac, mtu); !s.ok()) return Prefix(object, s);
+  auto sock = ConnectRoute();
+  if (!sock.ok()) return Prefix(object, sock.status());
+  if (auto s = MustNotExist(sock->get(), name); !s.ok()) return Prefix(object, s);
+
+  auto fd = OpenTapFd(name, /*persistent=*/true);
+  if (!fd.ok()) return Prefix(object, fd.status());
+  const int tap_fd = *fd;
+  absl::Cleanup undo = [tap_fd] {
+    (void)ioctl(tap_fd, TUNSETPERSIST, 0);
+    close(tap_fd);  // the last fd of a non-persistent TAP removes it
+  };
+  if (auto s = ConfigureLink(sock->get(), name, mac, mtu); !s.ok()) return Prefix(object, s);
+  auto link = GetLink(sock->get(), name);
+  if (!link.ok()) return Prefix(object, link.status());
+  std::move(undo).Cancel();
+  Vport v;
+  v.kind = VportKind::kHostTap;
+  v.ifname = name;
+  v.ifindex = link->ifindex;
+  v.mac = link->mac;
+  v.mtu = link->mtu;
+  v.tap_fd = tap_fd;
+  return v;
+}
+
+absl::StatusOr<Vport> CreateTapPodVport(const std::string& netns_path,
+                                        const std::string& pod_ifname,
+                                        std::optional<Mac> mac,
+                                        std::optional<uint32_t> mtu) {
+  const std::string object =
+      absl::StrCat("vport ", Q(pod_ifname), " in ", Q(netns_path), ": create");
+  if (auto s = ValidateIfName(pod_ifname); !s.ok()) return Prefix(object, s);
+  if (auto s = ValidateCommon(mac, mtu); !s.ok()) return Prefix(object, s);
+  auto ns = OpenNetns(netns_path);
+  if (!ns.ok()) return Prefix(object, ns.status());
+  const int ns_fd = *ns;
+  absl::Cleanup close_ns = [ns_fd] { close(ns_fd); };
+  Vport v;
+  v.kind = VportKind::kPodTap;
+  v.ifname = pod_ifname;
+  absl::Status s = RunInNetns(ns_fd, [&]() -> absl::Status {
+    auto sock = ConnectRoute();
+    if (!sock.ok()) return sock.status();
+    if (auto st = MustNotExist(sock->get(), pod_ifname); !st.ok()) return st;
+    // Not persistent: closing the fd (on failure below, or by the switch)
+    // removes the TAP.
+    auto fd = OpenTapFd(pod_ifname, /*persistent=*/false);
+    if (!fd.ok()) return fd.status();
+    const int tap_fd = *fd;
+    absl::Cleanup undo = [tap_fd] { close(tap_fd); };
+    if (auto st = ConfigureLink(sock->get(), pod_ifname, mac, mtu); !st.ok()) return st;
+    auto link = GetLink(sock->get(), pod_ifname);
+    if (!link.ok()) return link.status();
+    std::move(undo).Cancel();
+    v.mac = link->mac;
+    v.mtu = link->mtu;
+    v.tap_fd = tap_fd;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return Prefix(object, s);
+  return v;
+}
+
+absl::Status DeleteVport(const std::string& ifname) {
+  const std::string object = absl::StrCat("vport ", Q(ifname), ": delete");
+  if (auto s = ValidateIfName(ifname); !s.ok()) return Prefix(object, s);
+  auto sock = ConnectRoute();
+  if (!sock.ok()) return Prefix(object, sock.status());
+  auto link = GetLink(sock->get(), ifname);
+  if (!link.ok()) return Prefix(object, link.status());
+  RtnlLinkPtr del(rtnl_link_alloc());
+  rtnl_link_set_ifindex(del.get(), link->ifindex);
+  if (int err = rtnl_link_delete(sock->get(), del.get()); err < 0) {
+    return NlStatus(err, object);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace veb

@@ -1,0 +1,72 @@
+// Vports: how a network stack joins a bridge (DESIGN §2). Created and deleted
+// through libnl; the agent then opens the switch-side end as a port.
+//  - Pod veth vport: one RTM_NEWLINK creates the veth pair with the pod end
+//    directly inside the pod's network namespace (IFLA_NET_NS_FD on the peer,
+//    the namespace file opened by path), already carrying its final name
+//    (e.g. "eth0"), MAC and MTU, host end up; then a route socket inside the
+//    namespace (helper thread after setns) brings the pod end up (the kernel
+//    cannot open the peer while creating the pair). No temporary names in the
+//    host, no rename step; if bringing the pod end up fails, deleting the host
+//    end removes both. The host end becomes an AF_PACKET port.
+//  - Host TAP vport: a persistent TAP in the host namespace (the pods'
+//    gateway, addressable by the host stack); the switch keeps the fd
+//    (TapPort::Create).
+//  - Pod TAP vport: a TAP created inside the pod namespace (opened from a
+//    helper thread that joined it) with its final name, MAC, MTU, up; the
+//    switch keeps the fd. It is not persistent: it disappears with the fd
+//    (or the namespace).
+// Every step after the first undoes the earlier ones on failure (scope
+// guards), so no half-made interface is left behind.
+//
+// Thread-safety: the functions are independent; callers serialise operations
+// on the same names.
+#ifndef VEB_DATAPLANE_LINUX_VPORT_H_
+#define VEB_DATAPLANE_LINUX_VPORT_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "dataplane/mac_address.h"
+
+namespace veb {
+
+enum class VportKind { kPodVeth, kHostTap, kPodTap };
+
+struct Vport {
+  VportKind kind = VportKind::kPodVeth;
+  // The switch-side interface: the host veth end or the host TAP; for a pod
+  // TAP, the TAP's name inside the pod namespace.
+  std::string ifname;
+  int ifindex = 0;  // in the host namespace; 0 for a pod TAP
+  Mac mac = 0;      // the pod/host stack's MAC (pod end, or the TAP)
+  uint32_t mtu = 0;
+  int tap_fd = -1;  // TAP kinds: owned by the caller (TapPort::Create)
+};
+
+// Errors: INVALID_ARGUMENT (names, MTU outside 68..65535, multicast MAC),
+// NOT_FOUND (netns path), ALREADY_EXISTS (host_ifname exists, or pod_ifname
+// inside the namespace), UNAVAILABLE/INTERNAL (kernel), each naming the vport.
+absl::StatusOr<Vport> CreateVethPodVport(const std::string& netns_path,
+                                         const std::string& pod_ifname,
+                                         const std::string& host_ifname,
+                                         std::optional<Mac> mac = std::nullopt,
+                                         std::optional<uint32_t> mtu = std::nullopt);
+absl::StatusOr<Vport> CreateHostTapVport(const std::string& name,
+                                         std::optional<Mac> mac = std::nullopt,
+                                         std::optional<uint32_t> mtu = std::nullopt);
+absl::StatusOr<Vport> CreateTapPodVport(const std::string& netns_path,
+                                        const std::string& pod_ifname,
+                                        std::optional<Mac> mac = std::nullopt,
+                                        std::optional<uint32_t> mtu = std::nullopt);
+
+// Deletes a host-namespace vport interface by name (veth: both ends; a
+// persistent host TAP: made non-persistent and removed). A pod TAP goes away
+// when its fd is closed. NOT_FOUND if there is no such interface.
+absl::Status DeleteVport(const std::string& ifname);
+
+}  // namespace veb
+
+#endif  // VEB_DATAPLANE_LINUX_VPORT_H_

@@ -1,0 +1,1196 @@
+#include "server/agent.h"
+
+#include <algorithm>
+#include <atomic>
+#include <iostream>
+#include <set>
+#include <tuple>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "server/convert.h"
+
+namespace veb::server {
+
+// PortRef -> port name for the MAC table's event sink (leaf lock), plus the
+// bridge's address timeout for the events' expires_in_seconds.
+struct Agent::PortNames {
+  absl::Mutex mu;
+  absl::flat_hash_map<uint64_t, std::string> names ABSL_GUARDED_BY(mu);
+  std::atomic<uint32_t> timeout_seconds{kDefaultTimeoutSeconds};
+
+  static uint64_t Key(PortRef r) { return (uint64_t{r.slot} << 32) | r.gen; }
+  void Set(PortRef r, const std::string& name) {
+    absl::MutexLock lock(&mu);
+    names[Key(r)] = name;
+  }
+  void Erase(PortRef r) {
+    absl::MutexLock lock(&mu);
+    names.erase(Key(r));
+  }
+  std::string Get(PortRef r) {
+    absl::MutexLock lock(&mu);
+    auto it = names.find(Key(r));
+    return it == names.end() ? std::string() : it->second;
+  }
+};
+
+namespace {
+
+std::string BridgeObj(absl::string_view name, absl::string_view op) {
+  return absl::StrCat("bridge ", Quote(name), ": ", op);
+}
+std::string PortObj(absl::string_view name, absl::string_view op) {
+  return absl::StrCat("port ", Quote(name), ": ", op);
+}
+std::string SpanObj(absl::string_view name, absl::string_view op) {
+  return absl::StrCat("span port ", Quote(name), ": ", op);
+}
+std::string AddrObj(Mac mac, std::optional<uint16_t> vid, absl::string_view op) {
+  if (vid) return absl::StrCat("address ", FormatMac(mac), " vid ", *vid, ": ", op);
+  return absl::StrCat("address ", FormatMac(mac), ": ", op);
+}
+
+absl::Status NotFound(absl::string_view obj, absl::string_view reason) {
+  return absl::NotFoundError(absl::StrCat(obj, ": ", reason));
+}
+
+// Entries sorted by (vid, mac).
+void SortAddresses(std::vector<AddressInfo>* v) {
+  std::sort(v->begin(), v->end(), [](const AddressInfo& a, const AddressInfo& b) {
+    return std::tie(a.vid, a.mac) < std::tie(b.vid, b.mac);
+  });
+}
+
+uint64_t Fnv1a(absl::string_view s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+}  // namespace
+
+Agent::Agent(AgentOptions options)
+    : options_(std::move(options)),
+      hub_(options_.event_queue_size, options_.max_event_streams) {}
+
+Agent::~Agent() {
+  hub_.Shutdown();
+  absl::MutexLock lock(&mu_);
+  for (auto& [name, e] : bridges_) {
+    for (auto& [pname, rec] : e.ports) {
+      if (rec.opened.stop_receive) rec.opened.stop_receive();
+    }
+    e.bridge->SetAddressEventSink(nullptr);
+  }
+  bridges_.clear();
+}
+
+// ---- helpers ---------------------------------------------------------------------
+
+Agent::BridgeEntry* Agent::FindLocked(const std::string& name) {
+  auto it = bridges_.find(name);
+  return it == bridges_.end() ? nullptr : &it->second;
+}
+
+const Agent::BridgeEntry* Agent::FindLocked(const std::string& name) const {
+  auto it = bridges_.find(name);
+  return it == bridges_.end() ? nullptr : &it->second;
+}
+
+absl::StatusOr<Agent::BridgeEntry*> Agent::BridgeOr(const std::string& name,
+                                                    absl::string_view op) {
+  BridgeEntry* e = FindLocked(name);
+  if (e == nullptr) return NotFound(BridgeObj(name, op), "not found");
+  return e;
+}
+
+void Agent::FillBridgeLocked(const BridgeEntry& e, v1::Bridge* out) const {
+  FillBridge(e.bridge->name(), e.bridge->config(), out);
+  uint32_t members = 0, spans = 0;
+  for (const auto& [n, rec] : e.ports) (rec.span ? spans : members)++;
+  out->set_port_count(members);
+  out->set_span_port_count(spans);
+  out->set_vport_count(0);
+  const std::vector<AddressInfo> addrs = e.bridge->ListAddresses();
+  out->set_address_count(static_cast<uint32_t>(addrs.size()));
+  out->set_static_address_count(static_cast<uint32_t>(std::count_if(
+      addrs.begin(), addrs.end(), [](const AddressInfo& a) { return a.is_static; })));
+}
+
+void Agent::FillPortLocked(const BridgeEntry& e, const PortRecord& rec,
+                           const PortInfo& info, size_t address_count,
+                           v1::Port* out) const {
+  out->set_bridge(e.bridge->name());
+  out->set_name(info.name);
+  out->set_backend(BackendToProto(rec.opened.backend));
+  FillPortConfig(info.config, out);
+  out->set_ifindex(rec.opened.ifindex);
+  const bool link_up = rec.opened.port->running();
+  out->set_link_up(link_up);
+  out->set_running(link_up && e.bridge->config().up);
+  out->set_mtu(rec.opened.port->mtu());
+  out->set_mac(FormatMac(rec.opened.mac));
+  out->set_vport_kind(v1::VPORT_KIND_UNSPECIFIED);
+  out->set_address_count(static_cast<uint32_t>(address_count));
+  out->set_rule_count(static_cast<uint32_t>(info.rules));
+}
+
+void Agent::FillSpanPortLocked(const BridgeEntry& e, const PortRecord& rec,
+                               v1::SpanPort* out) const {
+  out->set_bridge(e.bridge->name());
+  out->set_name(rec.opened.port->name());
+  out->set_backend(BackendToProto(rec.opened.backend));
+  out->set_ifindex(rec.opened.ifindex);
+  const bool link_up = rec.opened.port->running();
+  out->set_link_up(link_up);
+  out->set_running(link_up && e.bridge->config().up);
+  out->set_mtu(rec.opened.port->mtu());
+  out->set_mac(FormatMac(rec.opened.mac));
+}
+
+v1::Address Agent::AddressToProto(const BridgeEntry& e,
+                                  const AddressInfo& a) const {
+  v1::Address out;
+  out.set_bridge(e.bridge->name());
+  out.set_vid(a.vid);
+  out.set_mac(FormatMac(a.mac));
+  out.set_port(a.port);
+  out.set_type(a.is_static ? v1::ADDRESS_TYPE_STATIC : v1::ADDRESS_TYPE_DYNAMIC);
+  out.set_age_seconds(a.age_seconds);
+  if (!a.is_static) {
+    const uint32_t timeout = e.bridge->config().timeout_seconds;
+    out.set_expires_in_seconds(a.age_seconds >= timeout ? 1 : timeout - a.age_seconds);
+  }
+  return out;
+}
+
+void Agent::PublishPortEvent(v1::EventType type, const std::string& bridge,
+                             const std::string& port, bool span, bool link_up,
+                             v1::PortRemovalCause cause) {
+  hub_.Publish(type, bridge, [&](v1::Event* ev) {
+    v1::PortEvent* p = ev->mutable_port();
+    p->set_name(port);
+    p->set_span(span);
+    p->set_vport_kind(v1::VPORT_KIND_UNSPECIFIED);
+    p->set_link_up(link_up);
+    p->set_removal_cause(cause);
+  });
+}
+
+void Agent::PublishBridgeEvent(v1::EventType type, const BridgeEntry& e) {
+  v1::Bridge info;
+  FillBridgeLocked(e, &info);
+  hub_.Publish(type, e.bridge->name(),
+               [&](v1::Event* ev) { *ev->mutable_bridge_info() = info; });
+}
+
+void Agent::InstallSinkLocked(BridgeEntry& e) {
+  std::shared_ptr<PortNames> names = e.names;
+  EventHub* hub = &hub_;
+  const std::string bridge = e.bridge->name();
+  // Runs in workers with the MAC table lock held: no Bridge calls.
+  e.bridge->SetAddressEventSink([names, hub, bridge](const AddressEvent& ev) {
+    v1::EventType type;
+    switch (ev.kind) {
+      case AddressEventKind::kLearned: type = v1::EVENT_TYPE_ADDRESS_LEARNED; break;
+      case AddressEventKind::kMoved: type = v1::EVENT_TYPE_ADDRESS_MOVED; break;
+      case AddressEventKind::kExpired: type = v1::EVENT_TYPE_ADDRESS_EXPIRED; break;
+      default: return;  // deletions: the agent publishes DELETED/FLUSHED itself
+    }
+    hub->Publish(type, bridge, [&](v1::Event* out) {
+      const uint32_t timeout = names->timeout_seconds.load(std::memory_order_relaxed);
+      v1::AddressEvent* a = out->mutable_address();
+      v1::Address* addr = a->mutable_address();
+      addr->set_bridge(bridge);
+      addr->set_vid(ev.vid);
+      addr->set_mac(FormatMac(ev.mac));
+      addr->set_port(names->Get(ev.port));
+      addr->set_type(v1::ADDRESS_TYPE_DYNAMIC);
+      if (type == v1::EVENT_TYPE_ADDRESS_EXPIRED) {
+        addr->set_age_seconds(timeout);
+      } else {
+        addr->set_expires_in_seconds(timeout);
+      }
+      if (type == v1::EVENT_TYPE_ADDRESS_MOVED) {
+        a->set_previous_port(names->Get(ev.old_port));
+      }
+    });
+  });
+}
+
+void Agent::PersistLocked() {
+  if (replaying_ || !options_.persist) return;
+  options_.persist(ExportConfigLocked());
+}
+
+// ---- bridges ---------------------------------------------------------------------
+
+absl::Status Agent::CreateBridge(const v1::CreateBridgeRequest& req,
+                                 v1::CreateBridgeResponse* resp) {
+  const std::string obj = BridgeObj(req.name(), "create");
+  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
+  absl::StatusOr<BridgeConfig> config =
+      ApplyBridgeSettings(obj, req.settings(), BridgeConfig{});
+  if (!config.ok()) return config.status();
+  absl::MutexLock lock(&mu_);
+  if (bridges_.count(req.name())) {
+    return absl::AlreadyExistsError(absl::StrCat(obj, ": already exists"));
+  }
+  if (bridges_.size() >= kMaxBridges) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(obj, ": limit of ", kMaxBridges, " bridges reached"));
+  }
+  absl::StatusOr<std::unique_ptr<Bridge>> bridge = Bridge::Create(
+      req.name(), *config, options_.clock, &qsbr_, options_.num_workers);
+  if (!bridge.ok()) return bridge.status();
+  BridgeEntry& e = bridges_[req.name()];
+  e.bridge = std::move(*bridge);
+  e.names = std::make_shared<PortNames>();
+  e.names->timeout_seconds = config->timeout_seconds;
+  InstallSinkLocked(e);
+  FillBridgeLocked(e, resp->mutable_bridge());
+  PublishBridgeEvent(v1::EVENT_TYPE_BRIDGE_CREATED, e);
+  PersistLocked();
+  return absl::OkStatus();
+}
+
+absl::Status Agent::DeleteBridge(const v1::DeleteBridgeRequest& req,
+                                 v1::DeleteBridgeResponse* resp) {
+  const std::string obj = BridgeObj(req.name(), "delete");
+  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  auto it = bridges_.find(req.name());
+  if (it == bridges_.end()) return NotFound(obj, "not found");
+  BridgeEntry& e = it->second;
+  if (!req.force() && !e.ports.empty()) {
+    size_t members = 0, spans = 0;
+    for (const auto& [n, rec] : e.ports) (rec.span ? spans : members)++;
+    std::vector<std::string> parts;
+    if (members) parts.push_back(absl::StrCat(members, members == 1 ? " port" : " ports"));
+    if (spans) parts.push_back(absl::StrCat(spans, spans == 1 ? " span port" : " span ports"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        obj, ": has ", absl::StrJoin(parts, " and "), " (use force)"));
+  }
+  v1::Bridge before;
+  FillBridgeLocked(e, &before);
+  std::vector<std::string> names;
+  for (const auto& [n, rec] : e.ports) names.push_back(n);
+  for (const std::string& n : names) {
+    RemovePortLocked(e, n, v1::PORT_REMOVAL_CAUSE_BRIDGE_DELETED);
+  }
+  e.bridge->SetAddressEventSink(nullptr);
+  bridges_.erase(it);
+  hub_.Publish(v1::EVENT_TYPE_BRIDGE_DELETED, req.name(),
+               [&](v1::Event* ev) { *ev->mutable_bridge_info() = before; });
+  PersistLocked();
+  return absl::OkStatus();
+}
+
+absl::Status Agent::GetBridge(const v1::GetBridgeRequest& req,
+                              v1::GetBridgeResponse* resp) {
+  const std::string obj = BridgeObj(req.name(), "get");
+  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
+  absl::ReaderMutexLock lock(&mu_);
+  const BridgeEntry* e = FindLocked(req.name());
+  if (e == nullptr) return NotFound(obj, "not found");
+  FillBridgeLocked(*e, resp->mutable_bridge());
+  return absl::OkStatus();
+}
+
+absl::Status Agent::ListBridges(const v1::ListBridgesRequest&,
+                                v1::ListBridgesResponse* resp) {
+  absl::ReaderMutexLock lock(&mu_);
+  for (const auto& [name, e] : bridges_) FillBridgeLocked(e, resp->add_bridges());
+  return absl::OkStatus();
+}
+
+absl::Status Agent::UpdateBridge(const v1::UpdateBridgeRequest& req,
+                                 v1::UpdateBridgeResponse* resp) {
+  const std::string obj = BridgeObj(req.name(), "update");
+  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
+  // Ranges first, whatever the state.
+  if (auto c = ApplyBridgeSettings(obj, req.settings(), BridgeConfig{}); !c.ok()) {
+    return c.status();
+  }
+  absl::MutexLock lock(&mu_);
+  BridgeEntry* e = FindLocked(req.name());
+  if (e == nullptr) return NotFound(obj, "not found");
+  absl::StatusOr<BridgeConfig> config =
+      ApplyBridgeSettings(obj, req.settings(), e->bridge->config());
+  if (!config.ok()) return config.status();
+  if (req.has_settings()) {
+    if (absl::Status s = e->bridge->Update(*config); !s.ok()) return s;
+    e->names->timeout_seconds = config->timeout_seconds;
+    PublishBridgeEvent(v1::EVENT_TYPE_BRIDGE_UPDATED, *e);
+    PersistLocked();
+  }
+  FillBridgeLocked(*e, resp->mutable_bridge());
+  return absl::OkStatus();
+}
+
+// ---- member and span ports ----------------------------------------------------------
+
+absl::StatusOr<Agent::PortRecord*> Agent::OpenAndAddLocked(
+    BridgeEntry& e, const std::string& ifname, v1::Backend backend_proto,
+    bool span, const PortConfig& config, const std::string& obj) {
+  absl::StatusOr<Backend> backend = BackendFromProto(obj, backend_proto);
+  if (!backend.ok()) return backend.status();
+  if (e.ports.size() >= kMaxPortsPerBridge) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        obj, ": bridge ", Quote(e.bridge->name()), " has ", kMaxPortsPerBridge,
+        " ports"));
+  }
+  absl::StatusOr<OpenedPort> opened = options_.opener->Open(ifname, *backend);
+  if (!opened.ok()) {
+    return absl::Status(opened.status().code(),
+                        absl::StrCat(obj, ": ", opened.status().message()));
+  }
+  if (opened->port == nullptr || opened->port->name() != ifname) {
+    return absl::InternalError(absl::StrCat(obj, ": backend opened the wrong interface"));
+  }
+  // On failure below, `opened` goes out of scope: the backend releases the
+  // interface and nothing changed.
+  absl::StatusOr<PortRef> ref = span ? e.bridge->AddSpanPort(opened->port)
+                                     : e.bridge->AddPort(opened->port, config);
+  if (!ref.ok()) return ref.status();
+  PortRecord& rec = e.ports[ifname];
+  rec.opened = std::move(*opened);
+  rec.ref = *ref;
+  rec.span = span;
+  e.names->Set(*ref, ifname);
+  interface_owner_[ifname] = e.bridge->name();
+  if (rec.opened.start_receive) rec.opened.start_receive(e.bridge.get(), *ref);
+  PublishPortEvent(v1::EVENT_TYPE_PORT_ADDED, e.bridge->name(), ifname, span,
+                   rec.opened.port->running(), v1::PORT_REMOVAL_CAUSE_UNSPECIFIED);
+  return &rec;
+}
+
+absl::Status Agent::AddPort(const v1::AddPortRequest& req, v1::AddPortResponse* resp) {
+  absl::MutexLock lock(&mu_);
+  return AddPortLocked(req, resp);
+}
+
+absl::Status Agent::AddPortLocked(const v1::AddPortRequest& req,
+                                  v1::AddPortResponse* resp) {
+  const std::string obj = PortObj(req.name(), "add");
+  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "add port"), req.bridge());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
+  if (auto b = BackendFromProto(obj, req.backend()); !b.ok()) return b.status();
+  // Malformed settings are INVALID_ARGUMENT whatever the bridge's state.
+  if (auto c = PortConfigForAdd(obj, req.settings(), 1);
+      !c.ok() && c.status().code() == absl::StatusCode::kInvalidArgument) {
+    return c.status();
+  }
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "add port");
+  if (!e.ok()) return e.status();
+  if (auto it = interface_owner_.find(req.name()); it != interface_owner_.end()) {
+    if (it->second == req.bridge()) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          obj, ": already ", (*e)->ports.at(req.name()).span ? "a span port" : "a member",
+          " of bridge ", Quote(it->second)));
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        obj, ": already a member of bridge ", Quote(it->second)));
+  }
+  absl::StatusOr<PortConfig> config =
+      PortConfigForAdd(obj, req.settings(), (*e)->bridge->config().default_pvid);
+  if (!config.ok()) return config.status();
+  absl::StatusOr<PortRecord*> rec =
+      OpenAndAddLocked(**e, req.name(), req.backend(), false, *config, obj);
+  if (!rec.ok()) return rec.status();
+  absl::StatusOr<PortInfo> info = (*e)->bridge->GetPort(req.name());
+  if (info.ok()) FillPortLocked(**e, **rec, *info, 0, resp->mutable_port());
+  PersistLocked();
+  return absl::OkStatus();
+}
+
+void Agent::RemovePortLocked(BridgeEntry& e, const std::string& port,
+                             v1::PortRemovalCause cause) {
+  auto it = e.ports.find(port);
+  if (it == e.ports.end()) return;
+  PortRecord& rec = it->second;
+  const bool span = rec.span;
+  size_t entries = 0;
+  for (const AddressInfo& a : e.bridge->ListAddresses()) entries += a.port == port;
+  if (rec.opened.stop_receive) rec.opened.stop_receive();
+  absl::Status s = e.bridge->RemovePort(port);
+  if (!s.ok()) std::cerr << "vebd: " << s.message() << "\n";
+  e.names->Erase(rec.ref);
+  interface_owner_.erase(port);
+  e.ports.erase(it);  // drops the backend's handle: the interface is released
+  const std::string& bridge = e.bridge->name();
+  PublishPortEvent(v1::EVENT_TYPE_PORT_REMOVED, bridge, port, span, false, cause);
+  if (entries > 0) {
+    hub_.Publish(v1::EVENT_TYPE_ADDRESSES_FLUSHED, bridge, [&](v1::Event* ev) {
+      ev->mutable_flush()->set_port(port);
+      ev->mutable_flush()->set_mode(v1::FLUSH_MODE_ALL);
+      ev->mutable_flush()->set_removed(entries);
+    });
+  }
+}
+
+absl::Status Agent::DeletePort(const v1::DeletePortRequest& req,
+                               v1::DeletePortResponse* resp) {
+  const std::string obj = PortObj(req.name(), "delete");
+  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "delete port"), req.bridge());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "delete port");
+  if (!e.ok()) return e.status();
+  auto it = (*e)->ports.find(req.name());
+  if (it == (*e)->ports.end() || it->second.span) {
+    return NotFound(obj, absl::StrCat("not a member of bridge ", Quote(req.bridge())));
+  }
+  RemovePortLocked(**e, req.name(), v1::PORT_REMOVAL_CAUSE_API);
+  PersistLocked();
+  return absl::OkStatus();
+}
+
+absl::Status Agent::GetPort(const v1::GetPortRequest& req, v1::GetPortResponse* resp) {
+  const std::string obj = PortObj(req.name(), "get");
+  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "get port"), req.bridge());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
+  absl::ReaderMutexLock lock(&mu_);
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "get port");
+  if (!e.ok()) return e.status();
+  auto it = (*e)->ports.find(req.name());
+  if (it == (*e)->ports.end() || it->second.span) {
+    return NotFound(obj, absl::StrCat("not a member of bridge ", Quote(req.bridge())));
+  }
+  absl::StatusOr<PortInfo> info = (*e)->bridge->GetPort(req.name());
+  if (!info.ok()) return info.status();
+  size_t n = 0;
+  for (const AddressInfo& a : (*e)->bridge->ListAddresses()) n += a.port == req.name();
+  FillPortLocked(**e, it->second, *info, n, resp->mutable_port());
+  return absl::OkStatus();
+}
+
+absl::Status Agent::ListPorts(const v1::ListPortsRequest& req,
+                              v1::ListPortsResponse* resp) {
+  const std::string obj = BridgeObj(req.bridge(), "list ports");
+  if (absl::Status s = ValidateName(obj, req.bridge()); !s.ok()) return s;
+  absl::ReaderMutexLock lock(&mu_);
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "list ports");
+  if (!e.ok()) return e.status();
+  std::map<std::string, size_t> counts;
+  for (const AddressInfo& a : (*e)->bridge->ListAddresses()) ++counts[a.port];
+  std::map<std::string, PortInfo> infos;
+  for (PortInfo& p : (*e)->bridge->ListPorts()) infos[p.name] = std::move(p);
+  for (const auto& [name, rec] : (*e)->ports) {
+    if (rec.span) continue;
+    auto info = infos.find(name);
+    if (info == infos.end()) continue;
+    FillPortLocked(**e, rec, info->second, counts[name], resp->add_ports());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Agent::UpdatePort(const v1::UpdatePortRequest& req,
+                               v1::UpdatePortResponse* resp) {
+  const std::string obj = PortObj(req.name(), "update");
+  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "update port"), req.bridge());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
+  const std::vector<uint32_t> add(req.add_tagged_vids().begin(), req.add_tagged_vids().end());
+  const std::vector<uint32_t> remove(req.remove_tagged_vids().begin(),
+                                     req.remove_tagged_vids().end());
+  if (auto c = PortConfigForUpdate(obj, req.settings(), add, remove, PortConfig{});
+      !c.ok() && c.status().code() == absl::StatusCode::kInvalidArgument) {
+    return c.status();
+  }
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "update port");
+  if (!e.ok()) return e.status();
+  auto it = (*e)->ports.find(req.name());
+  if (it == (*e)->ports.end() || it->second.span) {
+    return NotFound(obj, absl::StrCat("not a member of bridge ", Quote(req.bridge())));
+  }
+  absl::StatusOr<PortInfo> cur = (*e)->bridge->GetPort(req.name());
+  if (!cur.ok()) return cur.status();
+  absl::StatusOr<PortConfig> config =
+      PortConfigForUpdate(obj, req.settings(), add, remove, cur->config);
+  if (!config.ok()) return config.status();
+  if (absl::Status s = (*e)->bridge->UpdatePort(req.name(), *config); !s.ok()) return s;
+  absl::StatusOr<PortInfo> info = (*e)->bridge->GetPort(req.name());
+  if (!info.ok()) return info.status();
+  size_t n = 0;
+  for (const AddressInfo& a : (*e)->bridge->ListAddresses()) n += a.port == req.name();
+  FillPortLocked(**e, it->second, *info, n, resp->mutable_port());
+  PublishPortEvent(v1::EVENT_TYPE_PORT_UPDATED, req.bridge(), req.name(), false,
+                   it->second.opened.port->running(), v1::PORT_REMOVAL_CAUSE_UNSPECIFIED);
+  PersistLocked();
+  return absl::OkStatus();
+}
+
+absl::Status Agent::AddSpanPort(const v1::AddSpanPortRequest& req,
+                                v1::AddSpanPortResponse* resp) {
+  absl::MutexLock lock(&mu_);
+  return AddSpanPortLocked(req, resp);
+}
+
+absl::Status Agent::AddSpanPortLocked(const v1::AddSpanPortRequest& req,
+                                      v1::AddSpanPortResponse* resp) {
+  const std::string obj = SpanObj(req.name(), "add");
+  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "add span port"), req.bridge());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
+  if (auto b = BackendFromProto(obj, req.backend()); !b.ok()) return b.status();
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "add span port");
+  if (!e.ok()) return e.status();
+  if (auto it = interface_owner_.find(req.name()); it != interface_owner_.end()) {
+    if (it->second == req.bridge()) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(obj, ": already a port of bridge ", Quote(it->second)));
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat(obj, ": already a member of bridge ", Quote(it->second)));
+  }
+  absl::StatusOr<PortRecord*> rec =
+      OpenAndAddLocked(**e, req.name(), req.backend(), true, PortConfig{}, obj);
+  if (!rec.ok()) return rec.status();
+  FillSpanPortLocked(**e, **rec, resp->mutable_span_port());
+  PersistLocked();
+  return absl::OkStatus();
+}
+
+absl::Status Agent::DeleteSpanPort(const v1::DeleteSpanPortRequest& req,
+                                   v1::DeleteSpanPortResponse* resp) {
+  const std::string obj = SpanObj(req.name(), "delete");
+  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "delete span port"), req.bridge());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "delete span port");
+  if (!e.ok()) return e.status();
+  auto it = (*e)->ports.find(req.name());
+  if (it == (*e)->ports.end() || !it->second.span) {
+    return NotFound(obj, absl::StrCat("not a span port of bridge ", Quote(req.bridge())));
+  }
+  RemovePortLocked(**e, req.name(), v1::PORT_REMOVAL_CAUSE_API);
+  PersistLocked();
+  return absl::OkStatus();
+}
+
+absl::Status Agent::GetSpanPort(const v1::GetSpanPortRequest& req,
+                                v1::GetSpanPortResponse* resp) {
+  const std::string obj = SpanObj(req.name(), "get");
+  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "get span port"), req.bridge());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
+  absl::ReaderMutexLock lock(&mu_);
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "get span port");
+  if (!e.ok()) return e.status();
+  auto it = (*e)->ports.find(req.name());
+  if (it == (*e)->ports.end() || !it->second.span) {
+    return NotFound(obj, absl::StrCat("not a span port of bridge ", Quote(req.bridge())));
+  }
+  FillSpanPortLocked(**e, it->second, resp->mutable_span_port());
+  return absl::OkStatus();
+}
+
+absl::Status Agent::ListSpanPorts(const v1::ListSpanPortsRequest& req,
+                                  v1::ListSpanPortsResponse* resp) {
+  const std::string obj = BridgeObj(req.bridge(), "list span ports");
+  if (absl::Status s = ValidateName(obj, req.bridge()); !s.ok()) return s;
+  absl::ReaderMutexLock lock(&mu_);
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "list span ports");
+  if (!e.ok()) return e.status();
+  for (const auto& [name, rec] : (*e)->ports) {
+    if (rec.span) FillSpanPortLocked(**e, rec, resp->add_span_ports());
+  }
+  return absl::OkStatus();
+}
+
+// ---- MAC table -----------------------------------------------------------------------
+
+absl::Status Agent::ListAddresses(const v1::ListAddressesRequest& req,
+                                  v1::ListAddressesResponse* resp) {
+  const std::string obj = BridgeObj(req.bridge(), "list addresses");
+  if (absl::Status s = ValidateName(obj, req.bridge()); !s.ok()) return s;
+  if (!req.port().empty()) {
+    if (absl::Status s = ValidateName(absl::StrCat(obj, ": port filter"), req.port()); !s.ok()) {
+      return s;
+    }
+  }
+  if (req.has_vid()) {
+    if (absl::Status s = ValidateVid(obj, "vid", req.vid()); !s.ok()) return s;
+  }
+  std::optional<Mac> mac;
+  if (!req.mac().empty()) {
+    absl::StatusOr<Mac> m = ParseMacField(obj, "mac", req.mac());
+    if (!m.ok()) return m.status();
+    mac = *m;
+  }
+  if (!v1::AddressType_IsValid(req.type())) {
+    return absl::InvalidArgumentError(absl::StrCat(obj, ": type ", req.type(), " unknown"));
+  }
+  if (req.page_size() > 10000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        obj, ": page_size ", req.page_size(), " out of range 0..10000"));
+  }
+  const size_t page_size = req.page_size() == 0 ? 1000 : req.page_size();
+  // Tokens: <filter fingerprint>.<vid>.<mac>, all hex; the position is the
+  // last entry returned.
+  const uint64_t fingerprint = Fnv1a(absl::StrCat(
+      req.port(), "|", req.has_vid() ? static_cast<int>(req.vid()) : -1, "|",
+      mac ? static_cast<int64_t>(*mac) : -1, "|", req.type()));
+  std::optional<std::pair<uint16_t, Mac>> after;
+  if (!req.page_token().empty()) {
+    std::vector<std::string> parts = absl::StrSplit(req.page_token(), '.');
+    uint64_t fp = 0, vid = 0, m = 0;
+    if (parts.size() != 3 || !absl::SimpleHexAtoi(parts[0], &fp) ||
+        !absl::SimpleHexAtoi(parts[1], &vid) || !absl::SimpleHexAtoi(parts[2], &m) ||
+        vid > 4095 || m > 0xffffffffffffULL) {
+      return absl::InvalidArgumentError(absl::StrCat(obj, ": invalid page_token"));
+    }
+    if (fp != fingerprint) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(obj, ": page_token was issued for different filters"));
+    }
+    after = std::make_pair(static_cast<uint16_t>(vid), static_cast<Mac>(m));
+  }
+  absl::ReaderMutexLock lock(&mu_);
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "list addresses");
+  if (!e.ok()) return e.status();
+  if (!req.port().empty()) {
+    auto it = (*e)->ports.find(req.port());
+    if (it == (*e)->ports.end() || it->second.span) {
+      return NotFound(PortObj(req.port(), "list addresses"),
+                      absl::StrCat("not a member of bridge ", Quote(req.bridge())));
+    }
+  }
+  std::vector<AddressInfo> all = (*e)->bridge->ListAddresses();
+  SortAddresses(&all);
+  std::vector<const AddressInfo*> matching;
+  for (const AddressInfo& a : all) {
+    if (!req.port().empty() && a.port != req.port()) continue;
+    if (req.has_vid() && a.vid != req.vid()) continue;
+    if (mac && a.mac != *mac) continue;
+    if (req.type() == v1::ADDRESS_TYPE_STATIC && !a.is_static) continue;
+    if (req.type() == v1::ADDRESS_TYPE_DYNAMIC && a.is_static) continue;
+    matching.push_back(&a);
+  }
+  resp->set_total_count(static_cast<uint32_t>(matching.size()));
+  size_t i = 0;
+  if (after) {
+    while (i < matching.size() &&
+           std::make_pair(matching[i]->vid, matching[i]->mac) <= *after) {
+      ++i;
+    }
+  }
+  const size_t end = std::min(matching.size(), i + page_size);
+  for (; i < end; ++i) *resp->add_addresses() = AddressToProto(**e, *matching[i]);
+  if (end < matching.size()) {
+    const AddressInfo& last = *matching[end - 1];
+    resp->set_next_page_token(absl::StrFormat("%x.%x.%x", fingerprint, last.vid, last.mac));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Agent::AddStaticAddress(const v1::AddStaticAddressRequest& req,
+                                     v1::AddStaticAddressResponse* resp) {
+  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "add address"), req.bridge());
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<Mac> mac = ParseMacField("address: add", "mac", req.mac());
+  if (!mac.ok()) return mac.status();
+  std::optional<uint16_t> vid;
+  if (req.has_vid()) {
+    if (absl::Status s = ValidateVid(AddrObj(*mac, std::nullopt, "add"), "vid", req.vid());
+        !s.ok()) {
+      return s;
+    }
+    vid = static_cast<uint16_t>(req.vid());
+  }
+  if (IsMulticast(*mac) || *mac == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AddrObj(*mac, vid, "add"), ": multicast or all-zero MAC"));
+  }
+  if (absl::Status s = ValidateName(AddrObj(*mac, vid, "add: port"), req.port()); !s.ok()) {
+    return s;
+  }
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "add address");
+  if (!e.ok()) return e.status();
+  auto it = (*e)->ports.find(req.port());
+  if (it == (*e)->ports.end() || it->second.span) {
+    return NotFound(AddrObj(*mac, vid, "add"),
+                    absl::StrCat("port ", Quote(req.port()), " not a member of bridge ",
+                                 Quote(req.bridge())));
+  }
+  if (!vid) {
+    absl::StatusOr<PortInfo> info = (*e)->bridge->GetPort(req.port());
+    if (!info.ok()) return info.status();
+    if (info->config.pvid == kPvidNone) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(AddrObj(*mac, vid, "add"), ": port ", Quote(req.port()),
+                       " has no PVID (give a VID)"));
+    }
+    vid = info->config.pvid;
+  }
+  const std::string obj = AddrObj(*mac, vid, "add");
+  bool exists = false;
+  const std::vector<AddressInfo> all = (*e)->bridge->ListAddresses();
+  for (const AddressInfo& a : all) {
+    if (a.vid != *vid || a.mac != *mac) continue;
+    if (a.is_static) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(obj, ": static entry exists on port ", Quote(a.port)));
+    }
+    exists = true;
+  }
+  const uint32_t max = (*e)->bridge->config().max_addresses;
+  if (!exists && (*e)->bridge->address_count() >= max) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        obj, ": bridge ", Quote(req.bridge()), " table full (", max, " entries)"));
+  }
+  if (absl::Status s = (*e)->bridge->AddStaticAddress(*vid, *mac, req.port()); !s.ok()) {
+    return s;
+  }
+  AddressInfo info;
+  info.vid = *vid;
+  info.mac = *mac;
+  info.port = req.port();
+  info.is_static = true;
+  *resp->mutable_address() = AddressToProto(**e, info);
+  hub_.Publish(v1::EVENT_TYPE_ADDRESS_ADDED, req.bridge(), [&](v1::Event* ev) {
+    *ev->mutable_address()->mutable_address() = resp->address();
+  });
+  PersistLocked();
+  return absl::OkStatus();
+}
+
+absl::Status Agent::DeleteAddress(const v1::DeleteAddressRequest& req,
+                                  v1::DeleteAddressResponse* resp) {
+  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "delete address"), req.bridge());
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<Mac> mac = ParseMacField("address: delete", "mac", req.mac());
+  if (!mac.ok()) return mac.status();
+  std::optional<uint16_t> vid;
+  if (req.has_vid()) {
+    if (absl::Status s = ValidateVid(AddrObj(*mac, std::nullopt, "delete"), "vid", req.vid());
+        !s.ok()) {
+      return s;
+    }
+    vid = static_cast<uint16_t>(req.vid());
+  }
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "delete address");
+  if (!e.ok()) return e.status();
+  std::vector<AddressInfo> victims;
+  for (const AddressInfo& a : (*e)->bridge->ListAddresses()) {
+    if (a.mac == *mac && (!vid || a.vid == *vid)) victims.push_back(a);
+  }
+  if (victims.empty()) return NotFound(AddrObj(*mac, vid, "delete"), "not found");
+  uint32_t deleted = 0;
+  bool any_static = false;
+  for (const AddressInfo& a : victims) {
+    if (!(*e)->bridge->DeleteAddress(a.vid, a.mac).ok()) continue;  // raced an expiry
+    ++deleted;
+    any_static |= a.is_static;
+    const v1::Address addr = AddressToProto(**e, a);
+    hub_.Publish(v1::EVENT_TYPE_ADDRESS_DELETED, req.bridge(), [&](v1::Event* ev) {
+      *ev->mutable_address()->mutable_address() = addr;
+    });
+  }
+  if (deleted == 0) return NotFound(AddrObj(*mac, vid, "delete"), "not found");
+  resp->set_deleted(deleted);
+  if (any_static) PersistLocked();
+  return absl::OkStatus();
+}
+
+absl::Status Agent::FlushAddresses(const v1::FlushAddressesRequest& req,
+                                   v1::FlushAddressesResponse* resp) {
+  const std::string obj = BridgeObj(req.bridge(), "flush addresses");
+  if (absl::Status s = ValidateName(obj, req.bridge()); !s.ok()) return s;
+  if (!v1::FlushMode_IsValid(req.mode())) {
+    return absl::InvalidArgumentError(absl::StrCat(obj, ": mode ", req.mode(), " unknown"));
+  }
+  if (!req.port().empty()) {
+    if (absl::Status s = ValidateName(PortObj(req.port(), "flush addresses"), req.port());
+        !s.ok()) {
+      return s;
+    }
+  }
+  const bool all = req.mode() == v1::FLUSH_MODE_ALL;
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "flush addresses");
+  if (!e.ok()) return e.status();
+  size_t removed = 0;
+  if (req.port().empty()) {
+    removed = (*e)->bridge->FlushAddresses(all);
+  } else {
+    auto it = (*e)->ports.find(req.port());
+    if (it == (*e)->ports.end() || it->second.span) {
+      return NotFound(PortObj(req.port(), "flush addresses"),
+                      absl::StrCat("not a member of bridge ", Quote(req.bridge())));
+    }
+    for (const AddressInfo& a : (*e)->bridge->ListAddresses()) {
+      if (a.port != req.port() || (a.is_static && !all)) continue;
+      if ((*e)->bridge->DeleteAddress(a.vid, a.mac).ok()) ++removed;
+    }
+  }
+  resp->set_removed(static_cast<uint32_t>(removed));
+  hub_.Publish(v1::EVENT_TYPE_ADDRESSES_FLUSHED, req.bridge(), [&](v1::Event* ev) {
+    ev->mutable_flush()->set_port(req.port());
+    ev->mutable_flush()->set_mode(all ? v1::FLUSH_MODE_ALL : v1::FLUSH_MODE_DYNAMIC);
+    ev->mutable_flush()->set_removed(removed);
+  });
+  if (all) PersistLocked();
+  return absl::OkStatus();
+}
+
+// ---- rules -----------------------------------------------------------------------------
+
+absl::Status Agent::AddRule(const v1::AddRuleRequest& req, v1::AddRuleResponse* resp) {
+  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "add rule"), req.bridge());
+      !s.ok()) {
+    return s;
+  }
+  const std::string obj = PortObj(req.port(), "add rule");
+  if (absl::Status s = ValidateName(obj, req.port()); !s.ok()) return s;
+  absl::StatusOr<Rule> rule = RuleFromProto("rule: add", req.rule());
+  if (!rule.ok()) return rule.status();
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "add rule");
+  if (!e.ok()) return e.status();
+  auto it = (*e)->ports.find(req.port());
+  if (it == (*e)->ports.end() || it->second.span) {
+    return NotFound(obj, absl::StrCat("not a member of bridge ", Quote(req.bridge())));
+  }
+  absl::StatusOr<std::vector<Rule>> rules = (*e)->bridge->ListRules(req.port());
+  if (!rules.ok()) return rules.status();
+  if (rules->size() >= kMaxRulesPerPort) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(obj, ": ", kMaxRulesPerPort, " rules already"));
+  }
+  if (absl::Status s = (*e)->bridge->AddRule(req.port(), *rule); !s.ok()) return s;
+  v1::Rule* out = resp->mutable_rule();
+  *out = RuleToProto(*rule);
+  out->set_bridge(req.bridge());
+  out->set_port(req.port());
+  out->set_index(static_cast<uint32_t>(rules->size()));
+  PersistLocked();
+  return absl::OkStatus();
+}
+
+absl::Status Agent::ListRules(const v1::ListRulesRequest& req, v1::ListRulesResponse* resp) {
+  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "list rules"), req.bridge());
+      !s.ok()) {
+    return s;
+  }
+  const std::string obj = PortObj(req.port(), "list rules");
+  if (!req.port().empty()) {
+    if (absl::Status s = ValidateName(obj, req.port()); !s.ok()) return s;
+  }
+  absl::ReaderMutexLock lock(&mu_);
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "list rules");
+  if (!e.ok()) return e.status();
+  std::vector<std::string> ports;
+  if (!req.port().empty()) {
+    auto it = (*e)->ports.find(req.port());
+    if (it == (*e)->ports.end() || it->second.span) {
+      return NotFound(obj, absl::StrCat("not a member of bridge ", Quote(req.bridge())));
+    }
+    ports.push_back(req.port());
+  } else {
+    for (const auto& [name, rec] : (*e)->ports) {
+      if (!rec.span) ports.push_back(name);
+    }
+  }
+  for (const std::string& p : ports) {
+    absl::StatusOr<std::vector<Rule>> rules = (*e)->bridge->ListRules(p);
+    if (!rules.ok()) return rules.status();
+    for (size_t i = 0; i < rules->size(); ++i) {
+      v1::Rule* out = resp->add_rules();
+      *out = RuleToProto((*rules)[i]);
+      out->set_bridge(req.bridge());
+      out->set_port(p);
+      out->set_index(static_cast<uint32_t>(i));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Agent::FlushRules(const v1::FlushRulesRequest& req,
+                               v1::FlushRulesResponse* resp) {
+  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "flush rules"), req.bridge());
+      !s.ok()) {
+    return s;
+  }
+  const std::string obj = PortObj(req.port(), "flush rules");
+  if (absl::Status s = ValidateName(obj, req.port()); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "flush rules");
+  if (!e.ok()) return e.status();
+  auto it = (*e)->ports.find(req.port());
+  if (it == (*e)->ports.end() || it->second.span) {
+    return NotFound(obj, absl::StrCat("not a member of bridge ", Quote(req.bridge())));
+  }
+  absl::StatusOr<std::vector<Rule>> rules = (*e)->bridge->ListRules(req.port());
+  if (!rules.ok()) return rules.status();
+  if (absl::Status s = (*e)->bridge->FlushRules(req.port()); !s.ok()) return s;
+  resp->set_removed(static_cast<uint32_t>(rules->size()));
+  PersistLocked();
+  return absl::OkStatus();
+}
+
+// ---- counters ----------------------------------------------------------------------------
+
+absl::Status Agent::GetPortCounters(const v1::GetPortCountersRequest& req,
+                                    v1::GetPortCountersResponse* resp) {
+  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "get counters"), req.bridge());
+      !s.ok()) {
+    return s;
+  }
+  const std::string obj = PortObj(req.port(), "get counters");
+  if (absl::Status s = ValidateName(obj, req.port()); !s.ok()) return s;
+  absl::ReaderMutexLock lock(&mu_);
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "get counters");
+  if (!e.ok()) return e.status();
+  auto it = (*e)->ports.find(req.port());
+  if (it == (*e)->ports.end()) {
+    return NotFound(obj, absl::StrCat("not a port of bridge ", Quote(req.bridge())));
+  }
+  absl::StatusOr<PortCounters> c = (*e)->bridge->GetPortCounters(req.port());
+  if (!c.ok()) return c.status();
+  FillPortCounters(req.bridge(), req.port(), it->second.span, *c, resp->mutable_counters());
+  return absl::OkStatus();
+}
+
+absl::Status Agent::ListCounters(const v1::ListCountersRequest& req,
+                                 v1::ListCountersResponse* resp) {
+  if (!req.bridge().empty()) {
+    if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "list counters"), req.bridge());
+        !s.ok()) {
+      return s;
+    }
+  }
+  absl::ReaderMutexLock lock(&mu_);
+  if (!req.bridge().empty() && FindLocked(req.bridge()) == nullptr) {
+    return NotFound(BridgeObj(req.bridge(), "list counters"), "not found");
+  }
+  for (const auto& [name, e] : bridges_) {
+    if (!req.bridge().empty() && name != req.bridge()) continue;
+    v1::BridgeCounters* bc = resp->add_bridges();
+    bc->set_bridge(name);
+    FillBridgeCounters(e.bridge->GetCounters(), bc);
+    for (const auto& [pname, rec] : e.ports) {
+      absl::StatusOr<PortCounters> c = e.bridge->GetPortCounters(pname);
+      if (!c.ok()) continue;
+      FillPortCounters(name, pname, rec.span, *c,
+                       rec.span ? bc->add_span_ports() : bc->add_ports());
+    }
+  }
+  return absl::OkStatus();
+}
+
+// ---- events ------------------------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<EventHub::Subscription>> Agent::Watch(
+    const v1::WatchEventsRequest& req) {
+  if (!req.bridge().empty()) {
+    if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "watch"), req.bridge());
+        !s.ok()) {
+      return s;
+    }
+  }
+  std::set<v1::EventType> types;
+  for (int t : req.types()) {
+    if (t == v1::EVENT_TYPE_UNSPECIFIED || !v1::EventType_IsValid(t)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("watch: types: ", t == 0 ? "EVENT_TYPE_UNSPECIFIED" : absl::StrCat(t),
+                       " is not a valid filter"));
+    }
+    types.insert(static_cast<v1::EventType>(t));
+  }
+  return hub_.Subscribe(req.bridge(), std::move(types));
+}
+
+// ---- link monitor hooks ------------------------------------------------------------------
+
+void Agent::OnLinkChange(const std::string& ifname, bool up) {
+  absl::ReaderMutexLock lock(&mu_);
+  auto owner = interface_owner_.find(ifname);
+  if (owner == interface_owner_.end()) return;
+  const BridgeEntry* e = FindLocked(owner->second);
+  if (e == nullptr) return;
+  auto it = e->ports.find(ifname);
+  if (it == e->ports.end()) return;
+  PublishPortEvent(up ? v1::EVENT_TYPE_PORT_LINK_UP : v1::EVENT_TYPE_PORT_LINK_DOWN,
+                   owner->second, ifname, it->second.span, up,
+                   v1::PORT_REMOVAL_CAUSE_UNSPECIFIED);
+}
+
+void Agent::OnInterfaceGone(const std::string& ifname) {
+  absl::MutexLock lock(&mu_);
+  auto owner = interface_owner_.find(ifname);
+  if (owner == interface_owner_.end()) return;
+  BridgeEntry* e = FindLocked(owner->second);
+  if (e == nullptr) return;
+  RemovePortLocked(*e, ifname, v1::PORT_REMOVAL_CAUSE_INTERFACE_GONE);
+  // The port stays out of the persisted state: the interface is gone.
+  PersistLocked();
+}
+
+// ---- housekeeping ------------------------------------------------------------------------
+
+void Agent::Sweep() {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (auto& [name, e] : bridges_) e.bridge->ExpireAddresses();
+  }
+  qsbr_.Reclaim();
+}
+
+AgentConfig Agent::ExportConfig() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return ExportConfigLocked();
+}
+
+AgentConfig Agent::ExportConfigLocked() const {
+  AgentConfig out;
+  out.set_version(1);
+  for (const auto& [name, e] : bridges_) {
+    v1::CreateBridgeRequest* b = out.add_bridges();
+    b->set_name(name);
+    *b->mutable_settings() = BridgeSettingsFromConfig(e.bridge->config());
+    std::map<std::string, PortInfo> infos;
+    for (PortInfo& p : e.bridge->ListPorts()) infos[p.name] = std::move(p);
+    for (const auto& [pname, rec] : e.ports) {
+      if (rec.span) {
+        v1::AddSpanPortRequest* s = out.add_span_ports();
+        s->set_bridge(name);
+        s->set_name(pname);
+        s->set_backend(BackendToProto(rec.opened.backend));
+        continue;
+      }
+      auto info = infos.find(pname);
+      if (info == infos.end()) continue;
+      v1::AddPortRequest* p = out.add_ports();
+      p->set_bridge(name);
+      p->set_name(pname);
+      p->set_backend(BackendToProto(rec.opened.backend));
+      *p->mutable_settings() = PortSettingsFromConfig(info->second.config);
+      absl::StatusOr<std::vector<Rule>> rules = e.bridge->ListRules(pname);
+      if (rules.ok()) {
+        for (const Rule& r : *rules) {
+          v1::AddRuleRequest* ar = out.add_rules();
+          ar->set_bridge(name);
+          ar->set_port(pname);
+          *ar->mutable_rule() = RuleToProto(r);
+        }
+      }
+    }
+    std::vector<AddressInfo> addrs = e.bridge->ListAddresses();
+    SortAddresses(&addrs);
+    for (const AddressInfo& a : addrs) {
+      if (!a.is_static) continue;
+      v1::AddStaticAddressRequest* s = out.add_static_addresses();
+      s->set_bridge(name);
+      s->set_mac(FormatMac(a.mac));
+      s->set_port(a.port);
+      s->set_vid(a.vid);
+    }
+  }
+  return out;
+}
+
+void Agent::Apply(const AgentConfig& config, std::vector<std::string>* problems) {
+  {
+    absl::MutexLock lock(&mu_);
+    replaying_ = true;
+  }
+  auto note = [&](const absl::Status& s) {
+    if (!s.ok() && problems != nullptr) problems->push_back(std::string(s.message()));
+  };
+  for (const auto& req : config.bridges()) {
+    v1::CreateBridgeResponse resp;
+    absl::Status s = CreateBridge(req, &resp);
+    if (s.code() != absl::StatusCode::kAlreadyExists) note(s);
+  }
+  for (const auto& req : config.ports()) {
+    v1::AddPortResponse resp;
+    note(AddPort(req, &resp));
+  }
+  for (const auto& req : config.span_ports()) {
+    v1::AddSpanPortResponse resp;
+    note(AddSpanPort(req, &resp));
+  }
+  for (const auto& req : config.rules()) {
+    v1::AddRuleResponse resp;
+    note(AddRule(req, &resp));
+  }
+  for (const auto& req : config.static_addresses()) {
+    v1::AddStaticAddressResponse resp;
+    note(AddStaticAddress(req, &resp));
+  }
+  absl::MutexLock lock(&mu_);
+  replaying_ = false;
+  PersistLocked();
+}
+
+std::vector<BridgeView> Agent::Views() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<BridgeView> out;
+  for (const auto& [name, e] : bridges_) {
+    BridgeView v;
+    v.name = name;
+    v.config = e.bridge->config();
+    v.addresses = e.bridge->address_count();
+    v.counters = e.bridge->GetCounters();
+    for (const auto& [pname, rec] : e.ports) {
+      if (!rec.span) ++v.member_ports;
+      absl::StatusOr<PortCounters> c = e.bridge->GetPortCounters(pname);
+      if (!c.ok()) continue;
+      v.ports.push_back({pname, rec.span, *c});
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Bridge* Agent::BridgeForTesting(const std::string& name) {
+  absl::ReaderMutexLock lock(&mu_);
+  BridgeEntry* e = FindLocked(name);
+  return e == nullptr ? nullptr : e->bridge.get();
+}
+
+absl::StatusOr<PortRef> Agent::PortRefForTesting(const std::string& bridge,
+                                                 const std::string& port) {
+  absl::ReaderMutexLock lock(&mu_);
+  BridgeEntry* e = FindLocked(bridge);
+  if (e == nullptr) return absl::NotFoundError("no bridge");
+  auto it = e->ports.find(port);
+  if (it == e->ports.end()) return absl::NotFoundError("no port");
+  return it->second.ref;
+}
+
+}  // namespace veb::server

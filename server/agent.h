@@ -1,0 +1,219 @@
+// The agent's state: every bridge it owns (veb::Bridge), their ports and the
+// interfaces they hold, and the event hub. Each veb.v1 RPC has a method here
+// taking the request and filling the response; SwitchService is only the
+// gRPC shim around it. Proto <-> dataplane translation goes through
+// server/convert.h.
+//
+// Invariants: an interface is a port (member or span) of at most one bridge
+// (interface_owner_); every mutation is validated fully before anything
+// changes, so a failed request changes nothing (the only multi-step one,
+// AddPort, undoes the open if the bridge refuses the port). After every
+// successful mutation the `persist` callback receives the new configuration
+// (see ExportConfigLocked) before the RPC returns.
+//
+// Events: bridge/port/static-address/flush events are published by the
+// methods here; learned/moved/expired by the MAC table's event sink, which
+// resolves the port through a per-bridge PortRef -> name map with its own
+// leaf lock (the sink runs in workers with the table lock held and must not
+// call into the Bridge). The map is updated before a port can receive (the
+// worker only learns the PortRef through start_receive) and after it is
+// removed.
+//
+// Thread-safety: all methods may be called from any thread. mu_ serialises
+// mutations (exclusive) and readers (shared); lock order is Agent::mu_ ->
+// Bridge internals -> MAC table -> EventHub::mu_ -> PortNames::mu (a leaf,
+// taken by the sink's event builder). Nothing here is called from a
+// dataplane worker except the event sink.
+#ifndef VEB_SERVER_AGENT_H_
+#define VEB_SERVER_AGENT_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "dataplane/bridge.h"
+#include "dataplane/clock.h"
+#include "dataplane/qsbr.h"
+#include "proto/veb/v1/switch.pb.h"
+#include "server/agent_config.pb.h"
+#include "server/event_hub.h"
+#include "server/port_opener.h"
+
+namespace veb::server {
+
+inline constexpr size_t kMaxBridges = 256;
+
+struct AgentOptions {
+  PortOpener* opener = nullptr;  // required, outlives the agent
+  const Clock* clock = MonotonicClock::Get();
+  int num_workers = 1;  // WorkerContext ids 0..num_workers-1
+  size_t event_queue_size = EventHub::kDefaultQueueSize;
+  int max_event_streams = EventHub::kDefaultMaxStreams;
+  // Called with mu_ held after each successful mutation; must not call back
+  // into the agent. Errors are logged by the callee; the mutation stands.
+  std::function<void(const AgentConfig&)> persist;
+};
+
+// Read-only view of one bridge for metrics, taken under the agent's lock.
+struct BridgeView {
+  std::string name;
+  BridgeConfig config;
+  size_t addresses = 0;
+  size_t member_ports = 0;
+  BridgeCounters counters;
+  struct PortView {
+    std::string name;
+    bool span = false;
+    PortCounters counters;
+  };
+  std::vector<PortView> ports;  // sorted by name
+};
+
+class Agent {
+ public:
+  explicit Agent(AgentOptions options);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // ---- veb.v1.Switch ----------------------------------------------------------
+  absl::Status CreateBridge(const v1::CreateBridgeRequest& req, v1::CreateBridgeResponse* resp);
+  absl::Status DeleteBridge(const v1::DeleteBridgeRequest& req, v1::DeleteBridgeResponse* resp);
+  absl::Status GetBridge(const v1::GetBridgeRequest& req, v1::GetBridgeResponse* resp);
+  absl::Status ListBridges(const v1::ListBridgesRequest& req, v1::ListBridgesResponse* resp);
+  absl::Status UpdateBridge(const v1::UpdateBridgeRequest& req, v1::UpdateBridgeResponse* resp);
+
+  absl::Status AddPort(const v1::AddPortRequest& req, v1::AddPortResponse* resp);
+  absl::Status DeletePort(const v1::DeletePortRequest& req, v1::DeletePortResponse* resp);
+  absl::Status GetPort(const v1::GetPortRequest& req, v1::GetPortResponse* resp);
+  absl::Status ListPorts(const v1::ListPortsRequest& req, v1::ListPortsResponse* resp);
+  absl::Status UpdatePort(const v1::UpdatePortRequest& req, v1::UpdatePortResponse* resp);
+
+  absl::Status AddSpanPort(const v1::AddSpanPortRequest& req, v1::AddSpanPortResponse* resp);
+  absl::Status DeleteSpanPort(const v1::DeleteSpanPortRequest& req, v1::DeleteSpanPortResponse* resp);
+  absl::Status GetSpanPort(const v1::GetSpanPortRequest& req, v1::GetSpanPortResponse* resp);
+  absl::Status ListSpanPorts(const v1::ListSpanPortsRequest& req, v1::ListSpanPortsResponse* resp);
+
+  absl::Status ListAddresses(const v1::ListAddressesRequest& req, v1::ListAddressesResponse* resp);
+  absl::Status AddStaticAddress(const v1::AddStaticAddressRequest& req, v1::AddStaticAddressResponse* resp);
+  absl::Status DeleteAddress(const v1::DeleteAddressRequest& req, v1::DeleteAddressResponse* resp);
+  absl::Status FlushAddresses(const v1::FlushAddressesRequest& req, v1::FlushAddressesResponse* resp);
+
+  absl::Status AddRule(const v1::AddRuleRequest& req, v1::AddRuleResponse* resp);
+  absl::Status ListRules(const v1::ListRulesRequest& req, v1::ListRulesResponse* resp);
+  absl::Status FlushRules(const v1::FlushRulesRequest& req, v1::FlushRulesResponse* resp);
+
+  absl::Status GetPortCounters(const v1::GetPortCountersRequest& req, v1::GetPortCountersResponse* resp);
+  absl::Status ListCounters(const v1::ListCountersRequest& req, v1::ListCountersResponse* resp);
+
+  // Validates the request and subscribes (WATCH_STARTED is queued first).
+  absl::StatusOr<std::unique_ptr<EventHub::Subscription>> Watch(
+      const v1::WatchEventsRequest& req);
+
+  // ---- link monitor hooks (for the libnl monitor of dataplane/linux) ----------
+  // Publishes PORT_LINK_UP/DOWN for the port holding `ifname`, if any.
+  void OnLinkChange(const std::string& ifname, bool up);
+  // S12: removes the port holding `ifname` (cause INTERFACE_GONE), if any.
+  void OnInterfaceGone(const std::string& ifname);
+
+  // ---- housekeeping -----------------------------------------------------------
+  // Expires dynamic addresses of every bridge and reclaims retired snapshots;
+  // vebd calls it every second.
+  void Sweep();
+  // Ends every WatchEvents stream.
+  void Shutdown() { hub_.Shutdown(); }
+
+  // The configuration as replayable requests (bridges, ports, span ports,
+  // rules, static addresses).
+  AgentConfig ExportConfig() const;
+  // Replays `config` (state file or startup file). Requests that fail are
+  // described in `problems` (e.g. a port whose interface no longer exists)
+  // and skipped; bridges that already exist are kept. No persist calls are
+  // made while replaying; one is made at the end.
+  void Apply(const AgentConfig& config, std::vector<std::string>* problems);
+
+  // Metrics: a consistent read of every bridge, sorted by name.
+  std::vector<BridgeView> Views() const;
+
+  EventHub& hub() { return hub_; }
+  Qsbr& qsbr() { return qsbr_; }
+
+  // Tests: the bridge object and a port's PortRef (to inject frames with
+  // Bridge::Input). The pointer is valid until the bridge is deleted.
+  Bridge* BridgeForTesting(const std::string& name);
+  absl::StatusOr<PortRef> PortRefForTesting(const std::string& bridge,
+                                            const std::string& port);
+
+ private:
+  struct PortNames;
+  struct PortRecord {
+    OpenedPort opened;
+    PortRef ref;
+    bool span = false;
+  };
+  struct BridgeEntry {
+    std::unique_ptr<Bridge> bridge;
+    std::map<std::string, PortRecord> ports;  // members and span ports
+    std::shared_ptr<PortNames> names;
+  };
+
+  BridgeEntry* FindLocked(const std::string& name) ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  const BridgeEntry* FindLocked(const std::string& name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // NOT_FOUND `<object>: <op>: not found` style lookups.
+  absl::StatusOr<BridgeEntry*> BridgeOr(const std::string& name,
+                                        absl::string_view op)
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void FillBridgeLocked(const BridgeEntry& e, v1::Bridge* out) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void FillPortLocked(const BridgeEntry& e, const PortRecord& rec,
+                      const PortInfo& info, size_t address_count,
+                      v1::Port* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void FillSpanPortLocked(const BridgeEntry& e, const PortRecord& rec,
+                          v1::SpanPort* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  v1::Address AddressToProto(const BridgeEntry& e, const AddressInfo& a) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  absl::Status AddPortLocked(const v1::AddPortRequest& req, v1::AddPortResponse* resp)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status AddSpanPortLocked(const v1::AddSpanPortRequest& req, v1::AddSpanPortResponse* resp)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Common part of AddPort/AddSpanPort after validation.
+  absl::StatusOr<PortRecord*> OpenAndAddLocked(BridgeEntry& e,
+                                               const std::string& ifname,
+                                               v1::Backend backend, bool span,
+                                               const PortConfig& config,
+                                               const std::string& prefix)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stops, removes (S12), publishes PORT_REMOVED and ADDRESSES_FLUSHED.
+  void RemovePortLocked(BridgeEntry& e, const std::string& port,
+                        v1::PortRemovalCause cause)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PublishPortEvent(v1::EventType type, const std::string& bridge,
+                        const std::string& port, bool span, bool link_up,
+                        v1::PortRemovalCause cause);
+  void PublishBridgeEvent(v1::EventType type, const BridgeEntry& e)
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void InstallSinkLocked(BridgeEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  AgentConfig ExportConfigLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void PersistLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const AgentOptions options_;
+  Qsbr qsbr_;
+  EventHub hub_;
+  mutable absl::Mutex mu_;
+  bool replaying_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, BridgeEntry> bridges_ ABSL_GUARDED_BY(mu_);
+  // Interface name -> bridge holding it (member or span port).
+  absl::flat_hash_map<std::string, std::string> interface_owner_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace veb::server
+
+#endif  // VEB_SERVER_AGENT_H_

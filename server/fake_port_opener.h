@@ -1,0 +1,54 @@
+// A PortOpener over veb::FakePort for tests and for vebd --fake_interfaces:
+// it knows a fixed set of "interfaces" (name, ifindex, MAC, Ethernet or not,
+// TAP or not) and opens a FakePort for them; unknown names are NOT_FOUND,
+// non-Ethernet ones FAILED_PRECONDITION. Nothing receives on these ports:
+// tests inject frames with Bridge::Input.
+//
+// Thread-safety: all methods lock mu_.
+#ifndef VEB_SERVER_FAKE_PORT_OPENER_H_
+#define VEB_SERVER_FAKE_PORT_OPENER_H_
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "dataplane/fake_port.h"
+#include "server/port_opener.h"
+
+namespace veb::server {
+
+class FakePortOpener final : public PortOpener {
+ public:
+  struct Interface {
+    bool ethernet = true;
+    bool tap = false;
+    Mac mac = 0;  // 0 = derived from the ifindex (02:00:00:00:xx:xx)
+  };
+
+  // Makes `name` an existing interface.
+  void AddInterface(const std::string& name, Interface iface);
+  void AddInterface(const std::string& name) { AddInterface(name, Interface()); }
+  void RemoveInterface(const std::string& name);
+
+  absl::StatusOr<OpenedPort> Open(const std::string& ifname,
+                                  Backend backend) override;
+
+  // The FakePort most recently opened for `name`, or null.
+  std::shared_ptr<FakePort> port(const std::string& name) const;
+
+ private:
+  struct Entry {
+    Interface iface;
+    uint32_t ifindex = 0;
+    std::weak_ptr<FakePort> port;
+  };
+  mutable absl::Mutex mu_;
+  uint32_t next_ifindex_ ABSL_GUARDED_BY(mu_) = 2;
+  std::map<std::string, Entry> ifaces_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace veb::server
+
+#endif  // VEB_SERVER_FAKE_PORT_OPENER_H_

@@ -1,0 +1,58 @@
+// Prometheus metrics of the agent (DESIGN 8), gathered at scrape time: the
+// collector reads the dataplane's per-worker counters through Agent::Views()
+// (summed when read); nothing is counted per packet here.
+//
+// Families (all labels bounded: bridge, port, reason, direction):
+//   veb_addresses{bridge}                       gauge   MAC table entries
+//   veb_addresses_max{bridge}                   gauge   max_addresses
+//   veb_address_learned_total{bridge}           counter
+//   veb_address_moved_total{bridge}             counter
+//   veb_address_expired_total{bridge}           counter
+//   veb_address_learn_refused_total{bridge,reason}  counter; reason
+//       table_full | static_entry (LearnRefusedReason names, lowercase)
+//   veb_port_receive_packets_total{bridge,port} counter (members and span ports)
+//   veb_port_receive_bytes_total{bridge,port}   counter
+//   veb_port_transmit_packets_total{bridge,port} counter
+//   veb_port_transmit_bytes_total{bridge,port}  counter
+//   veb_port_drops_total{bridge,port,direction,reason} counter; direction
+//       "in" (received frames dropped on input) or "out" (copies this port
+//       would have sent); reason = S11 names (link_down, ...). All 18 reasons
+//       are exported for both directions, zeros included, so series exist
+//       (and rate() works) from the first scrape.
+//   veb_flooded_packets_total{bridge}           counter
+//   veb_ports{bridge}                           gauge   member ports (span
+//       ports not included; they have their own series in the port families)
+//   veb_build_info{version}                     gauge   always 1
+//
+// Thread-safety: Collect() may run concurrently from the exposer's threads;
+// it only takes the agent's reader lock.
+#ifndef VEB_SERVER_METRICS_H_
+#define VEB_SERVER_METRICS_H_
+
+#include <string>
+#include <vector>
+
+#include "prometheus/collectable.h"
+#include "prometheus/metric_family.h"
+#include "server/agent.h"
+
+namespace veb::server {
+
+inline constexpr char kVebVersion[] = "0.1.0";
+
+class AgentCollector final : public prometheus::Collectable {
+ public:
+  // `agent` must outlive the collector.
+  explicit AgentCollector(const Agent* agent) : agent_(agent) {}
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  const Agent* const agent_;
+};
+
+// The text exposition of `collectable`, as /metrics serves it.
+std::string MetricsText(const prometheus::Collectable& collectable);
+
+}  // namespace veb::server
+
+#endif  // VEB_SERVER_METRICS_H_

@@ -1,0 +1,1085 @@
+// veb.v1.Switch end to end in-process: a real gRPC server on a unix socket
+// in a fresh /tmp directory, called through the generated stub; ports are
+// FakePorts and traffic is injected with Bridge::Input.
+#include "server/switch_service.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "dataplane/bridge.h"
+#include "dataplane/fake_port.h"
+#include "dataplane/test_frames.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "proto/veb/v1/switch.grpc.pb.h"
+#include "server/agent.h"
+#include "server/fake_port_opener.h"
+
+namespace veb::server {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr int64_t kSec = 1000000000;
+constexpr Mac kA = 0x02000000000aULL;
+constexpr Mac kB = 0x02000000000bULL;
+
+#define EXPECT_OK(expr)                                          \
+  do {                                                           \
+    const grpc::Status _s = (expr);                              \
+    EXPECT_TRUE(_s.ok()) << _s.error_code() << " " << _s.error_message(); \
+  } while (0)
+#define ASSERT_OK(expr)                                          \
+  do {                                                           \
+    const grpc::Status _s = (expr);                              \
+    ASSERT_TRUE(_s.ok()) << _s.error_code() << " " << _s.error_message(); \
+  } while (0)
+
+MATCHER_P2(StatusIs, code, message, "") {
+  if (arg.error_code() != code) {
+    *result_listener << "code " << arg.error_code() << " message " << arg.error_message();
+    return false;
+  }
+  if (arg.error_message() != std::string(message)) {
+    *result_listener << "message " << arg.error_message();
+    return false;
+  }
+  return true;
+}
+MATCHER_P(CodeIs, code, "") {
+  *result_listener << "code " << arg.error_code() << " message " << arg.error_message();
+  return arg.error_code() == code;
+}
+
+class SwitchServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/vebsvc.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    socket_ = "unix://" + dir_ + "/vebd.sock";
+    for (const char* n : {"eth1", "eth2", "eth3", "eth4", "veth3f2a"}) opener_.AddInterface(n);
+    FakePortOpener::Interface lo;
+    lo.ethernet = false;
+    opener_.AddInterface("lo", lo);
+
+    AgentOptions o;
+    o.opener = &opener_;
+    o.clock = &clock_;
+    o.num_workers = 1;
+    agent_ = std::make_unique<Agent>(o);
+    service_ = std::make_unique<SwitchService>(agent_.get());
+    grpc::ServerBuilder b;
+    b.AddListeningPort(socket_, grpc::InsecureServerCredentials());
+    b.RegisterService(service_.get());
+    server_ = b.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    stub_ = v1::Switch::NewStub(
+        grpc::CreateChannel(socket_, grpc::InsecureChannelCredentials()));
+  }
+
+  void TearDown() override {
+    agent_->Shutdown();
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    server_.reset();
+    ctx_.reset();
+    agent_.reset();
+    unlink((dir_ + "/vebd.sock").c_str());
+    rmdir(dir_.c_str());
+  }
+
+  // One RPC with a fresh context.
+  template <typename Req, typename Resp>
+  grpc::Status Call(grpc::Status (v1::Switch::Stub::*method)(grpc::ClientContext*,
+                                                             const Req&, Resp*),
+                    const Req& req, Resp* resp = nullptr) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    Resp local;
+    return (stub_.get()->*method)(&ctx, req, resp ? resp : &local);
+  }
+
+  grpc::Status CreateBridge(const std::string& name, v1::BridgeSettings s = {}) {
+    v1::CreateBridgeRequest req;
+    req.set_name(name);
+    *req.mutable_settings() = s;
+    return Call(&v1::Switch::Stub::CreateBridge, req);
+  }
+  grpc::Status AddPort(const std::string& bridge, const std::string& name,
+                       v1::PortSettings s = {}, v1::AddPortResponse* resp = nullptr) {
+    v1::AddPortRequest req;
+    req.set_bridge(bridge);
+    req.set_name(name);
+    *req.mutable_settings() = s;
+    return Call(&v1::Switch::Stub::AddPort, req, resp);
+  }
+  v1::Port GetPort(const std::string& bridge, const std::string& name) {
+    v1::GetPortRequest req;
+    req.set_bridge(bridge);
+    req.set_name(name);
+    v1::GetPortResponse resp;
+    EXPECT_OK(Call(&v1::Switch::Stub::GetPort, req, &resp));
+    return resp.port();
+  }
+  // A frame from `src` to `dst` received on `port` of `bridge`.
+  void Inject(const std::string& bridge, const std::string& port, Mac src, Mac dst) {
+    if (ctx_ == nullptr) ctx_ = std::make_unique<WorkerContext>(&agent_->qsbr(), 0);
+    Bridge* b = agent_->BridgeForTesting(bridge);
+    ASSERT_NE(b, nullptr);
+    absl::StatusOr<PortRef> ref = agent_->PortRefForTesting(bridge, port);
+    ASSERT_TRUE(ref.ok());
+    FrameSpec spec{dst, src};
+    std::vector<uint8_t> frame = MakeFrame(spec);
+    RxFrame f{frame.data(), static_cast<uint32_t>(frame.size()), {}};
+    b->Input(*ctx_, *ref, absl::MakeConstSpan(&f, 1));
+  }
+  std::string Config() { return agent_->ExportConfig().DebugString(); }
+
+  std::string dir_;
+  std::string socket_;
+  FakeClock clock_;
+  FakePortOpener opener_;
+  std::unique_ptr<Agent> agent_;
+  std::unique_ptr<SwitchService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Switch::Stub> stub_;
+  std::unique_ptr<WorkerContext> ctx_;
+};
+
+// ---- bridges -------------------------------------------------------------------
+
+TEST_F(SwitchServiceTest, BridgeLifecycle) {
+  v1::CreateBridgeResponse created;
+  v1::CreateBridgeRequest req;
+  req.set_name("veb1");
+  ASSERT_OK(Call(&v1::Switch::Stub::CreateBridge, req, &created));
+  EXPECT_TRUE(created.bridge().up());
+  EXPECT_EQ(created.bridge().max_addresses(), 100u);
+  EXPECT_EQ(created.bridge().address_timeout_seconds(), 240u);
+  EXPECT_EQ(created.bridge().default_pvid().vid(), 1u);
+  EXPECT_FALSE(created.bridge().allow_svlan());
+
+  v1::BridgeSettings s;
+  s.set_max_addresses(5000);
+  s.mutable_default_pvid()->set_none(true);
+  s.set_allow_svlan(true);
+  ASSERT_OK(CreateBridge("veb0", s));
+
+  v1::ListBridgesResponse list;
+  ASSERT_OK(Call(&v1::Switch::Stub::ListBridges, v1::ListBridgesRequest(), &list));
+  ASSERT_EQ(list.bridges_size(), 2);
+  EXPECT_EQ(list.bridges(0).name(), "veb0");
+  EXPECT_EQ(list.bridges(0).max_addresses(), 5000u);
+  EXPECT_TRUE(list.bridges(0).default_pvid().none());
+  EXPECT_EQ(list.bridges(1).name(), "veb1");
+
+  v1::UpdateBridgeRequest up;
+  up.set_name("veb0");
+  up.mutable_settings()->set_address_timeout_seconds(60);
+  up.mutable_settings()->set_up(false);
+  v1::UpdateBridgeResponse updated;
+  ASSERT_OK(Call(&v1::Switch::Stub::UpdateBridge, up, &updated));
+  EXPECT_EQ(updated.bridge().address_timeout_seconds(), 60u);
+  EXPECT_FALSE(updated.bridge().up());
+  EXPECT_EQ(updated.bridge().max_addresses(), 5000u);  // unchanged
+
+  v1::GetBridgeRequest get;
+  get.set_name("veb0");
+  v1::GetBridgeResponse got;
+  ASSERT_OK(Call(&v1::Switch::Stub::GetBridge, get, &got));
+  EXPECT_EQ(got.bridge().address_timeout_seconds(), 60u);
+
+  v1::DeleteBridgeRequest del;
+  del.set_name("veb1");
+  ASSERT_OK(Call(&v1::Switch::Stub::DeleteBridge, del));
+  get.set_name("veb1");
+  EXPECT_THAT(Call(&v1::Switch::Stub::GetBridge, get),
+              StatusIs(grpc::NOT_FOUND, "bridge \"veb1\": get: not found"));
+}
+
+TEST_F(SwitchServiceTest, BridgeErrors) {
+  ASSERT_OK(CreateBridge("veb0"));
+  const std::string before = Config();
+  EXPECT_THAT(CreateBridge("veb/0"), CodeIs(grpc::INVALID_ARGUMENT));
+  EXPECT_THAT(CreateBridge("veb/0").error_message(),
+              HasSubstr("bridge \"veb/0\": create: invalid name"));
+  EXPECT_THAT(CreateBridge("averyverylongname"), CodeIs(grpc::INVALID_ARGUMENT));
+  EXPECT_THAT(CreateBridge(""), CodeIs(grpc::INVALID_ARGUMENT));
+  v1::BridgeSettings s;
+  s.set_max_addresses(0);
+  EXPECT_THAT(CreateBridge("veb2", s),
+              StatusIs(grpc::INVALID_ARGUMENT,
+                       "bridge \"veb2\": create: max_addresses 0 out of range 1..1000000"));
+  s.set_max_addresses(1000001);
+  EXPECT_THAT(CreateBridge("veb2", s), CodeIs(grpc::INVALID_ARGUMENT));
+  v1::BridgeSettings t;
+  t.set_address_timeout_seconds(3601);
+  EXPECT_THAT(CreateBridge("veb2", t), CodeIs(grpc::INVALID_ARGUMENT));
+  v1::BridgeSettings p;
+  p.mutable_default_pvid()->set_vid(4095);
+  EXPECT_THAT(CreateBridge("veb2", p), CodeIs(grpc::INVALID_ARGUMENT));
+  EXPECT_THAT(CreateBridge("veb0"),
+              StatusIs(grpc::ALREADY_EXISTS, "bridge \"veb0\": create: already exists"));
+
+  v1::UpdateBridgeRequest up;
+  up.set_name("veb0");
+  up.mutable_settings()->set_address_timeout_seconds(5);
+  up.mutable_settings()->set_up(false);  // would be valid: must not apply either
+  EXPECT_THAT(Call(&v1::Switch::Stub::UpdateBridge, up),
+              StatusIs(grpc::INVALID_ARGUMENT,
+                       "bridge \"veb0\": update: address_timeout_seconds 5 out of range 8..3600"));
+  up.set_name("nope");
+  up.mutable_settings()->set_address_timeout_seconds(10);
+  EXPECT_THAT(Call(&v1::Switch::Stub::UpdateBridge, up),
+              StatusIs(grpc::NOT_FOUND, "bridge \"nope\": update: not found"));
+
+  v1::DeleteBridgeRequest del;
+  del.set_name("nope");
+  EXPECT_THAT(Call(&v1::Switch::Stub::DeleteBridge, del),
+              StatusIs(grpc::NOT_FOUND, "bridge \"nope\": delete: not found"));
+  EXPECT_EQ(Config(), before);  // nothing changed
+
+  ASSERT_OK(AddPort("veb0", "eth1"));
+  ASSERT_OK(AddPort("veb0", "eth2"));
+  del.set_name("veb0");
+  EXPECT_THAT(Call(&v1::Switch::Stub::DeleteBridge, del),
+              StatusIs(grpc::FAILED_PRECONDITION,
+                       "bridge \"veb0\": delete: has 2 ports (use force)"));
+  del.set_force(true);
+  ASSERT_OK(Call(&v1::Switch::Stub::DeleteBridge, del));
+  // The interfaces are free again.
+  ASSERT_OK(CreateBridge("veb1"));
+  EXPECT_OK(AddPort("veb1", "eth1"));
+}
+
+TEST_F(SwitchServiceTest, BridgeLimit) {
+  for (int i = 0; i < 256; ++i) ASSERT_OK(CreateBridge("b" + std::to_string(i)));
+  EXPECT_THAT(CreateBridge("veb300"),
+              StatusIs(grpc::RESOURCE_EXHAUSTED,
+                       "bridge \"veb300\": create: limit of 256 bridges reached"));
+}
+
+// ---- member ports ---------------------------------------------------------------
+
+TEST_F(SwitchServiceTest, PortAddGetListUpdate) {
+  ASSERT_OK(CreateBridge("veb0"));
+  v1::AddPortResponse added;
+  ASSERT_OK(AddPort("veb0", "eth2", {}, &added));
+  const v1::Port& p = added.port();
+  EXPECT_EQ(p.bridge(), "veb0");
+  EXPECT_EQ(p.backend(), v1::BACKEND_AF_PACKET);
+  EXPECT_TRUE(p.learning());
+  EXPECT_TRUE(p.discover());
+  EXPECT_FALSE(p.locked());
+  EXPECT_EQ(p.pvid().vid(), 1u);
+  EXPECT_TRUE(p.link_up());
+  EXPECT_TRUE(p.running());
+  EXPECT_EQ(p.mtu(), 1500u);
+  EXPECT_NE(p.ifindex(), 0u);
+  EXPECT_THAT(p.mac(), HasSubstr("02:00:00:00:"));
+
+  v1::PortSettings s;
+  s.set_locked(true);  // learning/discover default to false then
+  s.set_blocknonip(true);
+  s.mutable_protected_domains()->add_domains(3);
+  s.mutable_protected_domains()->add_domains(1);
+  s.mutable_pvid()->set_none(true);
+  s.mutable_tagged_vids()->add_vids(20);
+  s.mutable_tagged_vids()->add_vids(10);
+  ASSERT_OK(AddPort("veb0", "eth1", s, &added));
+  EXPECT_FALSE(added.port().learning());
+  EXPECT_FALSE(added.port().discover());
+  EXPECT_TRUE(added.port().locked());
+  EXPECT_TRUE(added.port().blocknonip());
+  EXPECT_THAT(added.port().protected_domains(), ElementsAre(1, 3));
+  EXPECT_TRUE(added.port().pvid().none());
+  EXPECT_THAT(added.port().tagged_vids(), ElementsAre(10, 20));
+
+  v1::ListPortsRequest lreq;
+  lreq.set_bridge("veb0");
+  v1::ListPortsResponse list;
+  ASSERT_OK(Call(&v1::Switch::Stub::ListPorts, lreq, &list));
+  ASSERT_EQ(list.ports_size(), 2);
+  EXPECT_EQ(list.ports(0).name(), "eth1");
+  EXPECT_EQ(list.ports(1).name(), "eth2");
+
+  // One request: unlock and re-enable learning; tagged add/remove; PVID.
+  v1::UpdatePortRequest up;
+  up.set_bridge("veb0");
+  up.set_name("eth1");
+  up.mutable_settings()->set_locked(false);
+  up.mutable_settings()->set_learning(true);
+  up.mutable_settings()->mutable_pvid()->set_vid(10);
+  up.add_remove_tagged_vids(10);  // move VID 10 from tagged to the PVID
+  up.add_add_tagged_vids(30);
+  v1::UpdatePortResponse updated;
+  ASSERT_OK(Call(&v1::Switch::Stub::UpdatePort, up, &updated));
+  EXPECT_TRUE(updated.port().learning());
+  EXPECT_FALSE(updated.port().discover());  // unchanged
+  EXPECT_EQ(updated.port().pvid().vid(), 10u);
+  EXPECT_THAT(updated.port().tagged_vids(), ElementsAre(20, 30));
+  EXPECT_THAT(updated.port().protected_domains(), ElementsAre(1, 3));
+
+  // Replace sets; empty sets clear.
+  v1::UpdatePortRequest up2;
+  up2.set_bridge("veb0");
+  up2.set_name("eth1");
+  up2.mutable_settings()->mutable_tagged_vids();
+  up2.mutable_settings()->mutable_protected_domains()->add_domains(31);
+  ASSERT_OK(Call(&v1::Switch::Stub::UpdatePort, up2, &updated));
+  EXPECT_TRUE(updated.port().tagged_vids().empty());
+  EXPECT_THAT(updated.port().protected_domains(), ElementsAre(31));
+
+  v1::DeletePortRequest del;
+  del.set_bridge("veb0");
+  del.set_name("eth1");
+  ASSERT_OK(Call(&v1::Switch::Stub::DeletePort, del));
+  EXPECT_THAT(Call(&v1::Switch::Stub::DeletePort, del),
+              StatusIs(grpc::NOT_FOUND, "port \"eth1\": delete: not a member of bridge \"veb0\""));
+}
+
+TEST_F(SwitchServiceTest, PortErrorsChangeNothing) {
+  ASSERT_OK(CreateBridge("veb0"));
+  ASSERT_OK(CreateBridge("veb1"));
+  ASSERT_OK(AddPort("veb1", "veth3f2a"));
+  ASSERT_OK(AddPort("veb0", "eth1"));
+  const std::string before = Config();
+
+  EXPECT_THAT(AddPort("veb0", "veth3f2a"),
+              StatusIs(grpc::FAILED_PRECONDITION,
+                       "port \"veth3f2a\": add: already a member of bridge \"veb1\""));
+  EXPECT_THAT(AddPort("veb0", "eth1"),
+              StatusIs(grpc::ALREADY_EXISTS,
+                       "port \"eth1\": add: already a member of bridge \"veb0\""));
+  EXPECT_THAT(AddPort("nope", "eth2"),
+              StatusIs(grpc::NOT_FOUND, "bridge \"nope\": add port: not found"));
+  EXPECT_THAT(AddPort("veb0", "eth9"),
+              StatusIs(grpc::NOT_FOUND, "port \"eth9\": add: no such interface"));
+  EXPECT_THAT(AddPort("veb0", "lo"),
+              StatusIs(grpc::FAILED_PRECONDITION, "port \"lo\": add: not an Ethernet interface"));
+  EXPECT_THAT(AddPort("veb0", "bad/name"), CodeIs(grpc::INVALID_ARGUMENT));
+
+  v1::PortSettings locked;
+  locked.set_locked(true);
+  locked.set_learning(true);
+  EXPECT_THAT(AddPort("veb0", "eth2", locked),
+              StatusIs(grpc::FAILED_PRECONDITION,
+                       "port \"eth2\": add: locked excludes learning and discover"));
+  v1::PortSettings dom;
+  dom.mutable_protected_domains()->add_domains(32);
+  EXPECT_THAT(AddPort("veb0", "eth2", dom),
+              StatusIs(grpc::INVALID_ARGUMENT,
+                       "port \"eth2\": add: protected domain 32 out of range 1..31"));
+  // INVALID_ARGUMENT wins over the state (missing bridge).
+  EXPECT_THAT(AddPort("nope", "eth2", dom), CodeIs(grpc::INVALID_ARGUMENT));
+  v1::PortSettings tag;
+  tag.mutable_tagged_vids()->add_vids(4095);
+  EXPECT_THAT(AddPort("veb0", "eth2", tag),
+              StatusIs(grpc::INVALID_ARGUMENT,
+                       "port \"eth2\": add: tagged VID 4095 out of range 1..4094"));
+  v1::PortSettings dup;
+  dup.mutable_tagged_vids()->add_vids(5);
+  dup.mutable_tagged_vids()->add_vids(5);
+  EXPECT_THAT(AddPort("veb0", "eth2", dup), CodeIs(grpc::INVALID_ARGUMENT));
+  v1::PortSettings pvid;
+  pvid.mutable_pvid()->set_vid(10);
+  pvid.mutable_tagged_vids()->add_vids(10);
+  EXPECT_THAT(AddPort("veb0", "eth2", pvid),
+              StatusIs(grpc::FAILED_PRECONDITION,
+                       "port \"eth2\": add: PVID 10 is also a tagged VID"));
+  v1::PortSettings badpvid;
+  badpvid.mutable_pvid()->set_vid(0);
+  EXPECT_THAT(AddPort("veb0", "eth2", badpvid), CodeIs(grpc::INVALID_ARGUMENT));
+  v1::PortSettings nopvid;
+  nopvid.mutable_pvid();  // neither vid nor none
+  EXPECT_THAT(AddPort("veb0", "eth2", nopvid), CodeIs(grpc::INVALID_ARGUMENT));
+
+  // Updates.
+  v1::UpdatePortRequest up;
+  up.set_bridge("veb0");
+  up.set_name("eth1");
+  up.mutable_settings()->set_locked(true);  // learning still on
+  EXPECT_THAT(Call(&v1::Switch::Stub::UpdatePort, up),
+              StatusIs(grpc::FAILED_PRECONDITION,
+                       "port \"eth1\": update: locked excludes learning and discover"));
+  v1::UpdatePortRequest both;
+  both.set_bridge("veb0");
+  both.set_name("eth1");
+  both.mutable_settings()->mutable_tagged_vids()->add_vids(7);
+  both.add_add_tagged_vids(8);
+  EXPECT_THAT(Call(&v1::Switch::Stub::UpdatePort, both), CodeIs(grpc::INVALID_ARGUMENT));
+  v1::UpdatePortRequest tagpvid;
+  tagpvid.set_bridge("veb0");
+  tagpvid.set_name("eth1");
+  tagpvid.add_add_tagged_vids(1);  // the PVID
+  EXPECT_THAT(Call(&v1::Switch::Stub::UpdatePort, tagpvid),
+              StatusIs(grpc::FAILED_PRECONDITION,
+                       "port \"eth1\": update: PVID 1 is also a tagged VID"));
+  v1::UpdatePortRequest missing;
+  missing.set_bridge("veb0");
+  missing.set_name("eth2");
+  EXPECT_THAT(Call(&v1::Switch::Stub::UpdatePort, missing), CodeIs(grpc::NOT_FOUND));
+
+  v1::GetPortRequest get;
+  get.set_bridge("veb0");
+  get.set_name("eth3");
+  EXPECT_THAT(Call(&v1::Switch::Stub::GetPort, get),
+              StatusIs(grpc::NOT_FOUND, "port \"eth3\": get: not a member of bridge \"veb0\""));
+
+  EXPECT_EQ(Config(), before);
+  // A failed add released the interface: it can be added now.
+  EXPECT_OK(AddPort("veb0", "eth2"));
+}
+
+// ---- span ports -------------------------------------------------------------------
+
+TEST_F(SwitchServiceTest, SpanPorts) {
+  ASSERT_OK(CreateBridge("veb0"));
+  ASSERT_OK(CreateBridge("veb1"));
+  ASSERT_OK(AddPort("veb0", "eth1"));
+  ASSERT_OK(AddPort("veb1", "eth3"));
+  v1::AddSpanPortRequest req;
+  req.set_bridge("veb0");
+  req.set_name("eth2");
+  v1::AddSpanPortResponse resp;
+  ASSERT_OK(Call(&v1::Switch::Stub::AddSpanPort, req, &resp));
+  EXPECT_EQ(resp.span_port().name(), "eth2");
+  EXPECT_TRUE(resp.span_port().running());
+
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddSpanPort, req),
+              StatusIs(grpc::ALREADY_EXISTS,
+                       "span port \"eth2\": add: already a port of bridge \"veb0\""));
+  req.set_name("eth1");
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddSpanPort, req), CodeIs(grpc::ALREADY_EXISTS));
+  req.set_name("eth3");
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddSpanPort, req),
+              StatusIs(grpc::FAILED_PRECONDITION,
+                       "span port \"eth3\": add: already a member of bridge \"veb1\""));
+  EXPECT_THAT(AddPort("veb0", "eth2"),
+              StatusIs(grpc::ALREADY_EXISTS,
+                       "port \"eth2\": add: already a span port of bridge \"veb0\""));
+
+  v1::ListSpanPortsRequest lreq;
+  lreq.set_bridge("veb0");
+  v1::ListSpanPortsResponse list;
+  ASSERT_OK(Call(&v1::Switch::Stub::ListSpanPorts, lreq, &list));
+  ASSERT_EQ(list.span_ports_size(), 1);
+  v1::ListPortsRequest preq;
+  preq.set_bridge("veb0");
+  v1::ListPortsResponse ports;
+  ASSERT_OK(Call(&v1::Switch::Stub::ListPorts, preq, &ports));
+  EXPECT_EQ(ports.ports_size(), 1);  // members only
+
+  v1::GetBridgeRequest gb;
+  gb.set_name("veb0");
+  v1::GetBridgeResponse b;
+  ASSERT_OK(Call(&v1::Switch::Stub::GetBridge, gb, &b));
+  EXPECT_EQ(b.bridge().port_count(), 1u);
+  EXPECT_EQ(b.bridge().span_port_count(), 1u);
+
+  // A frame received on eth1 is copied to the span port (S2).
+  Inject("veb0", "eth1", kA, kB);
+  EXPECT_EQ(opener_.port("eth2")->sent().size(), 1u);
+
+  v1::DeleteSpanPortRequest del;
+  del.set_bridge("veb0");
+  del.set_name("eth1");  // a member, not a span port
+  EXPECT_THAT(Call(&v1::Switch::Stub::DeleteSpanPort, del),
+              StatusIs(grpc::NOT_FOUND,
+                       "span port \"eth1\": delete: not a span port of bridge \"veb0\""));
+  v1::DeletePortRequest delp;
+  delp.set_bridge("veb0");
+  delp.set_name("eth2");  // a span port, not a member
+  EXPECT_THAT(Call(&v1::Switch::Stub::DeletePort, delp), CodeIs(grpc::NOT_FOUND));
+  del.set_name("eth2");
+  ASSERT_OK(Call(&v1::Switch::Stub::DeleteSpanPort, del));
+  v1::GetSpanPortRequest get;
+  get.set_bridge("veb0");
+  get.set_name("eth2");
+  EXPECT_THAT(Call(&v1::Switch::Stub::GetSpanPort, get), CodeIs(grpc::NOT_FOUND));
+}
+
+// ---- addresses -----------------------------------------------------------------------
+
+TEST_F(SwitchServiceTest, AddressesStaticLearnedPagedFlushed) {
+  v1::BridgeSettings bs;
+  bs.set_max_addresses(6);
+  ASSERT_OK(CreateBridge("veb0", bs));
+  ASSERT_OK(AddPort("veb0", "eth1"));
+  ASSERT_OK(AddPort("veb0", "eth2"));
+  v1::PortSettings nopvid;
+  nopvid.mutable_pvid()->set_none(true);
+  nopvid.mutable_tagged_vids()->add_vids(7);
+  ASSERT_OK(AddPort("veb0", "eth3", nopvid));
+
+  v1::AddStaticAddressRequest st;
+  st.set_bridge("veb0");
+  st.set_mac("02:00:00:00:00:01");
+  st.set_port("eth1");
+  v1::AddStaticAddressResponse added;
+  ASSERT_OK(Call(&v1::Switch::Stub::AddStaticAddress, st, &added));
+  EXPECT_EQ(added.address().vid(), 1u);  // the port's PVID
+  EXPECT_EQ(added.address().type(), v1::ADDRESS_TYPE_STATIC);
+  st.set_mac("02:00:00:00:00:02");
+  st.set_vid(5);
+  ASSERT_OK(Call(&v1::Switch::Stub::AddStaticAddress, st));
+
+  const std::string before = Config();
+  st.set_mac("02:00:00:00:00:01");
+  st.clear_vid();
+  st.set_port("eth2");
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddStaticAddress, st),
+              StatusIs(grpc::ALREADY_EXISTS,
+                       "address 02:00:00:00:00:01 vid 1: add: static entry exists on port \"eth1\""));
+  st.set_mac("02:00:00:00:00:zz");
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddStaticAddress, st),
+              StatusIs(grpc::INVALID_ARGUMENT,
+                       "address: add: mac \"02:00:00:00:00:zz\": invalid MAC address"));
+  st.set_mac("01:00:5e:00:00:01");
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddStaticAddress, st), CodeIs(grpc::INVALID_ARGUMENT));
+  st.set_mac("00:00:00:00:00:00");
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddStaticAddress, st), CodeIs(grpc::INVALID_ARGUMENT));
+  st.set_mac("02:00:00:00:00:03");
+  st.set_vid(4095);
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddStaticAddress, st),
+              StatusIs(grpc::INVALID_ARGUMENT,
+                       "address 02:00:00:00:00:03: add: vid 4095 out of range 1..4094"));
+  st.clear_vid();
+  st.set_port("eth9");
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddStaticAddress, st),
+              StatusIs(grpc::NOT_FOUND,
+                       "address 02:00:00:00:00:03: add: port \"eth9\" not a member of bridge \"veb0\""));
+  st.set_port("eth3");
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddStaticAddress, st),
+              StatusIs(grpc::FAILED_PRECONDITION,
+                       "address 02:00:00:00:00:03: add: port \"eth3\" has no PVID (give a VID)"));
+  st.set_bridge("nope");
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddStaticAddress, st), CodeIs(grpc::NOT_FOUND));
+  EXPECT_EQ(Config(), before);
+
+  // Learn four more: the table (max 6) is then full.
+  for (Mac m = 0x020000000010ULL; m < 0x020000000014ULL; ++m) Inject("veb0", "eth2", m, kB);
+  v1::ListAddressesRequest lr;
+  lr.set_bridge("veb0");
+  v1::ListAddressesResponse all;
+  ASSERT_OK(Call(&v1::Switch::Stub::ListAddresses, lr, &all));
+  ASSERT_EQ(all.addresses_size(), 6);
+  EXPECT_EQ(all.total_count(), 6u);
+  EXPECT_TRUE(all.next_page_token().empty());
+  EXPECT_EQ(all.addresses(0).mac(), "02:00:00:00:00:01");  // vid 1 first
+  EXPECT_EQ(all.addresses(5).vid(), 5u);                   // vid 5 last
+  EXPECT_EQ(all.addresses(1).type(), v1::ADDRESS_TYPE_DYNAMIC);
+  EXPECT_EQ(all.addresses(1).port(), "eth2");
+  EXPECT_EQ(all.addresses(1).expires_in_seconds(), 240u);
+
+  st.set_bridge("veb0");
+  st.set_port("eth1");
+  st.set_vid(9);
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddStaticAddress, st),
+              StatusIs(grpc::RESOURCE_EXHAUSTED,
+                       "address 02:00:00:00:00:03 vid 9: add: bridge \"veb0\" table full (6 entries)"));
+
+  // Paging: 6 entries, pages of 4.
+  lr.set_page_size(4);
+  v1::ListAddressesResponse page1, page2;
+  ASSERT_OK(Call(&v1::Switch::Stub::ListAddresses, lr, &page1));
+  ASSERT_EQ(page1.addresses_size(), 4);
+  ASSERT_FALSE(page1.next_page_token().empty());
+  lr.set_page_token(page1.next_page_token());
+  ASSERT_OK(Call(&v1::Switch::Stub::ListAddresses, lr, &page2));
+  ASSERT_EQ(page2.addresses_size(), 2);
+  EXPECT_TRUE(page2.next_page_token().empty());
+  EXPECT_EQ(page2.addresses(1).mac(), "02:00:00:00:00:02");
+  v1::ListAddressesRequest other = lr;
+  other.set_port("eth2");  // token issued for other filters
+  EXPECT_THAT(Call(&v1::Switch::Stub::ListAddresses, other), CodeIs(grpc::INVALID_ARGUMENT));
+  lr.set_page_token("garbage");
+  EXPECT_THAT(Call(&v1::Switch::Stub::ListAddresses, lr), CodeIs(grpc::INVALID_ARGUMENT));
+  lr.clear_page_token();
+  lr.set_page_size(20000);
+  EXPECT_THAT(Call(&v1::Switch::Stub::ListAddresses, lr),
+              StatusIs(grpc::INVALID_ARGUMENT,
+                       "bridge \"veb0\": list addresses: page_size 20000 out of range 0..10000"));
+  // Filters.
+  v1::ListAddressesRequest f;
+  f.set_bridge("veb0");
+  f.set_type(v1::ADDRESS_TYPE_STATIC);
+  v1::ListAddressesResponse fr;
+  ASSERT_OK(Call(&v1::Switch::Stub::ListAddresses, f, &fr));
+  EXPECT_EQ(fr.addresses_size(), 2);
+  f.set_type(v1::ADDRESS_TYPE_UNSPECIFIED);
+  f.set_mac("02:00:00:00:00:11");
+  ASSERT_OK(Call(&v1::Switch::Stub::ListAddresses, f, &fr));
+  ASSERT_EQ(fr.addresses_size(), 1);
+  f.clear_mac();
+  f.set_port("eth9");
+  EXPECT_THAT(Call(&v1::Switch::Stub::ListAddresses, f), CodeIs(grpc::NOT_FOUND));
+
+  // Delete.
+  v1::DeleteAddressRequest d;
+  d.set_bridge("veb0");
+  d.set_mac("02:00:00:00:00:10");
+  d.set_vid(2);
+  EXPECT_THAT(Call(&v1::Switch::Stub::DeleteAddress, d),
+              StatusIs(grpc::NOT_FOUND, "address 02:00:00:00:00:10 vid 2: delete: not found"));
+  d.clear_vid();
+  v1::DeleteAddressResponse dr;
+  ASSERT_OK(Call(&v1::Switch::Stub::DeleteAddress, d, &dr));
+  EXPECT_EQ(dr.deleted(), 1u);
+  d.set_mac("nonsense");
+  EXPECT_THAT(Call(&v1::Switch::Stub::DeleteAddress, d), CodeIs(grpc::INVALID_ARGUMENT));
+
+  // Flush: per port dynamic, then everything.
+  v1::FlushAddressesRequest fl;
+  fl.set_bridge("veb0");
+  fl.set_port("eth1");
+  v1::FlushAddressesResponse flr;
+  ASSERT_OK(Call(&v1::Switch::Stub::FlushAddresses, fl, &flr));
+  EXPECT_EQ(flr.removed(), 0u);  // eth1 holds only static entries
+  fl.clear_port();
+  ASSERT_OK(Call(&v1::Switch::Stub::FlushAddresses, fl, &flr));
+  EXPECT_EQ(flr.removed(), 3u);
+  fl.set_mode(v1::FLUSH_MODE_ALL);
+  ASSERT_OK(Call(&v1::Switch::Stub::FlushAddresses, fl, &flr));
+  EXPECT_EQ(flr.removed(), 2u);
+  fl.set_port("eth9");
+  EXPECT_THAT(Call(&v1::Switch::Stub::FlushAddresses, fl), CodeIs(grpc::NOT_FOUND));
+}
+
+TEST_F(SwitchServiceTest, StaticReplacesDynamicAndPinsTheAddress) {
+  ASSERT_OK(CreateBridge("veb0"));
+  ASSERT_OK(AddPort("veb0", "eth1"));
+  ASSERT_OK(AddPort("veb0", "eth2"));
+  Inject("veb0", "eth1", kA, kB);  // kA learned on eth1
+  v1::AddStaticAddressRequest st;
+  st.set_bridge("veb0");
+  st.set_mac("02:00:00:00:00:0a");
+  st.set_port("eth2");
+  ASSERT_OK(Call(&v1::Switch::Stub::AddStaticAddress, st));
+  Inject("veb0", "eth1", kA, kB);  // a static entry never moves (S7)
+  v1::ListAddressesRequest lr;
+  lr.set_bridge("veb0");
+  v1::ListAddressesResponse all;
+  ASSERT_OK(Call(&v1::Switch::Stub::ListAddresses, lr, &all));
+  ASSERT_EQ(all.addresses_size(), 1);
+  EXPECT_EQ(all.addresses(0).port(), "eth2");
+  EXPECT_EQ(all.addresses(0).type(), v1::ADDRESS_TYPE_STATIC);
+  EXPECT_EQ(all.addresses(0).expires_in_seconds(), 0u);
+  v1::FlushAddressesRequest fl;
+  fl.set_bridge("veb0");
+  fl.set_mode(static_cast<v1::FlushMode>(7));
+  EXPECT_THAT(Call(&v1::Switch::Stub::FlushAddresses, fl), CodeIs(grpc::INVALID_ARGUMENT));
+}
+
+TEST_F(SwitchServiceTest, PortRemovalRemovesItsAddresses) {  // S12
+  ASSERT_OK(CreateBridge("veb0"));
+  ASSERT_OK(AddPort("veb0", "eth1"));
+  ASSERT_OK(AddPort("veb0", "eth2"));
+  Inject("veb0", "eth1", kA, kB);
+  Inject("veb0", "eth2", kB, kA);
+  v1::DeletePortRequest del;
+  del.set_bridge("veb0");
+  del.set_name("eth1");
+  ASSERT_OK(Call(&v1::Switch::Stub::DeletePort, del));
+  v1::ListAddressesRequest lr;
+  lr.set_bridge("veb0");
+  v1::ListAddressesResponse all;
+  ASSERT_OK(Call(&v1::Switch::Stub::ListAddresses, lr, &all));
+  ASSERT_EQ(all.addresses_size(), 1);
+  EXPECT_EQ(all.addresses(0).port(), "eth2");
+}
+
+// ---- rules ---------------------------------------------------------------------------
+
+TEST_F(SwitchServiceTest, Rules) {
+  ASSERT_OK(CreateBridge("veb0"));
+  ASSERT_OK(AddPort("veb0", "eth1"));
+  ASSERT_OK(AddPort("veb0", "eth2"));
+  v1::AddRuleRequest ar;
+  ar.set_bridge("veb0");
+  ar.set_port("eth1");
+  v1::Rule* r = ar.mutable_rule();
+  r->set_action(v1::RULE_ACTION_BLOCK);
+  r->set_direction(v1::RULE_DIRECTION_IN);
+  r->set_src("02:00:00:00:00:0A");
+  r->set_vid(1);
+  r->mutable_arp()->set_kind(v1::ARP_KIND_ARP);
+  r->mutable_arp()->set_opcode(v1::ARP_OPCODE_REQUEST);
+  r->mutable_arp()->set_spa("10.0.0.1");
+  r->mutable_arp()->set_tha("02:00:00:00:00:0b");
+  v1::AddRuleResponse added;
+  ASSERT_OK(Call(&v1::Switch::Stub::AddRule, ar, &added));
+  EXPECT_EQ(added.rule().index(), 0u);
+  EXPECT_EQ(added.rule().src(), "02:00:00:00:00:0a");
+  EXPECT_EQ(added.rule().arp().spa(), "10.0.0.1");
+  EXPECT_EQ(added.rule().arp().opcode(), v1::ARP_OPCODE_REQUEST);
+
+  v1::AddRuleRequest ar2;
+  ar2.set_bridge("veb0");
+  ar2.set_port("eth1");
+  ar2.mutable_rule()->set_action(v1::RULE_ACTION_PASS);
+  ar2.mutable_rule()->set_direction(v1::RULE_DIRECTION_IN_OUT);
+  ASSERT_OK(Call(&v1::Switch::Stub::AddRule, ar2, &added));
+  EXPECT_EQ(added.rule().index(), 1u);
+  ar2.set_port("eth2");
+  ar2.mutable_rule()->set_dst("ff:ff:ff:ff:ff:ff");
+  ASSERT_OK(Call(&v1::Switch::Stub::AddRule, ar2));
+
+  const std::string before = Config();
+  v1::AddRuleRequest bad = ar;
+  bad.mutable_rule()->mutable_arp()->set_spa("10.0.0.300");
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddRule, bad),
+              StatusIs(grpc::INVALID_ARGUMENT,
+                       "rule: add: arp.spa \"10.0.0.300\": invalid IPv4 address"));
+  bad = ar;
+  bad.mutable_rule()->set_action(v1::RULE_ACTION_UNSPECIFIED);
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddRule, bad), CodeIs(grpc::INVALID_ARGUMENT));
+  bad = ar;
+  bad.mutable_rule()->set_vid(4095);
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddRule, bad), CodeIs(grpc::INVALID_ARGUMENT));
+  bad = ar;
+  bad.mutable_rule()->mutable_arp()->set_kind(v1::ARP_KIND_UNSPECIFIED);
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddRule, bad), CodeIs(grpc::INVALID_ARGUMENT));
+  bad = ar;
+  bad.mutable_rule()->set_dst("x");
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddRule, bad), CodeIs(grpc::INVALID_ARGUMENT));
+  bad = ar;
+  bad.set_port("eth9");
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddRule, bad),
+              StatusIs(grpc::NOT_FOUND,
+                       "port \"eth9\": add rule: not a member of bridge \"veb0\""));
+  EXPECT_EQ(Config(), before);
+
+  v1::ListRulesRequest lr;
+  lr.set_bridge("veb0");
+  v1::ListRulesResponse list;
+  ASSERT_OK(Call(&v1::Switch::Stub::ListRules, lr, &list));
+  ASSERT_EQ(list.rules_size(), 3);
+  EXPECT_EQ(list.rules(0).port(), "eth1");
+  EXPECT_EQ(list.rules(1).index(), 1u);
+  EXPECT_EQ(list.rules(2).port(), "eth2");
+  EXPECT_EQ(list.rules(0).arp().tha(), "02:00:00:00:00:0b");
+  lr.set_port("eth2");
+  ASSERT_OK(Call(&v1::Switch::Stub::ListRules, lr, &list));
+  EXPECT_EQ(list.rules_size(), 1);
+
+  v1::FlushRulesRequest fr;
+  fr.set_bridge("veb0");
+  fr.set_port("eth1");
+  v1::FlushRulesResponse flushed;
+  ASSERT_OK(Call(&v1::Switch::Stub::FlushRules, fr, &flushed));
+  EXPECT_EQ(flushed.removed(), 2u);
+  EXPECT_EQ(GetPort("veb0", "eth1").rule_count(), 0u);
+  EXPECT_EQ(GetPort("veb0", "eth2").rule_count(), 1u);
+}
+
+TEST_F(SwitchServiceTest, RuleLimit) {
+  ASSERT_OK(CreateBridge("veb0"));
+  ASSERT_OK(AddPort("veb0", "eth1"));
+  v1::AddRuleRequest ar;
+  ar.set_bridge("veb0");
+  ar.set_port("eth1");
+  ar.mutable_rule()->set_action(v1::RULE_ACTION_PASS);
+  ar.mutable_rule()->set_direction(v1::RULE_DIRECTION_OUT);
+  v1::AddRuleResponse resp;
+  for (int i = 0; i < 1024; ++i) ASSERT_TRUE(agent_->AddRule(ar, &resp).ok());
+  EXPECT_THAT(Call(&v1::Switch::Stub::AddRule, ar),
+              StatusIs(grpc::RESOURCE_EXHAUSTED, "port \"eth1\": add rule: 1024 rules already"));
+}
+
+// ---- counters --------------------------------------------------------------------------
+
+TEST_F(SwitchServiceTest, Counters) {
+  ASSERT_OK(CreateBridge("veb0"));
+  ASSERT_OK(AddPort("veb0", "eth1"));
+  ASSERT_OK(AddPort("veb0", "eth2"));
+  Inject("veb0", "eth1", kA, kB);  // unknown: flooded to eth2
+  Inject("veb0", "eth2", kB, kA);  // known: unicast to eth1
+  Inject("veb0", "eth1", kA, kA);  // hairpin: dropped on input
+
+  v1::GetPortCountersRequest req;
+  req.set_bridge("veb0");
+  req.set_port("eth1");
+  v1::GetPortCountersResponse resp;
+  ASSERT_OK(Call(&v1::Switch::Stub::GetPortCounters, req, &resp));
+  const v1::PortCounters& c = resp.counters();
+  EXPECT_EQ(c.receive_packets(), 2u) << c.DebugString();
+  EXPECT_EQ(c.flooded_packets(), 1u);
+  EXPECT_EQ(c.transmit_packets(), 1u);
+  ASSERT_EQ(c.receive_drops_size(), 18);
+  ASSERT_EQ(c.transmit_drops_size(), 18);
+  EXPECT_EQ(c.receive_drops(0).reason(), v1::DROP_REASON_LINK_DOWN);
+  EXPECT_EQ(c.receive_drops(11).reason(), v1::DROP_REASON_HAIRPIN);
+  EXPECT_EQ(c.receive_drops(11).packets(), 1u);
+  EXPECT_EQ(c.receive_packets(),
+            c.forwarded_packets() + c.flooded_packets() + c.receive_drops(11).packets());
+  req.set_port("eth9");
+  EXPECT_THAT(Call(&v1::Switch::Stub::GetPortCounters, req),
+              StatusIs(grpc::NOT_FOUND,
+                       "port \"eth9\": get counters: not a port of bridge \"veb0\""));
+
+  v1::ListCountersResponse list;
+  ASSERT_OK(Call(&v1::Switch::Stub::ListCounters, v1::ListCountersRequest(), &list));
+  ASSERT_EQ(list.bridges_size(), 1);
+  EXPECT_EQ(list.bridges(0).addresses_learned(), 2u);
+  EXPECT_EQ(list.bridges(0).flooded_packets(), 1u);
+  EXPECT_EQ(list.bridges(0).ports_size(), 2);
+  EXPECT_EQ(list.bridges(0).learn_refused_size(), 3);
+  v1::ListCountersRequest lreq;
+  lreq.set_bridge("nope");
+  EXPECT_THAT(Call(&v1::Switch::Stub::ListCounters, lreq), CodeIs(grpc::NOT_FOUND));
+}
+
+// ---- events ------------------------------------------------------------------------------
+
+class EventReader {
+ public:
+  EventReader(v1::Switch::Stub* stub, const v1::WatchEventsRequest& req) {
+    ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    reader_ = stub->WatchEvents(&ctx_, req);
+  }
+  ~EventReader() {
+    if (finished_) return;
+    ctx_.TryCancel();
+    Finish();
+  }
+  v1::Event Next() {
+    v1::WatchEventsResponse r;
+    EXPECT_TRUE(reader_->Read(&r));
+    return r.event();
+  }
+  grpc::Status Finish() {
+    v1::WatchEventsResponse r;
+    while (reader_->Read(&r)) {
+    }
+    finished_ = true;
+    return reader_->Finish();
+  }
+
+ private:
+  bool finished_ = false;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReader<v1::WatchEventsResponse>> reader_;
+};
+
+TEST_F(SwitchServiceTest, WatchEventsDeliversLearnedMovedExpired) {
+  v1::BridgeSettings bs;
+  bs.set_address_timeout_seconds(10);
+  ASSERT_OK(CreateBridge("veb0", bs));
+  ASSERT_OK(AddPort("veb0", "eth1"));
+  ASSERT_OK(AddPort("veb0", "eth2"));
+
+  v1::WatchEventsRequest req;
+  req.set_bridge("veb0");
+  EventReader events(stub_.get(), req);
+  const v1::Event started = events.Next();
+  EXPECT_EQ(started.type(), v1::EVENT_TYPE_WATCH_STARTED);
+
+  Inject("veb0", "eth1", kA, kB);
+  v1::Event e = events.Next();
+  EXPECT_EQ(e.type(), v1::EVENT_TYPE_ADDRESS_LEARNED);
+  EXPECT_EQ(e.bridge(), "veb0");
+  EXPECT_GT(e.sequence(), started.sequence());
+  EXPECT_EQ(e.address().address().mac(), "02:00:00:00:00:0a");
+  EXPECT_EQ(e.address().address().port(), "eth1");
+  EXPECT_EQ(e.address().address().vid(), 1u);
+  EXPECT_GT(e.time_unix_nano(), 0);
+
+  Inject("veb0", "eth2", kA, kB);
+  e = events.Next();
+  EXPECT_EQ(e.type(), v1::EVENT_TYPE_ADDRESS_MOVED);
+  EXPECT_EQ(e.address().address().port(), "eth2");
+  EXPECT_EQ(e.address().previous_port(), "eth1");
+
+  clock_.Advance(11 * kSec);
+  agent_->Sweep();
+  e = events.Next();
+  EXPECT_EQ(e.type(), v1::EVENT_TYPE_ADDRESS_EXPIRED);
+  EXPECT_EQ(e.address().address().mac(), "02:00:00:00:00:0a");
+
+  ASSERT_OK(AddPort("veb0", "eth3"));
+  e = events.Next();
+  EXPECT_EQ(e.type(), v1::EVENT_TYPE_PORT_ADDED);
+  EXPECT_EQ(e.port().name(), "eth3");
+  agent_->OnLinkChange("eth3", false);
+  e = events.Next();
+  EXPECT_EQ(e.type(), v1::EVENT_TYPE_PORT_LINK_DOWN);
+  Inject("veb0", "eth3", kB, kA);
+  EXPECT_EQ(events.Next().type(), v1::EVENT_TYPE_ADDRESS_LEARNED);
+  agent_->OnInterfaceGone("eth3");
+  e = events.Next();
+  EXPECT_EQ(e.type(), v1::EVENT_TYPE_PORT_REMOVED);
+  EXPECT_EQ(e.port().removal_cause(), v1::PORT_REMOVAL_CAUSE_INTERFACE_GONE);
+  e = events.Next();
+  EXPECT_EQ(e.type(), v1::EVENT_TYPE_ADDRESSES_FLUSHED);
+  EXPECT_EQ(e.flush().removed(), 1u);
+
+  // Events of another bridge are filtered out.
+  ASSERT_OK(CreateBridge("veb1"));
+  ASSERT_OK(CreateBridge("veb0x"));
+  v1::UpdateBridgeRequest up;
+  up.set_name("veb0");
+  up.mutable_settings()->set_up(false);
+  ASSERT_OK(Call(&v1::Switch::Stub::UpdateBridge, up));
+  e = events.Next();
+  EXPECT_EQ(e.type(), v1::EVENT_TYPE_BRIDGE_UPDATED);
+  EXPECT_FALSE(e.bridge_info().up());
+
+  agent_->Shutdown();
+  EXPECT_EQ(events.Finish().error_code(), grpc::UNAVAILABLE);
+}
+
+TEST_F(SwitchServiceTest, WatchEventsTypeFilterAndErrors) {
+  v1::WatchEventsRequest req;
+  req.add_types(v1::EVENT_TYPE_BRIDGE_CREATED);
+  EventReader events(stub_.get(), req);
+  EXPECT_EQ(events.Next().type(), v1::EVENT_TYPE_WATCH_STARTED);
+  ASSERT_OK(CreateBridge("veb0"));
+  ASSERT_OK(AddPort("veb0", "eth1"));  // filtered out
+  ASSERT_OK(CreateBridge("veb1"));
+  v1::Event e = events.Next();
+  EXPECT_EQ(e.type(), v1::EVENT_TYPE_BRIDGE_CREATED);
+  EXPECT_EQ(e.bridge_info().name(), "veb0");
+  e = events.Next();
+  EXPECT_EQ(e.bridge_info().name(), "veb1");
+
+  v1::WatchEventsRequest bad;
+  bad.add_types(v1::EVENT_TYPE_UNSPECIFIED);
+  EventReader rejected(stub_.get(), bad);
+  EXPECT_EQ(rejected.Finish().error_code(), grpc::INVALID_ARGUMENT);
+  v1::WatchEventsRequest badname;
+  badname.set_bridge("a/b");
+  EventReader rejected2(stub_.get(), badname);
+  EXPECT_EQ(rejected2.Finish().error_code(), grpc::INVALID_ARGUMENT);
+}
+
+// Traffic from a "worker" thread (learning, moving, events under the MAC
+// table lock) while RPCs add/remove ports, flush and list, with a watch
+// stream open: no deadlock, no lost accounting, the stream keeps flowing.
+TEST_F(SwitchServiceTest, ConcurrentTrafficRpcsAndWatch) {
+  ASSERT_OK(CreateBridge("veb0"));
+  ASSERT_OK(AddPort("veb0", "eth1"));
+  ASSERT_OK(AddPort("veb0", "eth2"));
+  v1::WatchEventsRequest wreq;
+  EventReader events(stub_.get(), wreq);
+  EXPECT_EQ(events.Next().type(), v1::EVENT_TYPE_WATCH_STARTED);
+
+  Bridge* bridge = agent_->BridgeForTesting("veb0");
+  const PortRef p1 = agent_->PortRefForTesting("veb0", "eth1").value();
+  const PortRef p2 = agent_->PortRefForTesting("veb0", "eth2").value();
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> sent{0};
+  std::thread worker([&] {
+    WorkerContext ctx(&agent_->qsbr(), 0);
+    uint64_t i = 0;
+    while (!stop.load()) {
+      const Mac src = 0x020000001000ULL + (i % 50);
+      std::vector<uint8_t> frame = MakeFrame(FrameSpec{kBroadcastMac, src});
+      RxFrame f{frame.data(), static_cast<uint32_t>(frame.size()), {}};
+      bridge->Input(ctx, (i / 50) % 2 ? p2 : p1, absl::MakeConstSpan(&f, 1));
+      ++i;
+      sent.store(i);
+    }
+  });
+  for (int round = 0; round < 30; ++round) {
+    ASSERT_OK(AddPort("veb0", "eth3"));
+    v1::ListAddressesRequest lr;
+    lr.set_bridge("veb0");
+    lr.set_page_size(10);
+    EXPECT_OK(Call(&v1::Switch::Stub::ListAddresses, lr));
+    v1::FlushAddressesRequest fl;
+    fl.set_bridge("veb0");
+    EXPECT_OK(Call(&v1::Switch::Stub::FlushAddresses, fl));
+    v1::DeletePortRequest del;
+    del.set_bridge("veb0");
+    del.set_name("eth3");
+    ASSERT_OK(Call(&v1::Switch::Stub::DeletePort, del));
+    agent_->Sweep();
+  }
+  stop.store(true);
+  worker.join();
+  EXPECT_GT(sent.load(), 0u);
+  // Accounting holds exactly once idle (S11).
+  for (const char* port : {"eth1", "eth2"}) {
+    v1::GetPortCountersRequest req;
+    req.set_bridge("veb0");
+    req.set_port(port);
+    v1::GetPortCountersResponse resp;
+    ASSERT_OK(Call(&v1::Switch::Stub::GetPortCounters, req, &resp));
+    uint64_t drops = 0;
+    for (const auto& d : resp.counters().receive_drops()) drops += d.packets();
+    EXPECT_EQ(resp.counters().receive_packets(), resp.counters().forwarded_packets() +
+                                                     resp.counters().flooded_packets() + drops);
+  }
+  // The stream still delivers (after possibly many queued events).
+  ASSERT_OK(CreateBridge("marker"));
+  for (int i = 0; i < 100000; ++i) {
+    const v1::Event e = events.Next();
+    if (e.type() == v1::EVENT_TYPE_BRIDGE_CREATED && e.bridge() == "marker") break;
+    ASSERT_NE(e.type(), v1::EVENT_TYPE_UNSPECIFIED);
+  }
+}
+
+// ---- vports ------------------------------------------------------------------------------
+
+TEST_F(SwitchServiceTest, VportsAreUnimplementedForNow) {
+  v1::CreateVportRequest req;
+  req.set_bridge("veb0");
+  grpc::Status s = Call(&v1::Switch::Stub::CreateVport, req);
+  EXPECT_EQ(s.error_code(), grpc::UNIMPLEMENTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("vport"));
+  EXPECT_EQ(Call(&v1::Switch::Stub::ListVports, v1::ListVportsRequest()).error_code(),
+            grpc::UNIMPLEMENTED);
+}
+
+// ---- export / replay -----------------------------------------------------------------------
+
+TEST_F(SwitchServiceTest, ExportedConfigReplaysToTheSameConfig) {
+  v1::BridgeSettings bs;
+  bs.set_max_addresses(500);
+  ASSERT_OK(CreateBridge("veb0", bs));
+  v1::PortSettings ps;
+  ps.set_locked(true);
+  ps.mutable_tagged_vids()->add_vids(10);
+  ps.mutable_protected_domains()->add_domains(2);
+  ASSERT_OK(AddPort("veb0", "eth1", ps));
+  v1::AddSpanPortRequest span;
+  span.set_bridge("veb0");
+  span.set_name("eth2");
+  ASSERT_OK(Call(&v1::Switch::Stub::AddSpanPort, span));
+  v1::AddRuleRequest ar;
+  ar.set_bridge("veb0");
+  ar.set_port("eth1");
+  ar.mutable_rule()->set_action(v1::RULE_ACTION_BLOCK);
+  ar.mutable_rule()->set_direction(v1::RULE_DIRECTION_OUT);
+  ar.mutable_rule()->set_dst("02:00:00:00:00:09");
+  ASSERT_OK(Call(&v1::Switch::Stub::AddRule, ar));
+  v1::AddStaticAddressRequest st;
+  st.set_bridge("veb0");
+  st.set_port("eth1");
+  st.set_mac("02:00:00:00:00:01");
+  st.set_vid(10);
+  ASSERT_OK(Call(&v1::Switch::Stub::AddStaticAddress, st));
+
+  const AgentConfig exported = agent_->ExportConfig();
+  FakePortOpener opener2;
+  for (const char* n : {"eth1", "eth2"}) opener2.AddInterface(n);
+  AgentOptions o;
+  o.opener = &opener2;
+  Agent agent2(o);
+  std::vector<std::string> problems;
+  agent2.Apply(exported, &problems);
+  EXPECT_TRUE(problems.empty()) << problems[0];
+  EXPECT_EQ(agent2.ExportConfig().DebugString(), exported.DebugString());
+}
+
+}  // namespace
+}  // namespace veb::server

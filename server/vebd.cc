@@ -1,0 +1,242 @@
+// vebd: the veb agent (DESIGN 6). Owns bridges and their ports, serves
+// veb.v1.Switch (+ server reflection and grpc.health.v1.Health) on a unix
+// socket (mode 0600) or, when asked, TCP with TLS; exports Prometheus metrics
+// on --metrics_address; persists its configuration to --state_file; expires
+// MAC entries every second. SIGTERM/SIGINT: health NOT_SERVING, watch streams
+// end (UNAVAILABLE), RPCs drain (5 s), interfaces are left as they are.
+//
+// Port backends: until dataplane/linux lands, AddPort fails with
+// FAILED_PRECONDITION unless --fake_interfaces names in-memory test
+// interfaces (FakePort: nothing is received, frames sent are discarded).
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "prometheus/exposer.h"
+#include "server/agent.h"
+#include "server/fake_port_opener.h"
+#include "server/metrics.h"
+#include "server/port_opener.h"
+#include "server/state_store.h"
+#include "server/switch_service.h"
+
+ABSL_FLAG(std::string, listen, "unix:///run/veb/vebd.sock",
+          "gRPC listener: unix://<absolute path> (socket mode 0600, directory "
+          "created), or host:port for TCP, which requires --tls_cert and --tls_key");
+ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate (TCP listener)");
+ABSL_FLAG(std::string, tls_key, "", "PEM server private key (TCP listener)");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle; when set, TCP clients must present a certificate it signed");
+ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9464",
+          "host:port of the Prometheus /metrics endpoint; empty disables it");
+ABSL_FLAG(int, workers, 0, "dataplane worker threads, 1..256; 0 = one per CPU");
+ABSL_FLAG(std::string, config, "",
+          "optional JSON startup file (veb.server.AgentConfig, e.g. "
+          "{\"bridges\":[{\"name\":\"veb0\"}]}); existing bridges are kept");
+ABSL_FLAG(std::string, state_file, "/var/lib/veb/state.json",
+          "where the configuration is persisted (atomic rewrite on every "
+          "change) and restored from at start; empty disables persistence");
+ABSL_FLAG(std::vector<std::string>, fake_interfaces, {},
+          "TESTING ONLY: in-memory interfaces AddPort may use (no real I/O)");
+
+namespace {
+
+using veb::server::Agent;
+
+void Log(const std::string& msg) { std::cerr << "vebd: " << msg << std::endl; }
+
+bool MakeDirs(const std::string& dir) {
+  std::string path;
+  for (absl::string_view part : absl::StrSplit(dir, '/', absl::SkipEmpty())) {
+    path += "/";
+    path.append(part.data(), part.size());
+    if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return false;
+  }
+  return true;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("vebd: the veb userspace Ethernet switch agent");
+  absl::ParseCommandLine(argc, argv);
+
+  // Signals are taken synchronously by the main thread (sigwait); every
+  // thread started below inherits the blocked mask.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  int workers = absl::GetFlag(FLAGS_workers);
+  if (workers == 0) workers = static_cast<int>(std::thread::hardware_concurrency());
+  if (workers < 1 || workers > veb::kMaxWorkers) {
+    Log("--workers out of range 1..256");
+    return 2;
+  }
+
+  std::unique_ptr<veb::server::PortOpener> opener;
+  if (!absl::GetFlag(FLAGS_fake_interfaces).empty()) {
+    auto fake = std::make_unique<veb::server::FakePortOpener>();
+    for (const std::string& name : absl::GetFlag(FLAGS_fake_interfaces)) {
+      fake->AddInterface(name);
+    }
+    Log("using in-memory fake interfaces (testing only)");
+    opener = std::move(fake);
+  } else {
+    opener = std::make_unique<veb::server::UnavailablePortOpener>();
+  }
+
+  std::unique_ptr<veb::server::StateStore> store;
+  if (!absl::GetFlag(FLAGS_state_file).empty()) {
+    store = std::make_unique<veb::server::StateStore>(absl::GetFlag(FLAGS_state_file));
+    const std::string& path = store->path();
+    if (path.rfind('/') != std::string::npos && path.rfind('/') > 0) {
+      MakeDirs(path.substr(0, path.rfind('/')));
+    }
+  }
+
+  veb::server::AgentOptions options;
+  options.opener = opener.get();
+  options.num_workers = workers;
+  if (store) {
+    veb::server::StateStore* s = store.get();
+    options.persist = [s](const veb::server::AgentConfig& config) {
+      if (absl::Status st = s->Save(config); !st.ok()) Log(std::string(st.message()));
+    };
+  }
+  Agent agent(std::move(options));
+
+  // Restore, then the startup file.
+  if (store) {
+    absl::StatusOr<veb::server::StateStore::Loaded> loaded = store->Load();
+    if (!loaded.ok()) {
+      Log(std::string(loaded.status().message()));
+      return 1;
+    }
+    if (loaded->problem) Log(*loaded->problem);
+    std::vector<std::string> problems;
+    agent.Apply(loaded->config, &problems);
+    for (const std::string& p : problems) Log("restore: " + p);
+  }
+  if (!absl::GetFlag(FLAGS_config).empty()) {
+    absl::StatusOr<veb::server::AgentConfig> config =
+        veb::server::ReadConfigFile(absl::GetFlag(FLAGS_config));
+    if (!config.ok()) {
+      Log(std::string(config.status().message()));
+      return 2;
+    }
+    std::vector<std::string> problems;
+    agent.Apply(*config, &problems);
+    for (const std::string& p : problems) Log("config: " + p);
+  }
+
+  // gRPC.
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  std::string socket_path;
+  if (absl::StartsWith(listen, "unix:")) {
+    socket_path = listen.substr(absl::StartsWith(listen, "unix://") ? 7 : 5);
+    if (socket_path.empty() || socket_path[0] != '/' || socket_path.size() >= 108) {
+      Log("--listen: unix socket path must be absolute and shorter than 108 bytes");
+      return 2;
+    }
+    if (!MakeDirs(socket_path.substr(0, socket_path.rfind('/')))) {
+      Log("cannot create the socket directory: " + std::string(std::strerror(errno)));
+      return 1;
+    }
+    unlink(socket_path.c_str());  // a stale socket of a previous run
+    creds = grpc::InsecureServerCredentials();
+  } else {
+    if (absl::GetFlag(FLAGS_tls_cert).empty() || absl::GetFlag(FLAGS_tls_key).empty()) {
+      Log("--listen " + listen + ": TCP requires --tls_cert and --tls_key");
+      return 2;
+    }
+    grpc::SslServerCredentialsOptions ssl(
+        absl::GetFlag(FLAGS_tls_client_ca).empty()
+            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+            : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    ssl.pem_root_certs = ReadFile(absl::GetFlag(FLAGS_tls_client_ca));
+    ssl.pem_key_cert_pairs.push_back(
+        {ReadFile(absl::GetFlag(FLAGS_tls_key)), ReadFile(absl::GetFlag(FLAGS_tls_cert))});
+    creds = grpc::SslServerCredentials(ssl);
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  veb::server::SwitchService service(&agent);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(listen, creds);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(4 << 20);  // oversized requests are refused
+  const mode_t old_umask = umask(0077);  // the socket is created 0600
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  umask(old_umask);
+  if (server == nullptr) {
+    Log("cannot listen on " + listen);
+    return 1;
+  }
+  if (!socket_path.empty()) chmod(socket_path.c_str(), 0600);
+  server->GetHealthCheckService()->SetServingStatus(true);
+
+  // Metrics.
+  std::unique_ptr<prometheus::Exposer> exposer;
+  auto collector = std::make_shared<veb::server::AgentCollector>(&agent);
+  if (!absl::GetFlag(FLAGS_metrics_address).empty()) {
+    try {
+      exposer = std::make_unique<prometheus::Exposer>(absl::GetFlag(FLAGS_metrics_address));
+      exposer->RegisterCollectable(collector);
+    } catch (const std::exception& e) {
+      Log("--metrics_address " + absl::GetFlag(FLAGS_metrics_address) + ": " + e.what());
+      return 1;
+    }
+  }
+
+  // MAC expiry sweeper.
+  absl::Notification stop;
+  std::thread sweeper([&] {
+    while (!stop.WaitForNotificationWithTimeout(absl::Seconds(1))) agent.Sweep();
+  });
+
+  Log("serving on " + listen + (exposer ? ", metrics on " + absl::GetFlag(FLAGS_metrics_address) : ""));
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  Log(std::string("signal ") + strsignal(sig) + ": shutting down");
+  server->GetHealthCheckService()->SetServingStatus(false);
+  agent.Shutdown();  // ends WatchEvents streams
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server->Wait();
+  stop.Notify();
+  sweeper.join();
+  exposer.reset();
+  if (!socket_path.empty()) unlink(socket_path.c_str());
+  Log("stopped; interfaces left as they are");
+  return 0;
+}
