@@ -22,7 +22,9 @@ REQUIRED_PACKAGES=(
   # tests: traffic and inspection
   iproute2 iputils-ping iperf3 tcpdump python3-scapy python3-yaml netsniff-ng ethtool procps
   # tests: promtool (server/metrics_test), a real Prometheus server
-  prometheus
+  prometheus curl
+  # node image: image/build.sh and its podman smoke test
+  debootstrap buildah podman runc
 )
 # Installed when the archive has them; their absence is not an error.
 OPTIONAL_PACKAGES=(linux-perf openvswitch-switch)  # perf: profiles; OVS: test/bench comparison

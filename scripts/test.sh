@@ -107,6 +107,22 @@ if [[ ${chart_rc} -ne 0 && ${chart_failed} -eq 0 ]]; then chart_failed=1; tail -
 passed=$((passed + chart_passed))
 failed=$((failed + chart_failed))
 
+# --- 5. node image ---------------------------------------------------------------------
+# image/build.sh (debootstrap + buildah), then the podman smoke test that runs it
+# as the DaemonSet would (test/image/smoke_test.sh).
+img_log="${LOGDIR}/image.log"
+echo "== node image build + podman smoke test (log: ${img_log})"
+set +e
+ATTACH="${VEB_IMAGE_ATTACH:-0}" bash test/image/smoke_test.sh >"${img_log}" 2>&1
+img_rc=$?
+set -e
+grep -E '^(PASS|FAIL)' "${img_log}" || true
+img_passed=$(grep -c '^PASS' "${img_log}" || true)
+img_failed=$(grep -c '^FAIL' "${img_log}" || true)
+if [[ ${img_rc} -ne 0 && ${img_failed} -eq 0 ]]; then img_failed=1; tail -20 "${img_log}"; fi
+passed=$((passed + img_passed))
+failed=$((failed + img_failed))
+
 # --- summary -------------------------------------------------------------------------
 echo "${passed} passed, ${failed} failed"
 if [[ ${failed} -ne 0 ]]; then

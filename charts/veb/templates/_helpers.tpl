@@ -45,8 +45,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- dict "cniVersion" $c.cniVersion "name" $c.networkName "plugins" $plugins | toPrettyJson -}}
 {{- end -}}
 
-{{/* vebd's startup configuration: the bridge to create. */}}
+{{/* vebd's startup configuration (veb.server.AgentConfig as protobuf JSON): the bridge to create. */}}
 {{- define "veb.vebdConfig" -}}
 {{- $b := .Values.bridge -}}
-{{- dict "bridges" (list (dict "name" $b.name "maxAddresses" $b.maxAddresses "addressTimeoutSeconds" $b.addressTimeoutSeconds "defaultPvid" $b.defaultPvid)) | toPrettyJson -}}
+{{- $settings := dict "maxAddresses" $b.maxAddresses "addressTimeoutSeconds" $b.addressTimeoutSeconds "defaultPvid" (dict "vid" $b.defaultPvid) -}}
+{{- dict "bridges" (list (dict "name" $b.name "settings" $settings)) | toPrettyJson -}}
 {{- end -}}
