@@ -365,6 +365,62 @@ StatusOr<Invocation> BridgeCommand(const std::string& bridge, const std::string&
     req->set_port(port);
     return Make("FlushRules", std::move(req));
   }
+  if (verb == "vport") {  // vport host NAME [...] | vport pod NETNS IFNAME [...]
+    auto req = std::make_unique<v1::CreateVportRequest>();
+    req->set_bridge(bridge);
+    ASSIGN_OR_RETURN(kind, c.Next("vport kind (host or pod)"));
+    if (kind == "host") {
+      req->set_kind(v1::VPORT_KIND_HOST);
+      ASSIGN_OR_RETURN(name, c.Next("host vport name"));
+      req->set_name(name);
+    } else if (kind == "pod") {
+      req->set_kind(v1::VPORT_KIND_POD);
+      ASSIGN_OR_RETURN(netns, c.Next("pod netns path"));
+      ASSIGN_OR_RETURN(ifname, c.Next("pod interface name"));
+      v1::PodVport* pod = req->mutable_pod();
+      pod->set_netns(netns);
+      pod->mutable_attachment()->set_ifname(ifname);
+      // The attachment's container ID defaults to the namespace's file name.
+      pod->mutable_attachment()->set_container_id(netns.substr(netns.rfind('/') + 1));
+    } else {
+      return Syntax(absl::StrCat("vport: \"", kind, "\": expected host or pod"));
+    }
+    while (!c.done()) {
+      ASSIGN_OR_RETURN(w, c.Next("vport option"));
+      ASSIGN_OR_RETURN(v, c.Next(w + " value"));
+      if (w == "mac") {
+        req->set_mac(v);
+      } else if (w == "mtu") {
+        ASSIGN_OR_RETURN(n, Number(v, "mtu"));
+        req->set_mtu(n);
+      } else if (w == "ip" && kind == "host") {
+        req->add_ip_prefixes(v);
+      } else if (w == "name" && kind == "pod") {
+        req->set_name(v);
+      } else if (w == "container" && kind == "pod") {
+        req->mutable_pod()->mutable_attachment()->set_container_id(v);
+      } else if (w == "type" && kind == "pod" && (v == "veth" || v == "tap")) {
+        req->mutable_pod()->set_type(v == "veth" ? v1::VPORT_TYPE_VETH : v1::VPORT_TYPE_TAP);
+      } else {
+        return Syntax(absl::StrCat("vport ", kind, ": unknown option \"", w, " ", v, "\""));
+      }
+    }
+    return Make("CreateVport", std::move(req));
+  }
+  if (verb == "delvport") {
+    auto req = std::make_unique<v1::DeleteVportRequest>();
+    req->set_bridge(bridge);
+    ASSIGN_OR_RETURN(name, c.Next("vport name"));
+    req->set_name(name);
+    if (auto st = c.End(); !st.ok()) return st;
+    return Make("DeleteVport", std::move(req));
+  }
+  if (verb == "vports") {
+    if (auto st = c.End(); !st.ok()) return st;
+    auto req = std::make_unique<v1::ListVportsRequest>();
+    req->set_bridge(bridge);
+    return Make("ListVports", std::move(req));
+  }
   if (verb == "ports") {
     if (auto st = c.End(); !st.ok()) return st;
     auto req = std::make_unique<v1::ListPortsRequest>();
@@ -465,6 +521,9 @@ bridge (vebctl BRIDGE ...):
   rule block|pass in|out|in/out on IF [src MAC] [dst MAC] [vid V]
        [arp|rarp [request|reply] [sha MAC] [spa IP] [tha MAC] [tpa IP]]
   rules IF | flushrule IF
+  vport host NAME [ip PREFIX]... [mac MAC] [mtu N]
+  vport pod NETNS IFNAME [type veth|tap] [name NAME] [container ID] [mac MAC] [mtu N]
+  delvport NAME | vports
   ports | counters [IF]
 )";
 }

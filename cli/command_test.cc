@@ -101,6 +101,21 @@ TEST(CommandTest, RulesLikeIfconfig) {
   EXPECT_EQ(Parsed("veb0 flushrule veth1"), R"(FlushRules {"bridge":"veb0","port":"veth1"})");
 }
 
+TEST(CommandTest, Vports) {
+  EXPECT_EQ(Parsed("veb0 vport host veb0gw ip 10.0.0.1/24 mtu 9000"),
+            R"(CreateVport {"bridge":"veb0","kind":"VPORT_KIND_HOST","name":"veb0gw","mtu":9000,)"
+            R"("ip_prefixes":["10.0.0.1/24"]})");
+  EXPECT_EQ(Parsed("veb0 vport pod /var/run/netns/pod1 eth0 type tap mac 02:00:00:00:00:05"),
+            R"(CreateVport {"bridge":"veb0","kind":"VPORT_KIND_POD","mac":"02:00:00:00:00:05",)"
+            R"("pod":{"netns":"/var/run/netns/pod1","attachment":{"container_id":"pod1","ifname":"eth0"},)"
+            R"("type":"VPORT_TYPE_TAP"}})");
+  EXPECT_EQ(Parsed("veb0 delvport vp1234"), R"(DeleteVport {"bridge":"veb0","name":"vp1234"})");
+  EXPECT_EQ(Parsed("veb0 vports"), R"(ListVports {"bridge":"veb0"})");
+  EXPECT_THAT(Parsed("veb0 vport vm x"), HasSubstr("expected host or pod"));
+  EXPECT_THAT(Parsed("veb0 vport host h ip"), HasSubstr("missing ip value"));
+  EXPECT_THAT(Parsed("veb0 vport pod /n eth0 ip 1.2.3.4/8"), HasSubstr("unknown option \"ip 1.2.3.4/8\""));
+}
+
 TEST(CommandTest, Counters) {
   EXPECT_EQ(Parsed("veb0 counters"), R"(ListCounters {"bridge":"veb0"})");
   EXPECT_EQ(Parsed("veb0 counters veth1"), R"(GetPortCounters {"bridge":"veb0","port":"veth1"})");

@@ -48,7 +48,8 @@ const std::map<std::string, Unary>& UnaryRpcs() {
       VEB_UNARY(ListSpanPorts),    VEB_UNARY(ListAddresses),  VEB_UNARY(AddStaticAddress),
       VEB_UNARY(DeleteAddress),    VEB_UNARY(FlushAddresses), VEB_UNARY(AddRule),
       VEB_UNARY(ListRules),        VEB_UNARY(FlushRules),     VEB_UNARY(GetPortCounters),
-      VEB_UNARY(ListCounters),
+      VEB_UNARY(ListCounters),     VEB_UNARY(CreateVport),    VEB_UNARY(DeleteVport),
+      VEB_UNARY(ListVports),
   };
   return *rpcs;
 }
@@ -153,6 +154,24 @@ void PrintText(const std::string& rpc, const Message& m, std::ostream& out) {
       out << a.mac() << " vid " << a.vid() << " " << a.port() << " "
           << (a.type() == v1::ADDRESS_TYPE_STATIC ? "static" : "dynamic") << " age "
           << a.age_seconds() << "\n";
+    }
+  } else if (rpc == "ListVports" || rpc == "CreateVport") {
+    std::vector<v1::Vport> vports;
+    if (rpc == "ListVports") {
+      const auto& l = static_cast<const v1::ListVportsResponse&>(m).vports();
+      vports.assign(l.begin(), l.end());
+    } else {
+      vports.push_back(static_cast<const v1::CreateVportResponse&>(m).vport());
+    }
+    for (const auto& v : vports) {
+      out << v.name() << ": " << (v.kind() == v1::VPORT_KIND_HOST ? "host" : "pod") << " mac "
+          << v.mac() << " mtu " << v.mtu();
+      if (v.kind() == v1::VPORT_KIND_POD) {
+        out << " netns " << v.pod().netns() << " ifname " << v.pod().attachment().ifname()
+            << " container " << v.pod().attachment().container_id();
+      }
+      for (const auto& p : v.ip_prefixes()) out << " ip " << p;
+      out << "\n";
     }
   } else if (rpc == "GetPortCounters") {
     PrintCounters(static_cast<const v1::GetPortCountersResponse&>(m).counters(), out);
