@@ -92,36 +92,36 @@ if [[ ${it_rc} -ne 0 && ${it_failed} -eq 0 ]]; then it_failed=1; tail -20 "${it_
 passed=$((passed + it_passed))
 failed=$((failed + it_failed))
 
-# --- 4. Helm chart -----------------------------------------------------------------
-# helm lint/template and strict validation against the Kubernetes API types.
-chart_log="${LOGDIR}/chart.log"
-echo "== chart tests (log: ${chart_log})"
-set +e
-bash test/chart/chart_test.sh >"${chart_log}" 2>&1
-chart_rc=$?
-set -e
-grep -E '^(PASS|FAIL)' "${chart_log}" || true
-chart_passed=$(grep -c '^PASS' "${chart_log}" || true)
-chart_failed=$(grep -c '^FAIL' "${chart_log}" || true)
-if [[ ${chart_rc} -ne 0 && ${chart_failed} -eq 0 ]]; then chart_failed=1; tail -20 "${chart_log}"; fi
-passed=$((passed + chart_passed))
-failed=$((failed + chart_failed))
+# --- 4.. script steps -------------------------------------------------------------------
+# Each prints "PASS: ..." / "FAIL: ..." lines; each line counts once. A step that
+# exits non-zero without a FAIL line counts as one failure.
+run_step() {  # run_step NAME LOG COMMAND...
+  local name="$1" log="$2"
+  shift 2
+  echo "== ${name} (log: ${log})"
+  set +e
+  "$@" >"${log}" 2>&1
+  local rc=$?
+  set -e
+  grep -E '^(PASS|FAIL)' "${log}" || true
+  local p f
+  p=$(grep -c '^PASS' "${log}" || true)
+  f=$(grep -c '^FAIL' "${log}" || true)
+  if [[ ${rc} -ne 0 && ${f} -eq 0 ]]; then f=1; tail -20 "${log}"; fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
 
-# --- 5. node image ---------------------------------------------------------------------
+# The agent through the real grpcurl (reflection, every RPC family, error codes).
+"${BAZEL[@]}" build "${BAZEL_FLAGS[@]}" //server:vebd //cli:vebctl //cni-plugin:veb >"${LOGDIR}/build-bins.log" 2>&1 ||
+  { echo "building vebd/vebctl/veb failed"; tail -20 "${LOGDIR}/build-bins.log"; failed=$((failed + 1)); }
+run_step "grpcurl against vebd" "${LOGDIR}/grpcurl.log" bash test/grpcurl/grpcurl_test.sh
+# helm lint/template and strict validation against the Kubernetes API types.
+run_step "chart tests" "${LOGDIR}/chart.log" bash test/chart/chart_test.sh
 # image/build.sh (debootstrap + buildah), then the podman smoke test that runs it
-# as the DaemonSet would (test/image/smoke_test.sh).
-img_log="${LOGDIR}/image.log"
-echo "== node image build + podman smoke test (log: ${img_log})"
-set +e
-ATTACH="${VEB_IMAGE_ATTACH:-0}" bash test/image/smoke_test.sh >"${img_log}" 2>&1
-img_rc=$?
-set -e
-grep -E '^(PASS|FAIL)' "${img_log}" || true
-img_passed=$(grep -c '^PASS' "${img_log}" || true)
-img_failed=$(grep -c '^FAIL' "${img_log}" || true)
-if [[ ${img_rc} -ne 0 && ${img_failed} -eq 0 ]]; then img_failed=1; tail -20 "${img_log}"; fi
-passed=$((passed + img_passed))
-failed=$((failed + img_failed))
+# as the DaemonSet would.
+run_step "node image build + podman smoke test" "${LOGDIR}/image.log" \
+  env ATTACH="${VEB_IMAGE_ATTACH:-0}" bash test/image/smoke_test.sh
 
 # --- summary -------------------------------------------------------------------------
 echo "${passed} passed, ${failed} failed"
