@@ -36,6 +36,10 @@
 #include "server/fake_port_opener.h"
 #include "server/metrics.h"
 #include "server/port_opener.h"
+#include "server/linux_port_opener.h"
+#include "dataplane/linux/worker.h"
+// Linked so reflection can describe grpc.health.v1 (grpcurl health checks).
+#include "proto/grpc/health/v1/health.pb.h"
 #include "server/state_store.h"
 #include "server/switch_service.h"
 
@@ -101,6 +105,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  veb::server::LinuxPortOpener* linux_opener = nullptr;
   std::unique_ptr<veb::server::PortOpener> opener;
   if (!absl::GetFlag(FLAGS_fake_interfaces).empty()) {
     auto fake = std::make_unique<veb::server::FakePortOpener>();
@@ -110,7 +115,10 @@ int main(int argc, char** argv) {
     Log("using in-memory fake interfaces (testing only)");
     opener = std::move(fake);
   } else {
-    opener = std::make_unique<veb::server::UnavailablePortOpener>();
+    // Real interfaces: AF_PACKET/TAP ports read by the worker pool, which
+    // is created with the agent's QSBR domain below, before any port opens.
+    linux_opener = new veb::server::LinuxPortOpener();
+    opener.reset(linux_opener);
   }
 
   std::unique_ptr<veb::server::StateStore> store;
@@ -131,7 +139,21 @@ int main(int argc, char** argv) {
       if (absl::Status st = s->Save(config); !st.ok()) Log(std::string(st.message()));
     };
   }
+  // Keep grpc.health.v1's descriptor in the binary for reflection.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   Agent agent(std::move(options));
+  // Declared after the agent, so it stops (its workers leave the agent's QSBR
+  // domain) before the agent and its bridges go.
+  std::shared_ptr<veb::WorkerPool> pool;
+  if (linux_opener != nullptr) {
+    auto created = veb::WorkerPool::Create(&agent.qsbr(), workers);
+    if (!created.ok()) {
+      Log(absl::StrCat("workers: ", created.status().message()));
+      return 1;
+    }
+    pool = *std::move(created);
+    linux_opener->set_pool(pool);
+  }
 
   // Restore, then the startup file.
   if (store) {
