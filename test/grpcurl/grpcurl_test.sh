@@ -45,6 +45,7 @@ except Exception:
 check() { local name="$1"; shift; if "$@" >"${T}/out" 2>&1; then echo "PASS: ${name}"; passed=$((passed + 1)); else echo "FAIL: ${name}"; head -20 "${T}/out"; failed=$((failed + 1)); fi; }
 
 check "list shows veb.v1.Switch, health and reflection" sh -c "'${G}' -plaintext '${ADDR}' list | grep -q veb.v1.Switch && '${G}' -plaintext '${ADDR}' list | grep -q grpc.health.v1.Health"
+check "grpc.health.v1.Health/Check is SERVING" sh -c "'${G}' -plaintext '${ADDR}' grpc.health.v1.Health/Check | grep -q SERVING"
 check "describe veb.v1.Switch through reflection" sh -c "'${G}' -plaintext '${ADDR}' describe veb.v1.Switch | grep -q 'rpc AddPort'"
 check "describe a message" sh -c "'${G}' -plaintext '${ADDR}' describe veb.v1.PortSettings | grep -q 'locked'"
 
