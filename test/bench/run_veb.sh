@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# veth_bench.py's veb switch: starts vebd with bridge veb0 holding the given
+# interfaces as ports of one backend (from a startup config), in the current
+# network namespace. Usage: run_veb.sh BACKEND IFNAME...
+set -euo pipefail
+backend="$1"
+shift
+dir="$(mktemp -d /tmp/veb-bench.XXXXXX)"
+ports=""
+for p in "$@"; do
+  ports="${ports:+${ports},}{\"bridge\":\"veb0\",\"name\":\"${p}\",\"backend\":\"BACKEND_${backend^^}\"}"
+done
+echo "{\"bridges\":[{\"name\":\"veb0\",\"settings\":{\"maxAddresses\":1000}}],\"ports\":[${ports}]}" >"${dir}/config.json"
+exec "$(dirname "${BASH_SOURCE[0]}")/../../bazel-bin/server/vebd" --listen="unix://${dir}/vebd.sock" \
+  --config="${dir}/config.json" --state_file= --metrics_address= ${VEB_BENCH_ARGS:-}
