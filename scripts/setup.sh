@@ -22,7 +22,7 @@ REQUIRED_PACKAGES=(
   # tests: traffic and inspection
   iproute2 iputils-ping iperf3 tcpdump python3-scapy python3-yaml netsniff-ng ethtool procps
   # tests: promtool (server/metrics_test), a real Prometheus server
-  prometheus curl
+  prometheus curl openssl
   # node image: image/build.sh and its podman smoke test
   debootstrap buildah podman runc
 )

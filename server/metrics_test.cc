@@ -100,7 +100,7 @@ TEST_F(MetricsTest, FamiliesAndValues) {
   // promtool (Debian package `prometheus`, listed in scripts/setup.sh).
   const char* promtool = "/usr/bin/promtool";
   if (access(promtool, X_OK) != 0) {
-    GTEST_SKIP() << "promtool not installed; run scripts/setup.sh";
+    FAIL() << "promtool not installed; run scripts/setup.sh";
   }
   const char* tmpdir = getenv("TEST_TMPDIR");
   const std::string path = std::string(tmpdir ? tmpdir : "/tmp") + "/metrics.txt";
