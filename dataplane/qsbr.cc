@@ -13,7 +13,7 @@ Qsbr::~Qsbr() {
 Qsbr::Reader* Qsbr::Register() {
   auto reader = std::unique_ptr<Reader>(new Reader(this));
   reader->Online();
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(&readers_mu_);
   readers_.push_back(std::move(reader));
   return readers_.back().get();
 }
@@ -21,7 +21,7 @@ Qsbr::Reader* Qsbr::Register() {
 void Qsbr::Unregister(Reader* reader) {
   reader->Offline();
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&readers_mu_);
     auto it = std::find_if(readers_.begin(), readers_.end(),
                            [reader](const auto& r) { return r.get() == reader; });
     if (it != readers_.end()) readers_.erase(it);
@@ -34,18 +34,19 @@ void Qsbr::Retire(std::function<void()> free_fn) {
   // can only see the already-published replacement.
   const uint64_t epoch = epoch_.fetch_add(1);
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&pending_mu_);
     pending_.push_back(Pending{epoch, std::move(free_fn)});
   }
-  Reclaim();
+  ReclaimImpl(/*try_only=*/true);
 }
 
 void Qsbr::Synchronize() {
   const uint64_t target = epoch_.fetch_add(1) + 1;
   {
-    // Holding mu_ keeps every Reader alive; Unregister marks its reader
-    // offline before it takes mu_, so it cannot hold this loop up.
-    absl::MutexLock lock(&mu_);
+    // Holding readers_mu_ keeps every Reader alive; Unregister marks its
+    // reader offline before it takes the lock, and Retire does not wait for
+    // it, so no reader can hold this loop up.
+    absl::MutexLock lock(&readers_mu_);
     for (const auto& r : readers_) {
       for (;;) {
         const uint64_t seen = r->seen_.load();
@@ -57,16 +58,27 @@ void Qsbr::Synchronize() {
   Reclaim();
 }
 
-size_t Qsbr::Reclaim() {
+size_t Qsbr::ReclaimImpl(bool try_only) {
+  // Only what was retired before this point may go: a reader that registers
+  // or comes online after it sees the replacements already.
+  uint64_t oldest = epoch_.load();
+  if (try_only) {
+    if (!readers_mu_.TryLock()) {
+      absl::MutexLock lock(&pending_mu_);
+      return pending_.size();
+    }
+  } else {
+    readers_mu_.Lock();
+  }
+  for (const auto& r : readers_) {
+    const uint64_t seen = r->seen_.load();
+    if (seen != 0) oldest = std::min(oldest, seen);
+  }
+  readers_mu_.Unlock();
   std::vector<std::function<void()>> ready;
   size_t left;
   {
-    absl::MutexLock lock(&mu_);
-    uint64_t oldest = std::numeric_limits<uint64_t>::max();
-    for (const auto& r : readers_) {
-      const uint64_t seen = r->seen_.load();
-      if (seen != 0) oldest = std::min(oldest, seen);
-    }
+    absl::MutexLock lock(&pending_mu_);
     auto keep = std::stable_partition(
         pending_.begin(), pending_.end(),
         [oldest](const Pending& p) { return p.epoch >= oldest; });

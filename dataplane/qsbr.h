@@ -6,7 +6,11 @@
 // worker never holds memory back; a long-running reader may call Quiescent().
 //
 // Thread-safety: Register/Unregister/Retire/Reclaim are safe from any thread.
-// A Reader is used by exactly one thread.
+// A Reader is used by exactly one thread. Two locks: readers_mu_ (the reader
+// list, held by Synchronize while it waits) and pending_mu_ (the retired
+// list). An online reader may Retire (a worker growing the MAC table) while
+// another thread waits in Synchronize: Retire never waits for readers_mu_,
+// it only reclaims when that lock is free.
 #ifndef VEB_DATAPLANE_QSBR_H_
 #define VEB_DATAPLANE_QSBR_H_
 
@@ -58,7 +62,7 @@ class Qsbr {
 
   // Runs the retired functions whose grace period has ended; returns how many
   // are still pending.
-  size_t Reclaim();
+  size_t Reclaim() { return ReclaimImpl(/*try_only=*/false); }
 
   // Blocks until every reader online now has gone offline or passed a
   // quiescent point. Must not be called by an online reader.
@@ -70,10 +74,14 @@ class Qsbr {
     std::function<void()> free_fn;
   };
 
+  // try_only: give up (returning the pending count) if readers_mu_ is held.
+  size_t ReclaimImpl(bool try_only);
+
   std::atomic<uint64_t> epoch_{1};
-  absl::Mutex mu_;
-  std::vector<std::unique_ptr<Reader>> readers_ ABSL_GUARDED_BY(mu_);
-  std::vector<Pending> pending_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex readers_mu_;
+  std::vector<std::unique_ptr<Reader>> readers_ ABSL_GUARDED_BY(readers_mu_);
+  absl::Mutex pending_mu_;
+  std::vector<Pending> pending_ ABSL_GUARDED_BY(pending_mu_);
 };
 
 }  // namespace veb

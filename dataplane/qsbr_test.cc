@@ -1,5 +1,6 @@
 #include "dataplane/qsbr.h"
 
+#include <atomic>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -50,6 +51,36 @@ TEST(QsbrTest, SynchronizeWaitsForReaderSection) {
   EXPECT_TRUE(left.load());
   reader.join();
   qsbr.Unregister(r);
+}
+
+// A worker grows the MAC table (Retire) inside its read-side section while
+// the control thread waits in Synchronize (port removal): neither may wait
+// for the other. This deadlocked when both used one lock.
+TEST(QsbrTest, OnlineReaderCanRetireDuringSynchronize) {
+  Qsbr qsbr;
+  std::atomic<bool> stop{false};
+  std::atomic<int> retired{0}, freed{0};
+  std::thread worker([&] {
+    Qsbr::Reader* r = qsbr.Register();
+    while (!stop.load()) {
+      r->Online();
+      for (int i = 0; i < 10; ++i) {
+        qsbr.Retire([&freed] { freed.fetch_add(1); });
+        retired.fetch_add(1);
+      }
+      r->Offline();
+    }
+    qsbr.Unregister(r);
+  });
+  int syncs = 0;
+  while (retired.load() < 20000 || syncs < 1000) {
+    qsbr.Synchronize();
+    ++syncs;
+  }
+  stop = true;
+  worker.join();
+  EXPECT_EQ(qsbr.Reclaim(), 0u);
+  EXPECT_EQ(freed.load(), retired.load());
 }
 
 TEST(QsbrTest, DestructorRunsPending) {
