@@ -1,11 +1,16 @@
 #include "server/agent.h"
 
+#include <arpa/inet.h>
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <iostream>
 #include <set>
 #include <tuple>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -113,11 +118,12 @@ absl::StatusOr<Agent::BridgeEntry*> Agent::BridgeOr(const std::string& name,
 
 void Agent::FillBridgeLocked(const BridgeEntry& e, v1::Bridge* out) const {
   FillBridge(e.bridge->name(), e.bridge->config(), out);
-  uint32_t members = 0, spans = 0;
+  uint32_t members = 0, spans = 0, vports = 0;
   for (const auto& [n, rec] : e.ports) (rec.span ? spans : members)++;
+  for (const auto& [n, v] : vports_) vports += v.bridge == e.bridge->name();
   out->set_port_count(members);
   out->set_span_port_count(spans);
-  out->set_vport_count(0);
+  out->set_vport_count(vports);
   const std::vector<AddressInfo> addrs = e.bridge->ListAddresses();
   out->set_address_count(static_cast<uint32_t>(addrs.size()));
   out->set_static_address_count(static_cast<uint32_t>(std::count_if(
@@ -137,7 +143,7 @@ void Agent::FillPortLocked(const BridgeEntry& e, const PortRecord& rec,
   out->set_running(link_up && e.bridge->config().up);
   out->set_mtu(rec.opened.port->mtu());
   out->set_mac(FormatMac(rec.opened.mac));
-  out->set_vport_kind(v1::VPORT_KIND_UNSPECIFIED);
+  out->set_vport_kind(VportKindLocked(info.name));
   out->set_address_count(static_cast<uint32_t>(address_count));
   out->set_rule_count(static_cast<uint32_t>(info.rules));
 }
@@ -178,7 +184,7 @@ void Agent::PublishPortEvent(v1::EventType type, const std::string& bridge,
     v1::PortEvent* p = ev->mutable_port();
     p->set_name(port);
     p->set_span(span);
-    p->set_vport_kind(v1::VPORT_KIND_UNSPECIFIED);
+    p->set_vport_kind(VportKindLocked(port));
     p->set_link_up(link_up);
     p->set_removal_cause(cause);
   });
@@ -270,11 +276,18 @@ absl::Status Agent::DeleteBridge(const v1::DeleteBridgeRequest& req,
   if (it == bridges_.end()) return NotFound(obj, "not found");
   BridgeEntry& e = it->second;
   if (!req.force() && !e.ports.empty()) {
-    size_t members = 0, spans = 0;
-    for (const auto& [n, rec] : e.ports) (rec.span ? spans : members)++;
+    size_t members = 0, spans = 0, vports = 0;
+    for (const auto& [n, rec] : e.ports) {
+      if (vports_.count(n)) {
+        ++vports;
+      } else {
+        (rec.span ? spans : members)++;
+      }
+    }
     std::vector<std::string> parts;
     if (members) parts.push_back(absl::StrCat(members, members == 1 ? " port" : " ports"));
     if (spans) parts.push_back(absl::StrCat(spans, spans == 1 ? " span port" : " span ports"));
+    if (vports) parts.push_back(absl::StrCat(vports, vports == 1 ? " vport" : " vports"));
     return absl::FailedPreconditionError(absl::StrCat(
         obj, ": has ", absl::StrJoin(parts, " and "), " (use force)"));
   }
@@ -283,7 +296,11 @@ absl::Status Agent::DeleteBridge(const v1::DeleteBridgeRequest& req,
   std::vector<std::string> names;
   for (const auto& [n, rec] : e.ports) names.push_back(n);
   for (const std::string& n : names) {
-    RemovePortLocked(e, n, v1::PORT_REMOVAL_CAUSE_BRIDGE_DELETED);
+    if (vports_.count(n)) {
+      RemoveVportLocked(n, v1::PORT_REMOVAL_CAUSE_BRIDGE_DELETED);
+    } else {
+      RemovePortLocked(e, n, v1::PORT_REMOVAL_CAUSE_BRIDGE_DELETED);
+    }
   }
   e.bridge->SetAddressEventSink(nullptr);
   bridges_.erase(it);
@@ -355,13 +372,17 @@ absl::StatusOr<Agent::PortRecord*> Agent::OpenAndAddLocked(
   if (opened->port == nullptr || opened->port->name() != ifname) {
     return absl::InternalError(absl::StrCat(obj, ": backend opened the wrong interface"));
   }
-  // On failure below, `opened` goes out of scope: the backend releases the
-  // interface and nothing changed.
-  absl::StatusOr<PortRef> ref = span ? e.bridge->AddSpanPort(opened->port)
-                                     : e.bridge->AddPort(opened->port, config);
+  return AttachLocked(e, *std::move(opened), span, config);
+}
+
+absl::StatusOr<Agent::PortRecord*> Agent::AttachLocked(BridgeEntry& e, OpenedPort opened,
+                                                       bool span, const PortConfig& config) {
+  const std::string ifname = opened.port->name();
+  absl::StatusOr<PortRef> ref = span ? e.bridge->AddSpanPort(opened.port)
+                                     : e.bridge->AddPort(opened.port, config);
   if (!ref.ok()) return ref.status();
   PortRecord& rec = e.ports[ifname];
-  rec.opened = std::move(*opened);
+  rec.opened = std::move(opened);
   rec.ref = *ref;
   rec.span = span;
   e.names->Set(*ref, ifname);
@@ -453,6 +474,11 @@ absl::Status Agent::DeletePort(const v1::DeletePortRequest& req,
   auto it = (*e)->ports.find(req.name());
   if (it == (*e)->ports.end() || it->second.span) {
     return NotFound(obj, absl::StrCat("not a member of bridge ", Quote(req.bridge())));
+  }
+  if (auto v = vports_.find(req.name()); v != vports_.end()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        obj, ": is a ", v->second.spec.type == VportType::kHost ? "host" : "pod",
+        " vport (use DeleteVport)"));
   }
   RemovePortLocked(**e, req.name(), v1::PORT_REMOVAL_CAUSE_API);
   PersistLocked();
@@ -962,6 +988,415 @@ absl::Status Agent::FlushRules(const v1::FlushRulesRequest& req,
   return absl::OkStatus();
 }
 
+// ---- vports ----------------------------------------------------------------------------
+
+namespace {
+
+std::string VportObj(absl::string_view name, absl::string_view op) {
+  if (name.empty()) return absl::StrCat("vport: ", op);
+  return absl::StrCat("vport ", Quote(name), ": ", op);
+}
+
+std::string AttachmentText(const v1::CniAttachment& a) {
+  return absl::StrCat("attachment (", Quote(a.container_id()), ", ", Quote(a.ifname()), ")");
+}
+
+// CNI_CONTAINERID rule: 1..255 of [A-Za-z0-9_.-], alphanumeric first.
+absl::Status ValidateContainerId(absl::string_view obj, absl::string_view id) {
+  bool ok = !id.empty() && id.size() <= 255 && absl::ascii_isalnum(id[0]);
+  for (char c : id) ok = ok && (absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '-');
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        obj, ": container_id ", Quote(id.substr(0, 64)),
+        ": must be 1..255 characters of [A-Za-z0-9_.-] starting with a letter or digit"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAttachment(absl::string_view obj, const v1::CniAttachment& a) {
+  if (absl::Status s = ValidateContainerId(obj, a.container_id()); !s.ok()) return s;
+  return ValidateName(absl::StrCat(obj, ": ifname"), a.ifname());
+}
+
+// "10.22.0.1/24" or "fd00::1/64".
+absl::Status ValidatePrefix(absl::string_view obj, const std::string& prefix) {
+  const size_t slash = prefix.find('/');
+  bool ok = slash != std::string::npos;
+  int family = AF_INET;
+  uint32_t len = 0;
+  if (ok) {
+    const std::string ip = prefix.substr(0, slash);
+    unsigned char buf[16];
+    family = ip.find(':') == std::string::npos ? AF_INET : AF_INET6;
+    ok = inet_pton(family, ip.c_str(), buf) == 1 &&
+         absl::SimpleAtoi(prefix.substr(slash + 1), &len) &&
+         prefix.find_first_not_of("0123456789", slash + 1) == std::string::npos &&
+         len <= (family == AF_INET ? 32u : 128u);
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        obj, ": ip prefix ", Quote(prefix), ": not an IPv4 or IPv6 address with /length"));
+  }
+  return absl::OkStatus();
+}
+
+// Everything about a CreateVportRequest that needs no state. `name` may be
+// empty (the agent picks one).
+absl::StatusOr<VportSpec> VportSpecFromRequest(const v1::CreateVportRequest& req,
+                                               const std::string& obj) {
+  VportSpec spec;
+  spec.name = req.name();
+  if (!req.name().empty()) {
+    if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
+  }
+  if (!req.mac().empty()) {
+    absl::StatusOr<Mac> mac = ParseMacField(obj, "mac", req.mac());
+    if (!mac.ok()) return mac.status();
+    if (*mac == 0 || IsMulticast(*mac)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(obj, ": mac ", Quote(req.mac()), ": must be a unicast, non-zero address"));
+    }
+    spec.mac = *mac;
+  }
+  if (req.has_mtu()) {
+    if (req.mtu() < 68 || req.mtu() > 65535) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(obj, ": mtu ", req.mtu(), ": out of range 68..65535"));
+    }
+    spec.mtu = req.mtu();
+  }
+  absl::StatusOr<Backend> backend = BackendFromProto(obj, req.backend());
+  if (!backend.ok()) return backend.status();
+  switch (req.kind()) {
+    case v1::VPORT_KIND_HOST:
+      if (req.has_pod()) {
+        return absl::InvalidArgumentError(absl::StrCat(obj, ": pod: must be unset for a HOST vport"));
+      }
+      if (req.ip_prefixes_size() > 16) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(obj, ": ip_prefixes: ", req.ip_prefixes_size(), " given, at most 16"));
+      }
+      for (const std::string& p : req.ip_prefixes()) {
+        if (absl::Status s = ValidatePrefix(obj, p); !s.ok()) return s;
+        spec.ip_prefixes.push_back(p);
+      }
+      spec.type = VportType::kHost;
+      break;
+    case v1::VPORT_KIND_POD: {
+      if (!req.has_pod()) {
+        return absl::InvalidArgumentError(absl::StrCat(obj, ": pod: required for a POD vport"));
+      }
+      if (req.ip_prefixes_size() > 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(obj, ": ip_prefixes: only for HOST vports"));
+      }
+      const v1::PodVport& pod = req.pod();
+      if (pod.netns().empty() || pod.netns()[0] != '/' || pod.netns().size() > 4095) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            obj, ": pod.netns ", Quote(pod.netns().substr(0, 64)),
+            ": must be an absolute path of 1..4095 bytes"));
+      }
+      if (absl::Status s = ValidateAttachment(absl::StrCat(obj, ": pod.attachment"),
+                                              pod.attachment());
+          !s.ok()) {
+        return s;
+      }
+      if (!v1::VportType_IsValid(pod.type())) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(obj, ": pod.type ", pod.type(), ": unknown"));
+      }
+      spec.type = pod.type() == v1::VPORT_TYPE_TAP ? VportType::kPodTap : VportType::kPodVeth;
+      spec.netns = pod.netns();
+      spec.pod_ifname = pod.attachment().ifname();
+      break;
+    }
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat(obj, ": kind ", v1::VportKind_Name(req.kind()).empty()
+                                           ? absl::StrCat(req.kind())
+                                           : v1::VportKind_Name(req.kind()),
+                       ": must be VPORT_KIND_HOST or VPORT_KIND_POD"));
+  }
+  const bool tap = spec.type != VportType::kPodVeth;
+  if (tap && *backend != Backend::kDefault && *backend != Backend::kTap) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        obj, ": backend ", v1::Backend_Name(req.backend()), ": a TAP vport has only BACKEND_TAP"));
+  }
+  if (!tap && *backend == Backend::kTap) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(obj, ": backend BACKEND_TAP: a veth vport uses AF_PACKET or AF_XDP"));
+  }
+  return spec;
+}
+
+// "vp" + 8 hex digits of the attachment's hash: stable, so a retried ADD
+// finds the same name.
+std::string PodVportName(const v1::CniAttachment& a) {
+  const uint64_t h = Fnv1a(absl::StrCat(a.container_id(), "/", a.ifname()));
+  return absl::StrFormat("vp%08x", static_cast<uint32_t>(h ^ (h >> 32)));
+}
+
+}  // namespace
+
+v1::VportKind Agent::VportKindLocked(const std::string& port) const {
+  auto it = vports_.find(port);
+  if (it == vports_.end()) return v1::VPORT_KIND_UNSPECIFIED;
+  return it->second.spec.type == VportType::kHost ? v1::VPORT_KIND_HOST : v1::VPORT_KIND_POD;
+}
+
+absl::Status Agent::CreateVport(const v1::CreateVportRequest& req,
+                                v1::CreateVportResponse* resp) {
+  absl::MutexLock lock(&mu_);
+  return CreateVportLocked(req, /*restore=*/false, resp);
+}
+
+absl::Status Agent::CreateVportLocked(const v1::CreateVportRequest& req, bool restore,
+                                      v1::CreateVportResponse* resp) {
+  const std::string op = restore ? "restore" : "create";
+  std::string obj = VportObj(req.name(), op);
+  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "create vport"), req.bridge());
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<VportSpec> spec = VportSpecFromRequest(req, obj);
+  if (!spec.ok()) return spec.status();
+  if (auto c = PortConfigForAdd(obj, req.settings(), 1);
+      !c.ok() && c.status().code() == absl::StatusCode::kInvalidArgument) {
+    return c.status();
+  }
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "create vport");
+  if (!e.ok()) return e.status();
+  const bool pod = spec->type != VportType::kHost;
+  if (pod) {
+    const v1::CniAttachment& a = req.pod().attachment();
+    auto it = attachments_.find({a.container_id(), a.ifname()});
+    if (it != attachments_.end()) {
+      if (restore) return absl::OkStatus();  // already there (startup file after state)
+      return absl::AlreadyExistsError(absl::StrCat("vport: ", op, ": ", AttachmentText(a),
+                                                   " already exists as ", Quote(it->second)));
+    }
+    if (spec->name.empty()) spec->name = PodVportName(a);
+  }
+  const bool pick_host_name = spec->name.empty();
+  int next = 0;
+  auto taken = [&](const std::string& n) {
+    return vports_.count(n) > 0 || interface_owner_.count(n) > 0;
+  };
+  if (pick_host_name) {
+    do spec->name = absl::StrCat("vport", next++);
+    while (taken(spec->name));
+  }
+  obj = VportObj(spec->name, op);
+  if (taken(spec->name)) {
+    if (restore && vports_.count(spec->name)) return absl::OkStatus();
+    return absl::AlreadyExistsError(absl::StrCat(obj, ": already exists"));
+  }
+  if ((*e)->ports.size() >= kMaxPortsPerBridge) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        obj, ": bridge ", Quote(req.bridge()), " has ", kMaxPortsPerBridge, " ports"));
+  }
+  absl::StatusOr<PortConfig> config =
+      PortConfigForAdd(obj, req.settings(), (*e)->bridge->config().default_pvid);
+  if (!config.ok()) return config.status();
+  const Backend backend = *BackendFromProto(obj, req.backend());
+
+  absl::StatusOr<OpenedVport> opened = absl::NotFoundError("");
+  if (restore) opened = options_.opener->ReopenVport(*spec, backend);
+  // Host vports of the startup file are made when missing; a pod's
+  // interfaces that are gone stay gone (the pod went while we were down).
+  if (!restore || (opened.status().code() == absl::StatusCode::kNotFound && !pod)) {
+    for (int tries = 0;; ++tries) {
+      opened = options_.opener->CreateVport(*spec, backend);
+      if (!pick_host_name || tries >= 64 ||
+          opened.status().code() != absl::StatusCode::kAlreadyExists) {
+        break;
+      }
+      do spec->name = absl::StrCat("vport", next++);
+      while (taken(spec->name));
+      obj = VportObj(spec->name, op);
+    }
+  }
+  if (!opened.ok()) return opened.status();
+  if (opened->port.port == nullptr || opened->port.port->name() != spec->name) {
+    opened->port.port.reset();
+    (void)options_.opener->DestroyVport(*spec);
+    return absl::InternalError(absl::StrCat(obj, ": backend opened the wrong interface"));
+  }
+  VportRecord rec;
+  rec.bridge = req.bridge();
+  rec.spec = *spec;
+  rec.spec.mac = opened->stack_mac;
+  rec.spec.mtu = opened->mtu;
+  rec.backend = req.backend();
+  if (pod) rec.container_id = req.pod().attachment().container_id();
+  // Recorded first so that PORT_ADDED carries the vport kind.
+  vports_[spec->name] = rec;
+  absl::StatusOr<PortRecord*> port = AttachLocked(**e, std::move(opened->port), false, *config);
+  if (!port.ok()) {
+    vports_.erase(spec->name);
+    if (!restore) (void)options_.opener->DestroyVport(*spec);
+    return absl::Status(port.status().code(), absl::StrCat(obj, ": ", port.status().message()));
+  }
+  if (pod) {
+    attachments_[{rec.container_id, spec->pod_ifname}] = spec->name;
+  }
+  FillVportLocked(spec->name, vports_.at(spec->name), resp->mutable_vport());
+  PersistLocked();
+  return absl::OkStatus();
+}
+
+void Agent::RemoveVportLocked(const std::string& name, v1::PortRemovalCause cause) {
+  auto it = vports_.find(name);
+  if (it == vports_.end()) return;
+  const VportRecord rec = it->second;
+  if (BridgeEntry* e = FindLocked(rec.bridge)) RemovePortLocked(*e, name, cause);
+  if (absl::Status s = options_.opener->DestroyVport(rec.spec); !s.ok()) {
+    std::cerr << "vebd: " << s.message() << "\n";
+  }
+  if (rec.spec.type != VportType::kHost) {
+    attachments_.erase({rec.container_id, rec.spec.pod_ifname});
+  }
+  vports_.erase(name);
+}
+
+const Agent::VportRecord* Agent::FindVportLocked(const std::string& bridge,
+                                                 const std::string& name,
+                                                 const v1::CniAttachment* attachment) const {
+  std::string key = name;
+  if (attachment != nullptr) {
+    auto a = attachments_.find({attachment->container_id(), attachment->ifname()});
+    if (a == attachments_.end()) return nullptr;
+    key = a->second;
+  }
+  auto it = vports_.find(key);
+  if (it == vports_.end() || (!bridge.empty() && it->second.bridge != bridge)) return nullptr;
+  return &it->second;
+}
+
+void Agent::FillVportLocked(const std::string& name, const VportRecord& v,
+                            v1::Vport* out) const {
+  out->set_name(name);
+  out->set_bridge(v.bridge);
+  out->set_kind(v.spec.type == VportType::kHost ? v1::VPORT_KIND_HOST : v1::VPORT_KIND_POD);
+  out->set_mac(FormatMac(v.spec.mac.value_or(0)));
+  out->set_mtu(v.spec.mtu.value_or(0));
+  if (v.spec.type != VportType::kHost) {
+    v1::PodVport* pod = out->mutable_pod();
+    pod->set_netns(v.spec.netns);
+    pod->mutable_attachment()->set_container_id(v.container_id);
+    pod->mutable_attachment()->set_ifname(v.spec.pod_ifname);
+    pod->set_type(v.spec.type == VportType::kPodTap ? v1::VPORT_TYPE_TAP : v1::VPORT_TYPE_VETH);
+  }
+  for (const std::string& p : v.spec.ip_prefixes) out->add_ip_prefixes(p);
+  const BridgeEntry* e = FindLocked(v.bridge);
+  if (e == nullptr) return;
+  auto rec = e->ports.find(name);
+  absl::StatusOr<PortInfo> info = e->bridge->GetPort(name);
+  if (rec == e->ports.end() || !info.ok()) return;
+  size_t n = 0;
+  for (const AddressInfo& a : e->bridge->ListAddresses()) n += a.port == name;
+  FillPortLocked(*e, rec->second, *info, n, out->mutable_port());
+}
+
+// Shared by DeleteVport/GetVport: the target and the bridge filter.
+template <typename Req>
+static absl::Status ValidateVportTarget(const Req& req, absl::string_view op) {
+  if (!req.bridge().empty()) {
+    if (absl::Status s = ValidateName(BridgeObj(req.bridge(), op), req.bridge()); !s.ok()) {
+      return s;
+    }
+  }
+  switch (req.target_case()) {
+    case Req::kName:
+      return ValidateName(VportObj(req.name(), op), req.name());
+    case Req::kAttachment:
+      return ValidateAttachment(absl::StrCat("vport: ", op, ": attachment"), req.attachment());
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("vport: ", op, ": name or attachment required"));
+  }
+}
+
+template <typename Req>
+static absl::Status VportNotFound(const Req& req, absl::string_view op) {
+  std::string where = req.bridge().empty() ? "" : absl::StrCat(" on bridge ", Quote(req.bridge()));
+  if (req.target_case() == Req::kAttachment) {
+    return absl::NotFoundError(
+        absl::StrCat("vport: ", op, ": ", AttachmentText(req.attachment()), " not found", where));
+  }
+  return absl::NotFoundError(absl::StrCat(VportObj(req.name(), op), ": not found", where));
+}
+
+absl::Status Agent::DeleteVport(const v1::DeleteVportRequest& req,
+                                v1::DeleteVportResponse* resp) {
+  if (absl::Status s = ValidateVportTarget(req, "delete"); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  const VportRecord* v = FindVportLocked(
+      req.bridge(), req.name(),
+      req.target_case() == v1::DeleteVportRequest::kAttachment ? &req.attachment() : nullptr);
+  if (v == nullptr) {
+    resp->set_deleted(false);
+    return req.allow_missing() ? absl::OkStatus() : VportNotFound(req, "delete");
+  }
+  std::string name = req.name();
+  if (req.target_case() == v1::DeleteVportRequest::kAttachment) {
+    name = attachments_.at({req.attachment().container_id(), req.attachment().ifname()});
+  }
+  RemoveVportLocked(name, v1::PORT_REMOVAL_CAUSE_API);
+  resp->set_deleted(true);
+  PersistLocked();
+  return absl::OkStatus();
+}
+
+absl::Status Agent::GetVport(const v1::GetVportRequest& req, v1::GetVportResponse* resp) {
+  if (absl::Status s = ValidateVportTarget(req, "get"); !s.ok()) return s;
+  absl::ReaderMutexLock lock(&mu_);
+  const VportRecord* v = FindVportLocked(
+      req.bridge(), req.name(),
+      req.target_case() == v1::GetVportRequest::kAttachment ? &req.attachment() : nullptr);
+  if (v == nullptr) return VportNotFound(req, "get");
+  for (const auto& [name, rec] : vports_) {
+    if (&rec == v) FillVportLocked(name, rec, resp->mutable_vport());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Agent::ListVports(const v1::ListVportsRequest& req,
+                               v1::ListVportsResponse* resp) {
+  if (!req.bridge().empty()) {
+    if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "list vports"), req.bridge());
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (!v1::VportKind_IsValid(req.kind())) {
+    return absl::InvalidArgumentError(absl::StrCat("vport: list: kind ", req.kind(), ": unknown"));
+  }
+  if (!req.container_id().empty()) {
+    if (absl::Status s = ValidateContainerId("vport: list", req.container_id()); !s.ok()) {
+      return s;
+    }
+  }
+  absl::ReaderMutexLock lock(&mu_);
+  if (!req.bridge().empty() && FindLocked(req.bridge()) == nullptr) {
+    return NotFound(BridgeObj(req.bridge(), "list vports"), "not found");
+  }
+  std::vector<std::pair<std::string, std::string>> keys;  // (bridge, name)
+  for (const auto& [name, v] : vports_) {
+    if (!req.bridge().empty() && v.bridge != req.bridge()) continue;
+    const v1::VportKind kind =
+        v.spec.type == VportType::kHost ? v1::VPORT_KIND_HOST : v1::VPORT_KIND_POD;
+    if (req.kind() != v1::VPORT_KIND_UNSPECIFIED && kind != req.kind()) continue;
+    if (!req.container_id().empty() && v.container_id != req.container_id()) continue;
+    keys.emplace_back(v.bridge, name);
+  }
+  std::sort(keys.begin(), keys.end());
+  for (const auto& [bridge, name] : keys) {
+    FillVportLocked(name, vports_.at(name), resp->add_vports());
+  }
+  return absl::OkStatus();
+}
+
 // ---- counters ----------------------------------------------------------------------------
 
 absl::Status Agent::GetPortCounters(const v1::GetPortCountersRequest& req,
@@ -1044,6 +1479,8 @@ void Agent::OnLinkChange(const std::string& ifname, bool up) {
   if (e == nullptr) return;
   auto it = e->ports.find(ifname);
   if (it == e->ports.end()) return;
+  if (it->second.opened.port->running() == up) return;
+  if (it->second.opened.set_running) it->second.opened.set_running(up);
   PublishPortEvent(up ? v1::EVENT_TYPE_PORT_LINK_UP : v1::EVENT_TYPE_PORT_LINK_DOWN,
                    owner->second, ifname, it->second.span, up,
                    v1::PORT_REMOVAL_CAUSE_UNSPECIFIED);
@@ -1055,7 +1492,12 @@ void Agent::OnInterfaceGone(const std::string& ifname) {
   if (owner == interface_owner_.end()) return;
   BridgeEntry* e = FindLocked(owner->second);
   if (e == nullptr) return;
-  RemovePortLocked(*e, ifname, v1::PORT_REMOVAL_CAUSE_INTERFACE_GONE);
+  if (vports_.count(ifname)) {
+    // A pod's veth goes with its namespace; whatever is left is removed.
+    RemoveVportLocked(ifname, v1::PORT_REMOVAL_CAUSE_INTERFACE_GONE);
+  } else {
+    RemovePortLocked(*e, ifname, v1::PORT_REMOVAL_CAUSE_INTERFACE_GONE);
+  }
   // The port stays out of the persisted state: the interface is gone.
   PersistLocked();
 }
@@ -1063,9 +1505,24 @@ void Agent::OnInterfaceGone(const std::string& ifname) {
 // ---- housekeeping ------------------------------------------------------------------------
 
 void Agent::Sweep() {
+  std::vector<std::string> orphans;
   {
     absl::ReaderMutexLock lock(&mu_);
     for (auto& [name, e] : bridges_) e.bridge->ExpireAddresses();
+    for (const auto& [name, v] : vports_) {
+      struct stat st;
+      if (v.spec.type != VportType::kHost && stat(v.spec.netns.c_str(), &st) != 0 &&
+          errno == ENOENT) {
+        orphans.push_back(name);
+      }
+    }
+  }
+  if (!orphans.empty()) {
+    absl::MutexLock lock(&mu_);
+    for (const std::string& name : orphans) {
+      if (vports_.count(name)) RemoveVportLocked(name, v1::PORT_REMOVAL_CAUSE_INTERFACE_GONE);
+    }
+    PersistLocked();
   }
   qsbr_.Reclaim();
 }
@@ -1094,11 +1551,32 @@ AgentConfig Agent::ExportConfigLocked() const {
       }
       auto info = infos.find(pname);
       if (info == infos.end()) continue;
-      v1::AddPortRequest* p = out.add_ports();
-      p->set_bridge(name);
-      p->set_name(pname);
-      p->set_backend(BackendToProto(rec.opened.backend));
-      *p->mutable_settings() = PortSettingsFromConfig(info->second.config);
+      if (auto v = vports_.find(pname); v != vports_.end()) {
+        const VportRecord& vr = v->second;
+        v1::CreateVportRequest* c = out.add_vports();
+        c->set_bridge(name);
+        c->set_name(pname);
+        c->set_kind(vr.spec.type == VportType::kHost ? v1::VPORT_KIND_HOST
+                                                      : v1::VPORT_KIND_POD);
+        if (vr.spec.mac) c->set_mac(FormatMac(*vr.spec.mac));
+        if (vr.spec.mtu) c->set_mtu(*vr.spec.mtu);
+        if (vr.spec.type != VportType::kHost) {
+          c->mutable_pod()->set_netns(vr.spec.netns);
+          c->mutable_pod()->mutable_attachment()->set_container_id(vr.container_id);
+          c->mutable_pod()->mutable_attachment()->set_ifname(vr.spec.pod_ifname);
+          c->mutable_pod()->set_type(vr.spec.type == VportType::kPodTap ? v1::VPORT_TYPE_TAP
+                                                                         : v1::VPORT_TYPE_VETH);
+        }
+        for (const std::string& p : vr.spec.ip_prefixes) c->add_ip_prefixes(p);
+        c->set_backend(vr.backend);
+        *c->mutable_settings() = PortSettingsFromConfig(info->second.config);
+      } else {
+        v1::AddPortRequest* p = out.add_ports();
+        p->set_bridge(name);
+        p->set_name(pname);
+        p->set_backend(BackendToProto(rec.opened.backend));
+        *p->mutable_settings() = PortSettingsFromConfig(info->second.config);
+      }
       absl::StatusOr<std::vector<Rule>> rules = e.bridge->ListRules(pname);
       if (rules.ok()) {
         for (const Rule& r : *rules) {
@@ -1143,6 +1621,15 @@ void Agent::Apply(const AgentConfig& config, std::vector<std::string>* problems)
   for (const auto& req : config.span_ports()) {
     v1::AddSpanPortResponse resp;
     note(AddSpanPort(req, &resp));
+  }
+  for (const auto& req : config.vports()) {
+    v1::CreateVportResponse resp;
+    absl::Status s;
+    {
+      absl::MutexLock lock(&mu_);
+      s = CreateVportLocked(req, /*restore=*/true, &resp);
+    }
+    note(s);
   }
   for (const auto& req : config.rules()) {
     v1::AddRuleResponse resp;

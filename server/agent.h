@@ -110,6 +110,11 @@ class Agent {
   absl::Status ListRules(const v1::ListRulesRequest& req, v1::ListRulesResponse* resp);
   absl::Status FlushRules(const v1::FlushRulesRequest& req, v1::FlushRulesResponse* resp);
 
+  absl::Status CreateVport(const v1::CreateVportRequest& req, v1::CreateVportResponse* resp);
+  absl::Status DeleteVport(const v1::DeleteVportRequest& req, v1::DeleteVportResponse* resp);
+  absl::Status GetVport(const v1::GetVportRequest& req, v1::GetVportResponse* resp);
+  absl::Status ListVports(const v1::ListVportsRequest& req, v1::ListVportsResponse* resp);
+
   absl::Status GetPortCounters(const v1::GetPortCountersRequest& req, v1::GetPortCountersResponse* resp);
   absl::Status ListCounters(const v1::ListCountersRequest& req, v1::ListCountersResponse* resp);
 
@@ -124,19 +129,22 @@ class Agent {
   void OnInterfaceGone(const std::string& ifname);
 
   // ---- housekeeping -----------------------------------------------------------
-  // Expires dynamic addresses of every bridge and reclaims retired snapshots;
-  // vebd calls it every second.
+  // Expires dynamic addresses of every bridge, removes pod vports whose
+  // network namespace is gone, and reclaims retired snapshots; vebd calls it
+  // every second.
   void Sweep();
   // Ends every WatchEvents stream.
   void Shutdown() { hub_.Shutdown(); }
 
   // The configuration as replayable requests (bridges, ports, span ports,
-  // rules, static addresses).
+  // vports, rules, static addresses).
   AgentConfig ExportConfig() const;
   // Replays `config` (state file or startup file). Requests that fail are
   // described in `problems` (e.g. a port whose interface no longer exists)
-  // and skipped; bridges that already exist are kept. No persist calls are
-  // made while replaying; one is made at the end.
+  // and skipped; bridges and vports that already exist are kept. Vports are
+  // reattached to their existing interfaces (pods keep theirs across a
+  // restart); a host vport whose TAP is missing is created. No persist calls
+  // are made while replaying; one is made at the end.
   void Apply(const AgentConfig& config, std::vector<std::string>* problems);
 
   // Metrics: a consistent read of every bridge, sorted by name.
@@ -157,6 +165,14 @@ class Agent {
     OpenedPort opened;
     PortRef ref;
     bool span = false;
+  };
+  // A vport: its interfaces (spec, with the MAC and MTU actually used) and
+  // the bridge its port (same name, in BridgeEntry::ports) belongs to.
+  struct VportRecord {
+    std::string bridge;
+    VportSpec spec;
+    v1::Backend backend = v1::BACKEND_UNSPECIFIED;  // as requested
+    std::string container_id;  // pods
   };
   struct BridgeEntry {
     std::unique_ptr<Bridge> bridge;
@@ -191,13 +207,33 @@ class Agent {
                                                const PortConfig& config,
                                                const std::string& prefix)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Validated CreateVport: the bridge is checked, the vport made and added.
+  // `restore`: reattach to existing interfaces first (Apply).
+  absl::Status CreateVportLocked(const v1::CreateVportRequest& req, bool restore,
+                                 v1::CreateVportResponse* resp)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The port is added to the bridge; on failure `opened` is dropped (the
+  // backend releases the interface) and nothing changed.
+  absl::StatusOr<PortRecord*> AttachLocked(BridgeEntry& e, OpenedPort opened, bool span,
+                                           const PortConfig& config)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes the vport's port and destroys its interfaces.
+  void RemoveVportLocked(const std::string& name, v1::PortRemovalCause cause)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // By name or attachment, optionally on one bridge; null if none.
+  const VportRecord* FindVportLocked(const std::string& bridge, const std::string& name,
+                                     const v1::CniAttachment* attachment) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void FillVportLocked(const std::string& name, const VportRecord& v, v1::Vport* out) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  v1::VportKind VportKindLocked(const std::string& port) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Stops, removes (S12), publishes PORT_REMOVED and ADDRESSES_FLUSHED.
   void RemovePortLocked(BridgeEntry& e, const std::string& port,
                         v1::PortRemovalCause cause)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PublishPortEvent(v1::EventType type, const std::string& bridge,
                         const std::string& port, bool span, bool link_up,
-                        v1::PortRemovalCause cause);
+                        v1::PortRemovalCause cause) ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void PublishBridgeEvent(v1::EventType type, const BridgeEntry& e)
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void InstallSinkLocked(BridgeEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -212,6 +248,10 @@ class Agent {
   std::map<std::string, BridgeEntry> bridges_ ABSL_GUARDED_BY(mu_);
   // Interface name -> bridge holding it (member or span port).
   absl::flat_hash_map<std::string, std::string> interface_owner_ ABSL_GUARDED_BY(mu_);
+  // Vport name -> record; (container_id, ifname) -> vport name for pods.
+  std::map<std::string, VportRecord> vports_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>, std::string> attachments_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace veb::server

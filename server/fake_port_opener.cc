@@ -1,5 +1,9 @@
 #include "server/fake_port_opener.h"
 
+#include <sys/stat.h>
+
+#include "absl/strings/str_cat.h"
+
 namespace veb::server {
 
 void FakePortOpener::AddInterface(const std::string& name, Interface iface) {
@@ -27,6 +31,11 @@ absl::StatusOr<OpenedPort> FakePortOpener::Open(const std::string& ifname,
   if (backend == Backend::kTap && !e.iface.tap) {
     return absl::InvalidArgumentError("backend TAP on an interface that is not a TAP device");
   }
+  return OpenLocked(ifname, e, backend);
+}
+
+OpenedPort FakePortOpener::OpenLocked(const std::string& ifname, Entry& e,
+                                      Backend backend) {
   auto port = std::make_shared<FakePort>(ifname, /*record=*/true);
   e.port = port;
   OpenedPort out;
@@ -34,7 +43,82 @@ absl::StatusOr<OpenedPort> FakePortOpener::Open(const std::string& ifname,
   out.backend = backend == Backend::kDefault ? Backend::kAfPacket : backend;
   out.ifindex = e.ifindex;
   out.mac = e.iface.mac;
+  FakePort* raw = port.get();
+  out.set_running = [raw](bool up) { raw->set_running(up); };
   return out;
+}
+
+absl::StatusOr<OpenedVport> FakePortOpener::CreateVport(const VportSpec& spec,
+                                                        Backend backend) {
+  const std::string obj = absl::StrCat("vport \"", spec.name, "\": create: ");
+  const bool tap = spec.type != VportType::kPodVeth;
+  if (tap ? (backend != Backend::kDefault && backend != Backend::kTap)
+          : backend == Backend::kTap) {
+    return absl::InvalidArgumentError(absl::StrCat(obj, "backend does not match the vport type"));
+  }
+  absl::MutexLock lock(&mu_);
+  if (fail_vports_ > 0) {
+    --fail_vports_;
+    return absl::UnavailableError(absl::StrCat(obj, "injected failure"));
+  }
+  if (spec.type != VportType::kHost) {
+    struct stat st;
+    if (stat(spec.netns.c_str(), &st) != 0) {
+      return absl::NotFoundError(absl::StrCat(obj, "netns \"", spec.netns, "\": not found"));
+    }
+    if (pod_ifnames_.count({spec.netns, spec.pod_ifname})) {
+      return absl::AlreadyExistsError(absl::StrCat(obj, "interface \"", spec.pod_ifname,
+                                                   "\" already exists in netns \"",
+                                                   spec.netns, "\""));
+    }
+  }
+  if (ifaces_.count(spec.name)) {
+    return absl::AlreadyExistsError(absl::StrCat(obj, "interface \"", spec.name, "\" exists"));
+  }
+  Entry& e = ifaces_[spec.name];
+  e.iface.tap = tap;
+  e.ifindex = next_ifindex_++;
+  e.iface.mac = 0x020000000000ULL | e.ifindex;
+  e.vport = true;
+  if (spec.type != VportType::kHost) pod_ifnames_.insert({spec.netns, spec.pod_ifname});
+  OpenedVport out;
+  out.port = OpenLocked(spec.name, e, tap ? Backend::kTap : Backend::kAfPacket);
+  out.stack_mac = spec.mac.value_or(0x0a0000000000ULL | e.ifindex);
+  out.mtu = spec.mtu.value_or(1500);
+  e.stack_mac = out.stack_mac;
+  return out;
+}
+
+absl::StatusOr<OpenedVport> FakePortOpener::ReopenVport(const VportSpec& spec,
+                                                        Backend backend) {
+  absl::MutexLock lock(&mu_);
+  auto it = ifaces_.find(spec.name);
+  if (it == ifaces_.end() || !it->second.vport) {
+    return absl::NotFoundError(absl::StrCat("vport \"", spec.name, "\": reopen: gone"));
+  }
+  OpenedVport out;
+  out.port = OpenLocked(spec.name, it->second,
+                        spec.type == VportType::kPodVeth ? Backend::kAfPacket : Backend::kTap);
+  out.stack_mac = it->second.stack_mac;
+  out.mtu = spec.mtu.value_or(1500);
+  return out;
+}
+
+absl::Status FakePortOpener::DestroyVport(const VportSpec& spec) {
+  absl::MutexLock lock(&mu_);
+  ifaces_.erase(spec.name);
+  pod_ifnames_.erase({spec.netns, spec.pod_ifname});
+  return absl::OkStatus();
+}
+
+void FakePortOpener::FailNextVports(int n) {
+  absl::MutexLock lock(&mu_);
+  fail_vports_ = n;
+}
+
+bool FakePortOpener::HasInterface(const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  return ifaces_.count(name) > 0;
 }
 
 std::shared_ptr<FakePort> FakePortOpener::port(const std::string& name) const {

@@ -10,7 +10,9 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -35,6 +37,16 @@ class FakePortOpener final : public PortOpener {
   absl::StatusOr<OpenedPort> Open(const std::string& ifname,
                                   Backend backend) override;
 
+  // Vports become interfaces of this opener (pods: the netns path must be
+  // an existing file, and (netns, pod ifname) unique).
+  absl::StatusOr<OpenedVport> CreateVport(const VportSpec& spec, Backend backend) override;
+  absl::StatusOr<OpenedVport> ReopenVport(const VportSpec& spec, Backend backend) override;
+  absl::Status DestroyVport(const VportSpec& spec) override;
+
+  // The next `n` CreateVport calls fail with UNAVAILABLE.
+  void FailNextVports(int n);
+  bool HasInterface(const std::string& name) const;
+
   // The FakePort most recently opened for `name`, or null.
   std::shared_ptr<FakePort> port(const std::string& name) const;
 
@@ -43,10 +55,16 @@ class FakePortOpener final : public PortOpener {
     Interface iface;
     uint32_t ifindex = 0;
     std::weak_ptr<FakePort> port;
+    bool vport = false;
+    Mac stack_mac = 0;
   };
+  OpenedPort OpenLocked(const std::string& ifname, Entry& e, Backend backend)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   mutable absl::Mutex mu_;
   uint32_t next_ifindex_ ABSL_GUARDED_BY(mu_) = 2;
   std::map<std::string, Entry> ifaces_ ABSL_GUARDED_BY(mu_);
+  std::set<std::pair<std::string, std::string>> pod_ifnames_ ABSL_GUARDED_BY(mu_);
+  int fail_vports_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace veb::server

@@ -1,13 +1,40 @@
 #include "server/linux_port_opener.h"
 
+#include <unistd.h>
+
 #include <memory>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "dataplane/linux/af_packet_port.h"
 #include "dataplane/linux/netlink.h"
 #include "dataplane/linux/tap_port.h"
+#include "dataplane/linux/vport.h"
 
 namespace veb::server {
+namespace {
+
+absl::Status Named(const VportSpec& spec, absl::string_view op, const absl::Status& s) {
+  return absl::Status(s.code(), absl::StrCat("vport \"", spec.name, "\": ", op, ": ",
+                                             s.message()));
+}
+
+// VETH: AF_PACKET (AF_XDP is not built yet); HOST and TAP: TAP only.
+absl::Status CheckBackend(const VportSpec& spec, Backend backend) {
+  const bool tap = spec.type != VportType::kPodVeth;
+  if (tap && backend != Backend::kDefault && backend != Backend::kTap) {
+    return absl::InvalidArgumentError("a TAP vport only has the TAP backend");
+  }
+  if (!tap && backend == Backend::kTap) {
+    return absl::InvalidArgumentError("a veth vport cannot use the TAP backend");
+  }
+  if (backend == Backend::kAfXdp) {
+    return absl::FailedPreconditionError("backend AF_XDP not supported in this build");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<OpenedPort> LinuxPortOpener::Open(const std::string& ifname, Backend backend) {
   if (pool_.expired()) return absl::UnavailableError("the worker pool is not running");
@@ -33,12 +60,16 @@ absl::StatusOr<OpenedPort> LinuxPortOpener::Open(const std::string& ifname, Back
   if (!sock.ok()) return sock.status();
   auto link = GetLink(sock->get(), ifname);
   if (!link.ok()) return link.status();
+  return Wrap(std::move(port), used, static_cast<uint32_t>(link->ifindex), link->mac);
+}
 
+OpenedPort LinuxPortOpener::Wrap(std::shared_ptr<LinuxPort> port, Backend backend,
+                                 uint32_t ifindex, Mac mac) {
   OpenedPort out;
   out.port = port;
-  out.backend = used;
-  out.ifindex = static_cast<uint32_t>(link->ifindex);
-  out.mac = link->mac;
+  out.backend = backend;
+  out.ifindex = ifindex;
+  out.mac = mac;
   std::weak_ptr<WorkerPool> weak = pool_;
   LinuxPort* raw = port.get();
   out.start_receive = [weak, port](veb::Bridge* bridge, veb::PortRef ref) {
@@ -47,7 +78,123 @@ absl::StatusOr<OpenedPort> LinuxPortOpener::Open(const std::string& ifname, Back
   out.stop_receive = [weak, raw] {
     if (auto pool = weak.lock()) (void)pool->Detach(raw);
   };
+  out.set_running = [raw](bool up) { raw->set_running(up); };
   return out;
+}
+
+absl::StatusOr<OpenedVport> LinuxPortOpener::CreateVport(const VportSpec& spec,
+                                                         Backend backend) {
+  if (auto s = CheckBackend(spec, backend); !s.ok()) return Named(spec, "create", s);
+  if (pool_.expired()) return absl::UnavailableError("the worker pool is not running");
+  absl::StatusOr<Vport> v = absl::InternalError("unknown vport type");
+  switch (spec.type) {
+    case VportType::kPodVeth:
+      v = CreateVethPodVport(spec.netns, spec.pod_ifname, spec.name, spec.mac, spec.mtu);
+      break;
+    case VportType::kHost:
+      v = CreateHostTapVport(spec.name, spec.mac, spec.mtu);
+      break;
+    case VportType::kPodTap:
+      v = CreateTapPodVport(spec.netns, spec.pod_ifname, spec.mac, spec.mtu);
+      if (!v.ok()) return Named(spec, "create", v.status());
+      break;
+  }
+  if (!v.ok()) return v.status();  // vport.h named the vport
+  OpenedVport out;
+  out.stack_mac = v->mac;
+  out.mtu = v->mtu;
+  absl::StatusOr<OpenedPort> port = Adopt(spec, *v);
+  absl::Status s = port.status();
+  if (s.ok() && spec.type == VportType::kHost) {
+    s = AddVportAddresses(spec.name, spec.ip_prefixes);
+  }
+  if (!s.ok()) {
+    if (port.ok()) port->port.reset();  // closes the TAP fd before deleting
+    (void)DestroyVport(spec);
+    return Named(spec, "create", s);
+  }
+  out.port = *std::move(port);
+  return out;
+}
+
+absl::StatusOr<OpenedPort> LinuxPortOpener::Adopt(const VportSpec& spec, const Vport& v) {
+  if (spec.type == VportType::kPodVeth) {
+    auto p = AfPacketPort::Open(spec.name);
+    if (!p.ok()) return p.status();
+    auto sock = ConnectRoute();
+    if (!sock.ok()) return sock.status();
+    auto link = GetLink(sock->get(), spec.name);
+    if (!link.ok()) return link.status();
+    return Wrap(*std::move(p), Backend::kAfPacket, static_cast<uint32_t>(link->ifindex),
+                link->mac);
+  }
+  auto p = TapPort::Create(spec.name, v.tap_fd, v.ifindex, v.mtu);
+  if (!p.ok()) {
+    if (v.tap_fd >= 0) close(v.tap_fd);
+    return p.status();
+  }
+  return Wrap(*std::move(p), Backend::kTap, static_cast<uint32_t>(v.ifindex), v.mac);
+}
+
+absl::StatusOr<OpenedVport> LinuxPortOpener::ReopenVport(const VportSpec& spec,
+                                                         Backend backend) {
+  if (auto s = CheckBackend(spec, backend); !s.ok()) return Named(spec, "reopen", s);
+  if (pool_.expired()) return absl::UnavailableError("the worker pool is not running");
+  auto sock = ConnectRoute();
+  if (!sock.ok()) return sock.status();
+  Vport v;
+  v.mac = spec.mac.value_or(0);
+  switch (spec.type) {
+    case VportType::kPodVeth: {
+      auto link = GetLink(sock->get(), spec.name);
+      if (!link.ok()) return Named(spec, "reopen", link.status());
+      if (link->kind != "veth") {
+        return Named(spec, "reopen", absl::FailedPreconditionError(absl::StrCat(
+                                         "interface is a \"", link->kind, "\", not a veth")));
+      }
+      v.ifindex = link->ifindex;
+      v.mtu = link->mtu;
+      break;
+    }
+    case VportType::kHost: {
+      auto link = GetLink(sock->get(), spec.name);
+      if (!link.ok()) return Named(spec, "reopen", link.status());
+      auto fd = OpenTapFd(spec.name, /*persistent=*/true);
+      if (!fd.ok()) return Named(spec, "reopen", fd.status());
+      v.ifindex = link->ifindex;
+      v.mtu = link->mtu;
+      v.mac = link->mac;
+      v.tap_fd = *fd;
+      break;
+    }
+    case VportType::kPodTap: {
+      auto fd = ReopenTapPodVport(spec.netns, spec.pod_ifname);
+      if (!fd.ok()) return Named(spec, "reopen", fd.status());
+      v.tap_fd = *fd;
+      v.mtu = spec.mtu.value_or(1500);
+      break;
+    }
+  }
+  absl::StatusOr<OpenedPort> port = Adopt(spec, v);
+  if (!port.ok()) return Named(spec, "reopen", port.status());
+  if (spec.type == VportType::kHost) {
+    if (auto s = AddVportAddresses(spec.name, spec.ip_prefixes); !s.ok()) {
+      return Named(spec, "reopen", s);
+    }
+  }
+  OpenedVport out;
+  out.port = *std::move(port);
+  out.stack_mac = v.mac;
+  out.mtu = v.mtu;
+  return out;
+}
+
+absl::Status LinuxPortOpener::DestroyVport(const VportSpec& spec) {
+  absl::Status s = spec.type == VportType::kPodTap
+                       ? DeleteTapPodVport(spec.netns, spec.pod_ifname)
+                       : veb::DeleteVport(spec.name);
+  if (s.code() == absl::StatusCode::kNotFound) return absl::OkStatus();
+  return s;
 }
 
 }  // namespace veb::server

@@ -2,7 +2,9 @@
 // (default) or TAP (the interface must be a TAP device), received by a shared
 // WorkerPool. start_receive attaches the port to the pool; stop_receive
 // detaches it (after it returns no worker touches the port). AF_XDP is not
-// built yet: asking for it is FAILED_PRECONDITION.
+// built yet: asking for it is FAILED_PRECONDITION. Vports come from
+// dataplane/linux/vport.h: a pod veth's host end opens as AF_PACKET, host and
+// pod TAPs as TapPort over the fd the switch keeps.
 // Thread-safety: Open() is serialised by the agent; the pool is thread-safe.
 #ifndef VEB_SERVER_LINUX_PORT_OPENER_H_
 #define VEB_SERVER_LINUX_PORT_OPENER_H_
@@ -10,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "dataplane/linux/vport.h"
 #include "dataplane/linux/worker.h"
 #include "server/port_opener.h"
 
@@ -22,8 +25,17 @@ class LinuxPortOpener final : public PortOpener {
   // a no-op.
   void set_pool(std::weak_ptr<WorkerPool> pool) { pool_ = std::move(pool); }
   absl::StatusOr<OpenedPort> Open(const std::string& ifname, Backend backend) override;
+  absl::StatusOr<OpenedVport> CreateVport(const VportSpec& spec, Backend backend) override;
+  absl::StatusOr<OpenedVport> ReopenVport(const VportSpec& spec, Backend backend) override;
+  absl::Status DestroyVport(const VportSpec& spec) override;
 
  private:
+  // Receive hooks on the pool for an opened LinuxPort.
+  OpenedPort Wrap(std::shared_ptr<LinuxPort> port, Backend backend, uint32_t ifindex,
+                  Mac mac);
+  // Opens the switch side of vport `v` (just created or found again).
+  absl::StatusOr<OpenedPort> Adopt(const VportSpec& spec, const Vport& v);
+
   std::weak_ptr<WorkerPool> pool_;
 };
 

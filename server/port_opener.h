@@ -1,9 +1,8 @@
 // How the agent turns an interface name into a dataplane port. The real
-// backends (AF_PACKET, TAP, AF_XDP, workers; dataplane/linux/) implement this
-// interface; the agent only sees `veb::Port` plus the interface facts the API
-// reports. Until they land, vebd uses UnavailablePortOpener (every open is
-// FAILED_PRECONDITION) or, for demos and client tests, FakePortOpener
-// (--fake_interfaces).
+// backends (AF_PACKET, TAP, workers; dataplane/linux/, LinuxPortOpener)
+// implement this interface, vports included; the agent only sees `veb::Port`
+// plus the interface facts the API reports. Tests and demos without root use
+// FakePortOpener (--fake_interfaces).
 //
 // Lifecycle of one port: Open() -> Bridge::AddPort -> start_receive(bridge,
 // ref) ... stop_receive() -> Bridge::RemovePort -> last shared_ptr dropped
@@ -17,7 +16,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "dataplane/bridge.h"
@@ -39,6 +40,27 @@ struct OpenedPort {
   // Optional. Called before the port leaves its bridge; after it returns no
   // worker calls Input for this port.
   std::function<void()> stop_receive;
+  // Optional. Sets the port's link state (S1) from the link monitor.
+  std::function<void(bool up)> set_running;
+};
+
+// A vport's interfaces, as the agent asks for them (validated names).
+enum class VportType { kHost, kPodVeth, kPodTap };
+struct VportSpec {
+  VportType type = VportType::kPodVeth;
+  // The port's name: the host TAP, the host end of the veth pair, or (pod
+  // TAP, whose interface lives in the pod) just a name.
+  std::string name;
+  std::string netns;       // pods: the namespace path
+  std::string pod_ifname;  // pods: the interface name inside it
+  std::optional<Mac> mac;  // stack-side MAC; unset = random
+  std::optional<uint32_t> mtu;
+  std::vector<std::string> ip_prefixes;  // host only
+};
+struct OpenedVport {
+  OpenedPort port;
+  Mac stack_mac = 0;  // the pod-side (or host TAP) MAC actually set
+  uint32_t mtu = 0;
 };
 
 class PortOpener {
@@ -51,16 +73,19 @@ class PortOpener {
   //   INVALID_ARGUMENT     backend TAP on an interface that is not a TAP
   virtual absl::StatusOr<OpenedPort> Open(const std::string& ifname,
                                           Backend backend) = 0;
-};
 
-// Used until the Linux backends exist: every Open fails.
-class UnavailablePortOpener final : public PortOpener {
- public:
-  absl::StatusOr<OpenedPort> Open(const std::string& ifname,
-                                  Backend backend) override {
-    return absl::FailedPreconditionError(
-        "no port backend in this build (dataplane/linux not linked yet)");
-  }
+  // Creates the vport's interfaces and opens its switch side; on error
+  // nothing is left behind. Errors name the vport ("vport \"x\": create: ").
+  virtual absl::StatusOr<OpenedVport> CreateVport(const VportSpec& spec,
+                                                  Backend backend) = 0;
+  // After a restart: opens the existing interfaces of a recorded vport
+  // (nothing is created; NOT_FOUND when they are gone) and restores host
+  // addresses.
+  virtual absl::StatusOr<OpenedVport> ReopenVport(const VportSpec& spec,
+                                                  Backend backend) = 0;
+  // Destroys the vport's interfaces; the port must be closed already.
+  // Interfaces or namespaces already gone are not an error.
+  virtual absl::Status DestroyVport(const VportSpec& spec) = 0;
 };
 
 }  // namespace veb::server

@@ -5,13 +5,6 @@
 
 namespace veb::server {
 
-grpc::Status SwitchService::Unimplemented(const char* rpc) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      absl::StrCat("vport: ", rpc,
-                                   ": vports are not available yet (the TAP/veth "
-                                   "backends of dataplane/linux are not built in)"));
-}
-
 grpc::Status SwitchService::CreateBridge(grpc::ServerContext*, const v1::CreateBridgeRequest* req,
                                  v1::CreateBridgeResponse* resp) {
   return ToGrpcStatus(agent_->CreateBridge(*req, resp));
@@ -127,24 +120,24 @@ grpc::Status SwitchService::ListCounters(grpc::ServerContext*, const v1::ListCou
   return ToGrpcStatus(agent_->ListCounters(*req, resp));
 }
 
-grpc::Status SwitchService::CreateVport(grpc::ServerContext*, const v1::CreateVportRequest*,
-                                 v1::CreateVportResponse*) {
-  return Unimplemented("CreateVport");
+grpc::Status SwitchService::CreateVport(grpc::ServerContext*, const v1::CreateVportRequest* req,
+                                 v1::CreateVportResponse* resp) {
+  return ToGrpcStatus(agent_->CreateVport(*req, resp));
 }
 
-grpc::Status SwitchService::DeleteVport(grpc::ServerContext*, const v1::DeleteVportRequest*,
-                                 v1::DeleteVportResponse*) {
-  return Unimplemented("DeleteVport");
+grpc::Status SwitchService::DeleteVport(grpc::ServerContext*, const v1::DeleteVportRequest* req,
+                                 v1::DeleteVportResponse* resp) {
+  return ToGrpcStatus(agent_->DeleteVport(*req, resp));
 }
 
-grpc::Status SwitchService::GetVport(grpc::ServerContext*, const v1::GetVportRequest*,
-                                 v1::GetVportResponse*) {
-  return Unimplemented("GetVport");
+grpc::Status SwitchService::GetVport(grpc::ServerContext*, const v1::GetVportRequest* req,
+                                 v1::GetVportResponse* resp) {
+  return ToGrpcStatus(agent_->GetVport(*req, resp));
 }
 
-grpc::Status SwitchService::ListVports(grpc::ServerContext*, const v1::ListVportsRequest*,
-                                 v1::ListVportsResponse*) {
-  return Unimplemented("ListVports");
+grpc::Status SwitchService::ListVports(grpc::ServerContext*, const v1::ListVportsRequest* req,
+                                 v1::ListVportsResponse* resp) {
+  return ToGrpcStatus(agent_->ListVports(*req, resp));
 }
 
 grpc::Status SwitchService::WatchEvents(

@@ -87,7 +87,6 @@ class SwitchService final : public v1::Switch::Service {
                            grpc::ServerWriter<v1::WatchEventsResponse>* writer) override;
 
  private:
-  static grpc::Status Unimplemented(const char* rpc);
   Agent* const agent_;
 };
 

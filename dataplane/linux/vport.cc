@@ -5,12 +5,14 @@
 #include <net/if.h>
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
+#include <netlink/route/addr.h>
 #include <netlink/route/link/veth.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
@@ -227,12 +229,15 @@ absl::StatusOr<Vport> CreateTapPodVport(const std::string& netns_path,
     auto sock = ConnectRoute();
     if (!sock.ok()) return sock.status();
     if (auto st = MustNotExist(sock->get(), pod_ifname); !st.ok()) return st;
-    // Not persistent: closing the fd (on failure below, or by the switch)
-    // removes the TAP.
-    auto fd = OpenTapFd(pod_ifname, /*persistent=*/false);
+    // Persistent, so the pod keeps its interface across an agent restart
+    // (ReopenTapPodVport); it goes with the namespace or DeleteTapPodVport.
+    auto fd = OpenTapFd(pod_ifname, /*persistent=*/true);
     if (!fd.ok()) return fd.status();
     const int tap_fd = *fd;
-    absl::Cleanup undo = [tap_fd] { close(tap_fd); };
+    absl::Cleanup undo = [tap_fd] {
+      (void)ioctl(tap_fd, TUNSETPERSIST, 0);
+      close(tap_fd);
+    };
     if (auto st = ConfigureLink(sock->get(), pod_ifname, mac, mtu); !st.ok()) return st;
     auto link = GetLink(sock->get(), pod_ifname);
     if (!link.ok()) return link.status();
@@ -244,6 +249,89 @@ absl::StatusOr<Vport> CreateTapPodVport(const std::string& netns_path,
   });
   if (!s.ok()) return Prefix(object, s);
   return v;
+}
+
+absl::StatusOr<int> ReopenTapPodVport(const std::string& netns_path,
+                                       const std::string& pod_ifname) {
+  const std::string object =
+      absl::StrCat("vport ", Q(pod_ifname), " in ", Q(netns_path), ": reopen");
+  if (auto s = ValidateIfName(pod_ifname); !s.ok()) return Prefix(object, s);
+  auto ns = OpenNetns(netns_path);
+  if (!ns.ok()) return Prefix(object, ns.status());
+  const int ns_fd = *ns;
+  absl::Cleanup close_ns = [ns_fd] { close(ns_fd); };
+  int tap_fd = -1;
+  absl::Status s = RunInNetns(ns_fd, [&]() -> absl::Status {
+    auto sock = ConnectRoute();
+    if (!sock.ok()) return sock.status();
+    auto link = GetLink(sock->get(), pod_ifname);
+    if (!link.ok()) return link.status();  // NOT_FOUND: the TAP is gone
+    if (link->kind != "tun") {
+      return absl::FailedPreconditionError(
+          absl::StrCat("interface ", Q(pod_ifname), " is not a TAP (kind \"",
+                       link->kind, "\")"));
+    }
+    auto fd = OpenTapFd(pod_ifname, /*persistent=*/true);
+    if (!fd.ok()) return fd.status();
+    tap_fd = *fd;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return Prefix(object, s);
+  return tap_fd;
+}
+
+absl::Status DeleteTapPodVport(const std::string& netns_path,
+                               const std::string& pod_ifname) {
+  const std::string object =
+      absl::StrCat("vport ", Q(pod_ifname), " in ", Q(netns_path), ": delete");
+  if (auto s = ValidateIfName(pod_ifname); !s.ok()) return Prefix(object, s);
+  auto ns = OpenNetns(netns_path);
+  if (!ns.ok()) return Prefix(object, ns.status());
+  const int ns_fd = *ns;
+  absl::Cleanup close_ns = [ns_fd] { close(ns_fd); };
+  absl::Status s = RunInNetns(ns_fd, [&]() -> absl::Status {
+    auto sock = ConnectRoute();
+    if (!sock.ok()) return sock.status();
+    auto link = GetLink(sock->get(), pod_ifname);
+    if (!link.ok()) return link.status();
+    if (link->kind != "tun") {
+      return absl::FailedPreconditionError(
+          absl::StrCat("interface ", Q(pod_ifname), " is not a TAP"));
+    }
+    RtnlLinkPtr del(rtnl_link_alloc());
+    rtnl_link_set_ifindex(del.get(), link->ifindex);
+    if (int err = rtnl_link_delete(sock->get(), del.get()); err < 0) {
+      return NlStatus(err, absl::StrCat("interface ", Q(pod_ifname)));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return Prefix(object, s);
+  return absl::OkStatus();
+}
+
+absl::Status AddVportAddresses(const std::string& ifname,
+                               const std::vector<std::string>& prefixes) {
+  const std::string object = absl::StrCat("vport ", Q(ifname), ": addresses");
+  auto sock = ConnectRoute();
+  if (!sock.ok()) return Prefix(object, sock.status());
+  auto link = GetLink(sock->get(), ifname);
+  if (!link.ok()) return Prefix(object, link.status());
+  for (const std::string& p : prefixes) {
+    nl_addr* raw = nullptr;
+    if (nl_addr_parse(p.c_str(), AF_UNSPEC, &raw) < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(object, ": ", Q(p), ": not a prefix"));
+    }
+    std::unique_ptr<nl_addr, decltype(&nl_addr_put)> local(raw, &nl_addr_put);
+    std::unique_ptr<rtnl_addr, decltype(&rtnl_addr_put)> addr(rtnl_addr_alloc(),
+                                                              &rtnl_addr_put);
+    rtnl_addr_set_ifindex(addr.get(), link->ifindex);
+    rtnl_addr_set_local(addr.get(), local.get());
+    // Restores after a restart find the address already there: fine.
+    if (int err = rtnl_addr_add(sock->get(), addr.get(), 0); err < 0 && err != -NLE_EXIST) {
+      return NlStatus(err, absl::StrCat(object, ": add ", Q(p)));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status DeleteVport(const std::string& ifname) {

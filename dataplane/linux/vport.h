@@ -13,8 +13,9 @@
 //    (TapPort::Create).
 //  - Pod TAP vport: a TAP created inside the pod namespace (opened from a
 //    helper thread that joined it) with its final name, MAC, MTU, up; the
-//    switch keeps the fd. It is not persistent: it disappears with the fd
-//    (or the namespace).
+//    switch keeps the fd. It is persistent, so an agent restart does not
+//    take the pod's interface away (ReopenTapPodVport attaches again); it
+//    goes with the namespace or DeleteTapPodVport.
 // Every step after the first undoes the earlier ones on failure (scope
 // guards), so no half-made interface is left behind.
 //
@@ -26,6 +27,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -61,6 +63,21 @@ absl::StatusOr<Vport> CreateTapPodVport(const std::string& netns_path,
                                         const std::string& pod_ifname,
                                         std::optional<Mac> mac = std::nullopt,
                                         std::optional<uint32_t> mtu = std::nullopt);
+
+// After an agent restart: a new fd on the existing pod TAP (NOT_FOUND when
+// it is gone, FAILED_PRECONDITION when the name is not a TAP).
+absl::StatusOr<int> ReopenTapPodVport(const std::string& netns_path,
+                                      const std::string& pod_ifname);
+// Removes a pod TAP (the switch's fd must be closed first). NOT_FOUND when
+// the namespace or the interface is gone.
+absl::Status DeleteTapPodVport(const std::string& netns_path,
+                               const std::string& pod_ifname);
+
+// Adds each prefix ("10.22.0.1/24", "fd00::1/64"; the agent validated them)
+// to interface `ifname` of this namespace; already present is fine
+// (restores).
+absl::Status AddVportAddresses(const std::string& ifname,
+                               const std::vector<std::string>& prefixes);
 
 // Deletes a host-namespace vport interface by name (veth: both ends; a
 // persistent host TAP: made non-persistent and removed). A pod TAP goes away
