@@ -2,7 +2,7 @@
 # Installs the real clients the tests drive (DESIGN.md §11) with `go install`
 # from the Go module proxy, pinned, into ${VEB_TOOLS_BIN:-/opt/veb/tools/bin}.
 # Idempotent: a tool already present at its pinned version is not rebuilt.
-# Usage: scripts/install-go-tools.sh [tool ...]   (default: all)
+# Usage: scripts/install-go-tools.sh [tool ...|cni]   (default: all)
 set -euo pipefail
 
 BIN="${VEB_TOOLS_BIN:-/opt/veb/tools/bin}"
@@ -14,6 +14,11 @@ TOOLS=(
   "crictl sigs.k8s.io/cri-tools/cmd/crictl@v1.37.0"
   "helm helm.sh/helm/v3/cmd/helm@v3.22.0"
 )
+# CNI reference plugins (CNI 1.1.0: GC and STATUS; Debian's 1.1.1 stops at
+# 1.0.0) into ${BIN}/cni, for the CNI plugin's IPAM, chaining and comparison
+# benchmark.
+CNI_PLUGINS_VERSION=v1.9.1
+CNI_PLUGINS=(ipam/host-local meta/portmap meta/tuning main/bridge main/loopback)
 
 command -v go >/dev/null 2>&1 || { echo "install-go-tools: go not on PATH (run scripts/setup.sh)" >&2; exit 1; }
 mkdir -p "${BIN}" "${BIN}/.versions"
@@ -34,4 +39,21 @@ for entry in "${TOOLS[@]}"; do
     rc=1
   fi
 done
+if [[ ${#want[@]} -eq 0 || " ${want[*]} " == *" cni "* ]]; then
+  stamp="${BIN}/.versions/cni"
+  if [[ "$(cat "${stamp}" 2>/dev/null)" != "${CNI_PLUGINS_VERSION}" ]]; then
+    pkgs=()
+    for p in "${CNI_PLUGINS[@]}"; do
+      pkgs+=("github.com/containernetworking/plugins/plugins/${p}@${CNI_PLUGINS_VERSION}")
+    done
+    echo "install-go-tools: go install CNI plugins ${CNI_PLUGINS_VERSION}"
+    mkdir -p "${BIN}/cni"
+    if GOBIN="${BIN}/cni" GOFLAGS=-buildvcs=false nice -n 10 go install "${pkgs[@]}" >>"${LOG}" 2>&1; then
+      echo "${CNI_PLUGINS_VERSION}" >"${stamp}"
+    else
+      echo "install-go-tools: FAILED CNI plugins ${CNI_PLUGINS_VERSION} (see ${LOG})" >&2
+      rc=1
+    fi
+  fi
+fi
 exit ${rc}

@@ -25,6 +25,9 @@ REQUIRED_PACKAGES=(
   prometheus curl openssl
   # node image: image/build.sh and its podman smoke test
   debootstrap buildah podman runc
+  # CNI tests: reference plugins (host-local, portmap, tuning, bridge), the
+  # kubelet path (containerd's CRI plugin), iptables for portmap
+  containernetworking-plugins containerd iptables
 )
 # Installed when the archive has them; their absence is not an error.
 OPTIONAL_PACKAGES=(linux-perf openvswitch-switch)  # perf: profiles; OVS: test/bench comparison

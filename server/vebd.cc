@@ -37,6 +37,7 @@
 #include "server/metrics.h"
 #include "server/port_opener.h"
 #include "server/linux_port_opener.h"
+#include "dataplane/linux/link_monitor.h"
 #include "dataplane/linux/worker.h"
 // Linked so reflection can describe grpc.health.v1 (grpcurl health checks).
 #include "proto/grpc/health/v1/health.pb.h"
@@ -143,16 +144,37 @@ int main(int argc, char** argv) {
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
   Agent agent(std::move(options));
   // Declared after the agent, so it stops (its workers leave the agent's QSBR
-  // domain) before the agent and its bridges go.
+  // domain) before the agent and its bridges go; the monitor stops first.
+  // Ports a worker found dead (interface gone under it), handled by the
+  // control thread below: a worker must not remove ports itself.
+  absl::Mutex gone_mu;
+  std::vector<std::string> gone;
   std::shared_ptr<veb::WorkerPool> pool;
+  std::unique_ptr<veb::LinkMonitor> monitor;
   if (linux_opener != nullptr) {
-    auto created = veb::WorkerPool::Create(&agent.qsbr(), workers);
+    auto on_dead = [&](veb::LinuxPort* port) {
+      absl::MutexLock lock(&gone_mu);
+      gone.push_back(port->name());
+    };
+    auto created = veb::WorkerPool::Create(&agent.qsbr(), workers, on_dead);
     if (!created.ok()) {
       Log(absl::StrCat("workers: ", created.status().message()));
       return 1;
     }
     pool = *std::move(created);
     linux_opener->set_pool(pool);
+    // S1 and S12 from the kernel: carrier changes and removed interfaces.
+    monitor = std::make_unique<veb::LinkMonitor>([&agent](const veb::LinkEvent& ev) {
+      if (ev.deleted) {
+        agent.OnInterfaceGone(ev.name);
+      } else {
+        agent.OnLinkChange(ev.name, ev.running);
+      }
+    });
+    if (absl::Status s = monitor->Start(); !s.ok()) {
+      Log(absl::StrCat("link monitor: ", s.message()));
+      return 1;
+    }
   }
 
   // Restore, then the startup file.
@@ -240,10 +262,19 @@ int main(int argc, char** argv) {
     }
   }
 
-  // MAC expiry sweeper.
+  // Control thread: dead ports every 100 ms, MAC expiry and vport sweep
+  // every second.
   absl::Notification stop;
   std::thread sweeper([&] {
-    while (!stop.WaitForNotificationWithTimeout(absl::Seconds(1))) agent.Sweep();
+    for (int tick = 1; !stop.WaitForNotificationWithTimeout(absl::Milliseconds(100)); ++tick) {
+      std::vector<std::string> dead;
+      {
+        absl::MutexLock lock(&gone_mu);
+        dead.swap(gone);
+      }
+      for (const std::string& name : dead) agent.OnInterfaceGone(name);
+      if (tick % 10 == 0) agent.Sweep();
+    }
   });
 
   Log("serving on " + listen + (exposer ? ", metrics on " + absl::GetFlag(FLAGS_metrics_address) : ""));
@@ -257,6 +288,7 @@ int main(int argc, char** argv) {
   server->Wait();
   stop.Notify();
   sweeper.join();
+  if (monitor) monitor->Stop();
   exposer.reset();
   if (!socket_path.empty()) unlink(socket_path.c_str());
   Log("stopped; interfaces left as they are");
