@@ -116,6 +116,11 @@ run_step() {  # run_step NAME LOG COMMAND...
 "${BAZEL[@]}" build "${BAZEL_FLAGS[@]}" //server:vebd //cli:vebctl //cni-plugin:veb >"${LOGDIR}/build-bins.log" 2>&1 ||
   { echo "building vebd/vebctl/veb failed"; tail -20 "${LOGDIR}/build-bins.log"; failed=$((failed + 1)); }
 run_step "grpcurl against vebd" "${LOGDIR}/grpcurl.log" bash test/grpcurl/grpcurl_test.sh
+# A real Prometheus server scraping vebd; kill -9 restart with a ping flowing.
+run_step "agent: Prometheus, restart" "${LOGDIR}/agent.log" bash test/agent/agent_test.sh
+# The CNI plugin through cnitool and the reference plugins (chaining, 60 pods,
+# restart between ADD and DEL, failures midway, bad input, leak checks).
+run_step "CNI plugin with cnitool" "${LOGDIR}/cni.log" bash test/cni/cnitool_test.sh
 # helm lint/template and strict validation against the Kubernetes API types.
 run_step "chart tests" "${LOGDIR}/chart.log" bash test/chart/chart_test.sh
 # image/build.sh (debootstrap + buildah), then the podman smoke test that runs it
