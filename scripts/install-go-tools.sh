@@ -18,7 +18,8 @@ TOOLS=(
 # 1.0.0) into ${BIN}/cni, for the CNI plugin's IPAM, chaining and comparison
 # benchmark.
 CNI_PLUGINS_VERSION=v1.9.1
-CNI_PLUGINS=(ipam/host-local meta/portmap meta/tuning main/bridge main/loopback)
+CNI_PLUGINS_SET=1  # bump when CNI_PLUGINS changes
+CNI_PLUGINS=(ipam/host-local meta/portmap meta/tuning meta/bandwidth main/bridge main/loopback)
 
 command -v go >/dev/null 2>&1 || { echo "install-go-tools: go not on PATH (run scripts/setup.sh)" >&2; exit 1; }
 mkdir -p "${BIN}" "${BIN}/.versions"
@@ -41,7 +42,7 @@ for entry in "${TOOLS[@]}"; do
 done
 if [[ ${#want[@]} -eq 0 || " ${want[*]} " == *" cni "* ]]; then
   stamp="${BIN}/.versions/cni"
-  if [[ "$(cat "${stamp}" 2>/dev/null)" != "${CNI_PLUGINS_VERSION}" ]]; then
+  if [[ "$(cat "${stamp}" 2>/dev/null)" != "${CNI_PLUGINS_VERSION}-${CNI_PLUGINS_SET}" ]]; then
     pkgs=()
     for p in "${CNI_PLUGINS[@]}"; do
       pkgs+=("github.com/containernetworking/plugins/plugins/${p}@${CNI_PLUGINS_VERSION}")
@@ -49,7 +50,7 @@ if [[ ${#want[@]} -eq 0 || " ${want[*]} " == *" cni "* ]]; then
     echo "install-go-tools: go install CNI plugins ${CNI_PLUGINS_VERSION}"
     mkdir -p "${BIN}/cni"
     if GOBIN="${BIN}/cni" GOFLAGS=-buildvcs=false nice -n 10 go install "${pkgs[@]}" >>"${LOG}" 2>&1; then
-      echo "${CNI_PLUGINS_VERSION}" >"${stamp}"
+      echo "${CNI_PLUGINS_VERSION}-${CNI_PLUGINS_SET}" >"${stamp}"
     else
       echo "install-go-tools: FAILED CNI plugins ${CNI_PLUGINS_VERSION} (see ${LOG})" >&2
       rc=1

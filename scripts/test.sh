@@ -126,7 +126,7 @@ run_step "chart tests" "${LOGDIR}/chart.log" bash test/chart/chart_test.sh
 # image/build.sh (debootstrap + buildah), then the podman smoke test that runs it
 # as the DaemonSet would.
 run_step "node image build + podman smoke test" "${LOGDIR}/image.log" \
-  env ATTACH="${VEB_IMAGE_ATTACH:-0}" bash test/image/smoke_test.sh
+  bash test/image/smoke_test.sh
 
 # --- summary -------------------------------------------------------------------------
 echo "${passed} passed, ${failed} failed"

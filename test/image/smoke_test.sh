@@ -24,7 +24,10 @@ cleanup() {
     CNI_PATH="${T}/cni-bin" NETCONFPATH="${T}/cni-conf" timeout 20 "${BIN}/cnitool" del veb "/var/run/netns/${n}" >/dev/null 2>&1
     ip netns del "${n}" 2>/dev/null
   done
+  # The bridge's host vport (the pods' gateway TAP) outlives vebd by design.
+  "${PODMAN[@]}" exec "${NAME}" /opt/veb/bin/vebctl --socket="${T}/run/vebd.sock" destroy veb0 force >/dev/null 2>&1
   "${PODMAN[@]}" rm -f -t 5 "${NAME}" >/dev/null 2>&1
+  ip link show veb0 >/dev/null 2>&1 && ip link del veb0
   rm -rf "${T}"
 }
 trap cleanup EXIT
