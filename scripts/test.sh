@@ -121,6 +121,8 @@ run_step "agent: Prometheus, restart" "${LOGDIR}/agent.log" bash test/agent/agen
 # The CNI plugin through cnitool and the reference plugins (chaining, 60 pods,
 # restart between ADD and DEL, failures midway, bad input, leak checks).
 run_step "CNI plugin with cnitool" "${LOGDIR}/cni.log" bash test/cni/cnitool_test.sh
+# The kubelet path: containerd's CRI plugin driven by crictl, two pod sandboxes.
+run_step "CNI through containerd/crictl" "${LOGDIR}/containerd.log" bash test/cni/containerd_test.sh
 # helm lint/template and strict validation against the Kubernetes API types.
 run_step "chart tests" "${LOGDIR}/chart.log" bash test/chart/chart_test.sh
 # image/build.sh (debootstrap + buildah), then the podman smoke test that runs it
