@@ -8,11 +8,12 @@
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <vector>
 #include <cstring>
 
 #include "absl/cleanup/cleanup.h"
@@ -22,19 +23,6 @@
 
 namespace veb {
 namespace {
-
-// Where a TX ring frame's data starts (no PACKET_TX_HAS_OFF):
-// TPACKET2_HDRLEN - sizeof(sockaddr_ll).
-constexpr uint32_t kTxDataOffset = TPACKET_ALIGN(sizeof(tpacket2_hdr));
-
-uint32_t LoadStatus(const void* slot) {
-  return __atomic_load_n(&static_cast<const tpacket2_hdr*>(slot)->tp_status,
-                         __ATOMIC_ACQUIRE);
-}
-void StoreStatus(void* slot, uint32_t status) {
-  __atomic_store_n(&static_cast<tpacket2_hdr*>(slot)->tp_status, status,
-                   __ATOMIC_RELEASE);
-}
 
 std::string Errno(int err) { return std::strerror(err); }
 
@@ -84,24 +72,14 @@ AfPacketPort::AfPacketPort(std::string name, int ifindex, uint32_t mtu,
 
 AfPacketPort::~AfPacketPort() {
   if (restore_lro_ && fd_ >= 0) EnableLro(fd_, name());
-  if (ring_ != nullptr) munmap(ring_, ring_len_);
   if (fd_ >= 0) close(fd_);  // drops the promiscuous membership
 }
 
 absl::StatusOr<std::shared_ptr<AfPacketPort>> AfPacketPort::Open(
     const std::string& ifname, const AfPacketOptions& options) {
-  // ---- validate ----
-  auto bad = [&](const std::string& why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("port \"", ifname, "\": add: ", why));
-  };
-  if (options.frame_size < 4096 || options.frame_size > (1u << 20) ||
-      options.frame_size % 4096 != 0) {
-    return bad("ring frame size must be a multiple of 4096 in 4096..1048576");
-  }
-  if (options.rx_frames < 8 || options.rx_frames > 65536 ||
-      options.tx_frames < 8 || options.tx_frames > 65536) {
-    return bad("ring frame counts must be in 8..65536");
+  if (options.socket_buffer < 65536 || options.socket_buffer > (256u << 20)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "port \"", ifname, "\": add: socket buffer must be in 65536..268435456 bytes"));
   }
   auto sock = ConnectRoute();
   if (!sock.ok()) return sock.status();
@@ -129,41 +107,20 @@ absl::StatusOr<std::shared_ptr<AfPacketPort>> AfPacketPort::Open(
   port->fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (port->fd_ < 0) return SockErr(ifname, "packet socket", errno);
   const int fd = port->fd_;
-  auto setopt = [&](int opt, const void* val, socklen_t len,
+  auto setopt = [&](int level, int opt, const void* val, socklen_t len,
                     const char* what) -> absl::Status {
-    if (setsockopt(fd, SOL_PACKET, opt, val, len) != 0) {
-      return SockErr(ifname, what, errno);
-    }
+    if (setsockopt(fd, level, opt, val, len) != 0) return SockErr(ifname, what, errno);
     return absl::OkStatus();
   };
   const int one = 1;
-  const int version = TPACKET_V2;
-  if (auto s = setopt(PACKET_VNET_HDR, &one, sizeof(one), "PACKET_VNET_HDR"); !s.ok()) return s;
-  if (auto s = setopt(PACKET_VERSION, &version, sizeof(version), "PACKET_VERSION"); !s.ok()) return s;
-  if (auto s = setopt(PACKET_IGNORE_OUTGOING, &one, sizeof(one), "PACKET_IGNORE_OUTGOING"); !s.ok()) return s;
-  // Malformed TX frames are skipped (slot made available) instead of
-  // stopping the ring.
-  if (auto s = setopt(PACKET_LOSS, &one, sizeof(one), "PACKET_LOSS"); !s.ok()) return s;
-
-  port->frame_size_ = options.frame_size;
-  port->rx_frames_ = options.rx_frames;
-  port->tx_frames_ = options.tx_frames;
-  tpacket_req rx{};
-  rx.tp_block_size = options.frame_size;
-  rx.tp_frame_size = options.frame_size;
-  rx.tp_block_nr = options.rx_frames;
-  rx.tp_frame_nr = options.rx_frames;
-  tpacket_req tx = rx;
-  tx.tp_block_nr = options.tx_frames;
-  tx.tp_frame_nr = options.tx_frames;
-  if (auto s = setopt(PACKET_RX_RING, &rx, sizeof(rx), "PACKET_RX_RING"); !s.ok()) return s;
-  if (auto s = setopt(PACKET_TX_RING, &tx, sizeof(tx), "PACKET_TX_RING"); !s.ok()) return s;
-  const size_t len = static_cast<size_t>(options.rx_frames + options.tx_frames) *
-                     options.frame_size;
-  void* ring = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (ring == MAP_FAILED) return SockErr(ifname, "mmap rings", errno);
-  port->ring_ = static_cast<uint8_t*>(ring);
-  port->ring_len_ = len;
+  const int buf = static_cast<int>(options.socket_buffer);
+  if (auto s = setopt(SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one), "PACKET_VNET_HDR"); !s.ok()) return s;
+  if (auto s = setopt(SOL_PACKET, PACKET_AUXDATA, &one, sizeof(one), "PACKET_AUXDATA"); !s.ok()) return s;
+  if (auto s = setopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one), "PACKET_IGNORE_OUTGOING"); !s.ok()) return s;
+  // Buffers are kernel memory charged only while frames wait in them; the
+  // FORCE variants pass the sysctl caps (the agent has CAP_NET_ADMIN).
+  if (auto s = setopt(SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf), "SO_RCVBUFFORCE"); !s.ok()) return s;
+  if (auto s = setopt(SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf), "SO_SNDBUFFORCE"); !s.ok()) return s;
 
   sockaddr_ll addr{};
   addr.sll_family = AF_PACKET;
@@ -175,59 +132,103 @@ absl::StatusOr<std::shared_ptr<AfPacketPort>> AfPacketPort::Open(
   packet_mreq mr{};
   mr.mr_ifindex = link->ifindex;
   mr.mr_type = PACKET_MR_PROMISC;
-  if (auto s = setopt(PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr), "promiscuous mode"); !s.ok()) return s;
+  if (auto s = setopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr), "promiscuous mode"); !s.ok()) return s;
   auto lro = DisableLro(fd, ifname);
   if (!lro.ok()) return lro.status();
   port->restore_lro_ = *lro;
   return port;
 }
 
+namespace {
+
+// Per worker thread: receive buffers for one batch (frames are handed to the
+// pipeline, which is done with them when Receive returns) and transmit
+// scratch. Shared by every port the thread serves, so an idle port costs no
+// user memory.
+struct RxArena {
+  static constexpr uint32_t kSlot = kVlanTagLen + kVnetHdrLen + kMaxFrameLen + 64;
+  std::vector<uint8_t> data = std::vector<uint8_t>(static_cast<size_t>(kSlot) * kMaxBatch);
+  mmsghdr msgs[kMaxBatch];
+  iovec iov[kMaxBatch];
+  alignas(cmsghdr) uint8_t control[kMaxBatch][CMSG_SPACE(sizeof(tpacket_auxdata))];
+  uint8_t* slot(uint32_t i) { return data.data() + static_cast<size_t>(i) * kSlot; }
+};
+
+struct TxScratch {
+  static constexpr uint32_t kSlot = kVnetHdrLen + kMaxFrameLen + kVlanTagLen;
+  std::vector<uint8_t> data = std::vector<uint8_t>(static_cast<size_t>(kSlot) * kMaxBatch);
+  uint8_t vnet[kMaxBatch][kVnetHdrLen];
+  mmsghdr msgs[kMaxBatch];
+  iovec iov[kMaxBatch][2];
+};
+
+}  // namespace
+
 ReceiveResult AfPacketPort::Receive(uint32_t max, BatchFn fn) {
   if (max > kMaxBatch) max = kMaxBatch;
+  thread_local RxArena arena;
+  for (uint32_t i = 0; i < max; ++i) {
+    // Headroom in front for a tag the kernel took out of band.
+    arena.iov[i] = iovec{arena.slot(i) + kVlanTagLen, RxArena::kSlot - kVlanTagLen};
+    msghdr& h = arena.msgs[i].msg_hdr;
+    h = msghdr{};
+    h.msg_iov = &arena.iov[i];
+    h.msg_iovlen = 1;
+    h.msg_control = arena.control[i];
+    h.msg_controllen = sizeof(arena.control[i]);
+  }
+  const int got = recvmmsg(fd_, arena.msgs, max, MSG_DONTWAIT | MSG_TRUNC, nullptr);
+  if (got <= 0) {
+    if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      rx_errors_.fetch_add(1, std::memory_order_relaxed);
+      return ReceiveResult::kError;
+    }
+    return ReceiveResult::kOk;
+  }
   RxFrame frames[kMaxBatch];
   uint32_t n = 0;
-  uint32_t used = 0;
-  uint32_t idx = rx_head_;
-  while (n < max && used < rx_frames_) {
-    uint8_t* slot = RxSlot(idx);
-    const uint32_t status = LoadStatus(slot);
-    if ((status & TP_STATUS_USER) == 0) break;
-    ++used;
-    idx = idx + 1 == rx_frames_ ? 0 : idx + 1;
-    auto* h = reinterpret_cast<tpacket2_hdr*>(slot);
-    if (h->tp_snaplen < h->tp_len || h->tp_mac < kVnetHdrLen + kVlanTagLen) {
+  for (int i = 0; i < got; ++i) {
+    const msghdr& h = arena.msgs[i].msg_hdr;
+    const uint32_t total = arena.msgs[i].msg_len;
+    if ((h.msg_flags & MSG_TRUNC) || total < kVnetHdrLen + 14) {
       rx_truncated_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    uint8_t* data = slot + h->tp_mac;
-    uint32_t len = h->tp_snaplen;
-    const uint8_t* vnet = data - kVnetHdrLen;
-    if ((status & TP_STATUS_VLAN_VALID) && len >= 12) {
-      // Put the tag the kernel took out of band back in front of the type.
-      virtio_net_hdr& copy = vnet_copy_[n];
-      std::memcpy(&copy, vnet, sizeof(copy));
-      if (copy.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) copy.csum_start += kVlanTagLen;
-      if (copy.hdr_len != 0) copy.hdr_len += kVlanTagLen;
+    uint8_t* vnet = arena.slot(i) + kVlanTagLen;
+    uint8_t* data = vnet + kVnetHdrLen;
+    uint32_t len = total - kVnetHdrLen;
+    const tpacket_auxdata* aux = nullptr;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr;
+         c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+      if (c->cmsg_level == SOL_PACKET && c->cmsg_type == PACKET_AUXDATA &&
+          c->cmsg_len >= CMSG_LEN(sizeof(tpacket_auxdata))) {
+        aux = reinterpret_cast<const tpacket_auxdata*>(CMSG_DATA(c));
+      }
+    }
+    if (aux != nullptr && (aux->tp_status & TP_STATUS_VLAN_VALID)) {
+      // Put the tag back in front of the type; the vnet header moves with
+      // the MAC addresses into the headroom, its offsets grow by the tag.
+      virtio_net_hdr vh;
+      std::memcpy(&vh, vnet, sizeof(vh));
+      if (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) vh.csum_start += kVlanTagLen;
+      if (vh.hdr_len != 0) vh.hdr_len += kVlanTagLen;
       const uint16_t tpid =
-          (status & TP_STATUS_VLAN_TPID_VALID) ? h->tp_vlan_tpid : kEtherTypeVlan;
+          (aux->tp_status & TP_STATUS_VLAN_TPID_VALID) ? aux->tp_vlan_tpid : kEtherTypeVlan;
       std::memmove(data - kVlanTagLen, data, 12);
+      vnet -= kVlanTagLen;
+      std::memcpy(vnet, &vh, sizeof(vh));
       data -= kVlanTagLen;
       len += kVlanTagLen;
       data[12] = static_cast<uint8_t>(tpid >> 8);
       data[13] = static_cast<uint8_t>(tpid);
-      data[14] = static_cast<uint8_t>(h->tp_vlan_tci >> 8);
-      data[15] = static_cast<uint8_t>(h->tp_vlan_tci);
-      vnet = reinterpret_cast<const uint8_t*>(&copy);
+      data[14] = static_cast<uint8_t>(aux->tp_vlan_tci >> 8);
+      data[15] = static_cast<uint8_t>(aux->tp_vlan_tci);
     }
     virtio_net_hdr vh;
     std::memcpy(&vh, vnet, sizeof(vh));
     frames[n++] = RxFrame{data, len, OffloadInfo{VnetIsGso(vh), vnet}};
   }
   if (n > 0) fn(absl::MakeConstSpan(frames, n));
-  for (uint32_t i = 0; i < used; ++i) {
-    StoreStatus(RxSlot(rx_head_), TP_STATUS_KERNEL);
-    rx_head_ = rx_head_ + 1 == rx_frames_ ? 0 : rx_head_ + 1;
-  }
   return ReceiveResult::kOk;
 }
 
@@ -241,48 +242,43 @@ ReceiveResult AfPacketPort::OnPollError() {
   return ReceiveResult::kError;
 }
 
-void AfPacketPort::Kick() {
-  if (sendto(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, 0) < 0 &&
-      errno != EAGAIN && errno != EWOULDBLOCK) {
-    tx_kick_errors_.fetch_add(1, std::memory_order_relaxed);
-  }
-}
-
 TxResult AfPacketPort::Transmit(absl::Span<const TxFrame> frames) {
+  thread_local TxScratch scratch;
   TxResult result;
   result.reason = DropReason::kNoBuffer;
-  const uint32_t max_len = frame_size_ - kTxDataOffset - kVnetHdrLen;
-  absl::MutexLock lock(&tx_mu_);
-  bool kicked = false;
-  for (const TxFrame& f : frames) {
-    const uint32_t out_len = TxFrameLength(f);
-    if (out_len > max_len) {
-      tx_too_big_.fetch_add(1, std::memory_order_relaxed);
-      result.reason = DropReason::kTxError;
+  size_t done = 0;
+  while (done < frames.size()) {
+    const uint32_t count =
+        static_cast<uint32_t>(std::min<size_t>(frames.size() - done, kMaxBatch));
+    for (uint32_t i = 0; i < count; ++i) {
+      const TxFrame& f = frames[done + i];
+      const uint32_t out_len = TxFrameLength(f);
+      WriteVnetHdr(f, out_len, /*full_linear=*/false, scratch.vnet[i]);
+      scratch.iov[i][0] = iovec{scratch.vnet[i], kVnetHdrLen};
+      if (f.op == TagOp::kKeep) {
+        scratch.iov[i][1] = iovec{const_cast<uint8_t*>(f.data), f.len};
+      } else {
+        uint8_t* out = scratch.data.data() + static_cast<size_t>(i) * TxScratch::kSlot;
+        scratch.iov[i][1] = iovec{out, WriteTxFrame(f, out)};
+      }
+      msghdr& h = scratch.msgs[i].msg_hdr;
+      h = msghdr{};
+      h.msg_iov = scratch.iov[i];
+      h.msg_iovlen = 2;
+    }
+    const int sent = sendmmsg(fd_, scratch.msgs, count, MSG_DONTWAIT);
+    if (sent < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+        tx_errors_.fetch_add(1, std::memory_order_relaxed);
+        result.reason = DropReason::kTxError;
+      }
       break;
     }
-    uint8_t* slot = TxSlot(tx_head_);
-    uint32_t status = LoadStatus(slot);
-    if (status != TP_STATUS_AVAILABLE && status != TP_STATUS_WRONG_FORMAT &&
-        !kicked) {
-      // Let the kernel send what is queued, then look again.
-      Kick();
-      kicked = true;
-      status = LoadStatus(slot);
-    }
-    if (status != TP_STATUS_AVAILABLE && status != TP_STATUS_WRONG_FORMAT) {
-      result.reason = DropReason::kNoBuffer;
-      break;
-    }
-    uint8_t* p = slot + kTxDataOffset;
-    WriteVnetHdr(f, out_len, /*full_linear=*/true, p);
-    WriteTxFrame(f, p + kVnetHdrLen);
-    reinterpret_cast<tpacket2_hdr*>(slot)->tp_len = out_len + kVnetHdrLen;
-    StoreStatus(slot, TP_STATUS_SEND_REQUEST);
-    tx_head_ = tx_head_ + 1 == tx_frames_ ? 0 : tx_head_ + 1;
-    ++result.sent;
+    // A partial batch: the next call starts at the refused frame and
+    // reports why (EAGAIN/ENOBUFS: buffer full; else a transmit error).
+    result.sent += static_cast<uint32_t>(sent);
+    done += static_cast<size_t>(sent);
   }
-  if (result.sent > 0) Kick();
   return result;
 }
 
