@@ -1,6 +1,7 @@
 #include "cni-plugin/plugin.h"
 
 #include <fstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "cni-plugin/agent_client.h"
@@ -155,10 +156,16 @@ ErrorOr Add(const Env& env, const NetConf& c, const std::string& stdin_text, std
 
 ErrorOr Del(const Env& env, const NetConf& c, const std::string& stdin_text) {
   // IPAM DEL always runs, whatever the agent says.
+  // The two are independent: the agent deletes the vport while the IPAM
+  // plugin runs.
+  AgentClient agent(c.socket);
+  grpc::Status s;
+  std::thread vport([&] {
+    s = agent.DeleteVport(c.bridge, Attachment{env.container_id, env.ifname});
+  });
   std::string ignored;
   ErrorOr ipam_error = IpamCall(env, c, "DEL", stdin_text, &ignored);
-  AgentClient agent(c.socket);
-  grpc::Status s = agent.DeleteVport(c.bridge, Attachment{env.container_id, env.ifname});
+  vport.join();
   if (!s.ok() && s.error_code() != grpc::StatusCode::NOT_FOUND) {
     return agent.ToCniError(s, "delete pod vport");
   }

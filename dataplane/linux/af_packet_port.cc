@@ -72,7 +72,7 @@ AfPacketPort::AfPacketPort(std::string name, int ifindex, uint32_t mtu,
 
 AfPacketPort::~AfPacketPort() {
   if (restore_lro_ && fd_ >= 0) EnableLro(fd_, name());
-  if (fd_ >= 0) close(fd_);  // drops the promiscuous membership
+  CloseInBackground(fd_);  // drops the promiscuous membership
 }
 
 absl::StatusOr<std::shared_ptr<AfPacketPort>> AfPacketPort::Open(

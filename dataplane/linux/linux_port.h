@@ -16,9 +16,12 @@
 #ifndef VEB_DATAPLANE_LINUX_LINUX_PORT_H_
 #define VEB_DATAPLANE_LINUX_LINUX_PORT_H_
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <thread>
 
 #include "absl/functional/function_ref.h"
 #include "absl/types/span.h"
@@ -26,6 +29,14 @@
 #include "dataplane/port.h"
 
 namespace veb {
+
+// Closing a packet socket or a TAP fd waits for an RCU grace period in the
+// kernel (synchronize_net, ~30 ms here); a port's owner should not wait for
+// it (a CNI DEL would). The fd is closed on a short-lived thread instead.
+inline void CloseInBackground(int fd) {
+  if (fd < 0) return;
+  std::thread([fd] { close(fd); }).detach();
+}
 
 // Largest batch a worker hands to Bridge::Input.
 inline constexpr uint32_t kMaxBatch = 64;

@@ -69,7 +69,7 @@ TapPort::TapPort(std::string name, int fd, int ifindex, uint32_t mtu)
       fd_(fd),
       arena_(kArenaSize) {}
 
-TapPort::~TapPort() { close(fd_); }
+TapPort::~TapPort() { CloseInBackground(fd_); }
 
 absl::StatusOr<std::shared_ptr<TapPort>> TapPort::Create(std::string name,
                                                          int fd, int ifindex,
