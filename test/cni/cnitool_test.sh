@@ -189,6 +189,24 @@ if [[ "$(pod_vports vcn0)" == 0 ]]; then pass "GC released every attachment"; el
 if ip -n "$(ns 3)" link show eth0 >/dev/null 2>&1; then fail "GC removed the leaked pod's interface"; else pass "GC removed the leaked pod's interface"; fi
 leak_check "add/check/del/gc"
 
+# ---- a TAP pod; a pod whose namespace disappears without DEL ----------------------------
+netconf taps vcn0 10.66.0 ', "portType": "tap"' ""
+ip netns add "$(ns 4)"; ip netns add "$(ns 5)"
+check "ADD a TAP pod (portType tap)" add taps 4
+check "ADD a veth pod" add vebnet 5
+if [[ "$(ip -n "$(ns 4)" -d -o link show eth0 2>/dev/null)" == *"tun type tap"* ]]; then pass "the TAP pod's eth0 is a TAP device"; else fail "the TAP pod's eth0 is a TAP device" "$(ip -n "$(ns 4)" -d link show eth0 2>&1)"; fi
+check "the TAP pod pings the veth pod" ip netns exec "$(ns 4)" ping -c 3 -i 0.2 -W 1 "$(pod_ip 5)"
+check "DEL the TAP pod" del taps 4
+if ip -n "$(ns 4)" link show eth0 >/dev/null 2>&1; then fail "the TAP pod's interface is gone after DEL"; else pass "the TAP pod's interface is gone after DEL"; fi
+# The runtime loses the pod: its namespace goes without a DEL. The agent
+# notices (the veth pair dies with the namespace) and drops the vport.
+ip netns del "$(ns 5)"
+gone=0
+for _ in $(seq 1 50); do [[ "$(pod_vports vcn0)" == 0 ]] && { gone=1; break; }; sleep 0.1; done
+[[ ${gone} == 1 ]] && pass "a pod vport whose namespace disappeared is cleaned up" || fail "a pod vport whose namespace disappeared is cleaned up" "$(vebctl vcn0 vports)"
+check "DEL of the vanished pod still succeeds (IPAM released)" "${CNITOOL}" del vebnet "$(nspath 5)"
+leak_check "TAP pod and vanished pod"
+
 # ---- chained: veb -> portmap -> tuning --------------------------------------------------
 ip netns add "$(ns 10)"
 # The runtime passes the same capability arguments to ADD and DEL.
