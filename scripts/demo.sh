@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The quick-start demo: installs what it needs, builds vebd and vebctl, starts
 # vebd with bridge veb0, attaches three demo pods (network namespaces
-# vebdemo-a/b/c, 10.96.0.1-3/24; each a veth pair whose host end vebd takes
-# over as an AF_PACKET port), pings between them, and prints
-# the learned address table, the counters and a metrics excerpt.
+# vebdemo-a/b/c, 10.96.0.1-3/24; each gets a pod vport from vebd: a veth pair
+# made by the agent, eth0 inside the pod, the host end an AF_PACKET port),
+# pings between them, and prints the vports, the learned address table, the
+# counters and a metrics excerpt.
 #   scripts/demo.sh          clean up at the end (default)
 #   scripts/demo.sh --keep   leave vebd and the pods running (stop: scripts/demo.sh --stop)
 # Run as root. Traffic stays inside the demo namespaces.
@@ -17,7 +18,7 @@ METRICS=127.0.0.1:9464
 stop() {
   for p in "${PODS[@]}"; do
     ip netns del "${p}" 2>/dev/null || true
-    ip link del "${p#vebdemo-}-vebdemo" 2>/dev/null || true
+    ip link del "${p#vebdemo-}-vebdemo" 2>/dev/null || true  # the vport's host end
   done
   if [[ -f "${RUN}/vebd.pid" ]]; then kill "$(cat "${RUN}/vebd.pid")" 2>/dev/null || true; sleep 0.5; fi
   rm -rf "${RUN}"
@@ -43,15 +44,14 @@ for p in "${PODS[@]}"; do
   host="${p#vebdemo-}-vebdemo"
   ip netns add "${p}"
   ip -n "${p}" link set lo up
-  ip link add "${host}" type veth peer name eth0 netns "${p}"
-  ip link set "${host}" up
+  "${VEBCTL[@]}" veb0 vport pod "/var/run/netns/${p}" eth0 name "${host}" container "${p}" >/dev/null
   ip -n "${p}" addr add "10.96.0.${i}/24" dev eth0
-  ip -n "${p}" link set eth0 up
-  "${VEBCTL[@]}" veb0 add "${host}"
   i=$((i + 1))
 done
 echo "== vebctl veb0 show"
 "${VEBCTL[@]}" veb0 show
+echo "== vebctl veb0 vports"
+"${VEBCTL[@]}" veb0 vports
 echo "== ping from vebdemo-a"
 ip netns exec vebdemo-a ping -c 3 -i 0.2 -W 2 10.96.0.2
 ip netns exec vebdemo-a ping -c 3 -i 0.2 -W 2 10.96.0.3
