@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -49,6 +50,7 @@ struct WorkerPool::Worker {
       absl::MutexLock lock(&mu);
       cmds.push_back(std::move(cmd));
     }
+    has_commands.store(true, std::memory_order_release);
     const uint64_t one = 1;
     (void)!write(evfd, &one, sizeof(one));
   }
@@ -69,6 +71,7 @@ struct WorkerPool::Worker {
     {
       absl::MutexLock lock(&mu);
       todo.swap(cmds);
+      has_commands.store(false, std::memory_order_relaxed);
     }
     bool keep_running = true;
     for (Command& c : todo) {
@@ -127,11 +130,14 @@ struct WorkerPool::Worker {
       }
       for (int i = 0; i < n; ++i) {
         const uint64_t key = events[i].data.u64;
-        if (key == kEventFdKey) {
+        // Commands first, also while every port is busy: epoll hands the
+        // eventfd out in turn with up to thousands of ready ports, which
+        // under a flood would delay a Detach or Stop by seconds.
+        if (key == kEventFdKey || has_commands.load(std::memory_order_acquire)) {
           uint64_t v;
           (void)!read(evfd, &v, sizeof(v));
           if (!ApplyCommands()) return;
-          continue;
+          if (key == kEventFdKey) continue;
         }
         auto it = entries.find(key);
         if (it == entries.end() || it->second->dead) continue;
@@ -155,6 +161,7 @@ struct WorkerPool::Worker {
   std::thread thread;
   absl::Mutex mu;
   std::vector<Command> cmds ABSL_GUARDED_BY(mu);
+  std::atomic<bool> has_commands{false};
   // Worker-thread state.
   uint64_t next_key = 1;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Entry>> entries;

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Scale benchmark for veb's real ports (issue 3): many idle ports attached.
+
+Topology: namespace <p>-sw holds vebd and every switch-side veth end; pods
+<p>-a and <p>-b (10.98.0.1/2) are the active pair; N idle veth pairs have their
+other ends in <p>-idle. vebd takes every switch-side end as an AF_PACKET port
+of bridge veb0 from a startup config.
+
+Interleaved, --reps times: vebd with the 2 active ports only, then with the
+2 + N ports. Per run: the 64-byte UDP rate between a and b (iperf3 at full
+speed, delivered packets/s) and vebd's RSS. With N ports it then fills the MAC
+table with --addresses learned addresses (frames with distinct source MACs
+sent from pod a through a packet socket) and reports RSS again.
+Prints a markdown table of medians. Root; only its own namespaces.
+
+  test/bench/scale_bench.py [--ports 1000] [--addresses 100000] [--reps 3]
+"""
+import argparse
+import json
+import os
+import shlex
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+P = f"vsc{os.getpid() % 10000}"
+SW, A, B, IDLE = f"{P}-sw", f"{P}-a", f"{P}-b", f"{P}-idle"
+IP_A, IP_B = "10.98.0.1", "10.98.0.2"
+
+
+def sh(cmd, check=True, capture=False, timeout=120):
+    r = subprocess.run(cmd, shell=True, check=check, timeout=timeout,
+                       stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                       stderr=subprocess.PIPE if capture else subprocess.DEVNULL, text=True)
+    return r.stdout if capture else ""
+
+
+def setup(n):
+    for ns in (SW, A, B, IDLE):
+        sh(f"ip netns add {ns}")
+        # Idle means idle: no IPv6 neighbour discovery or MLD chatter, which
+        # the switch would flood to every one of the N ports.
+        for conf in ("all", "default"):
+            sh(f"ip netns exec {ns} sysctl -qw net.ipv6.conf.{conf}.disable_ipv6=1")
+    for pod, ip, port in ((A, IP_A, "sa"), (B, IP_B, "sb")):
+        sh(f"ip -n {SW} link add {port} type veth peer name eth0 netns {pod}")
+        sh(f"ip -n {SW} link set {port} up")
+        sh(f"ip -n {pod} addr add {ip}/24 dev eth0")
+        sh(f"ip -n {pod} link set eth0 up")
+        sh(f"ip -n {pod} link set lo up")
+    with tempfile.NamedTemporaryFile("w", suffix=".batch", delete=False) as f:
+        for i in range(n):
+            f.write(f"link add i{i} type veth peer name o{i} netns {IDLE}\n")
+            f.write(f"link set i{i} up\n")
+        batch = f.name
+    sh(f"ip -n {SW} -batch {batch}", timeout=600)
+    os.unlink(batch)
+    with tempfile.NamedTemporaryFile("w", suffix=".batch", delete=False) as f:
+        for i in range(n):
+            f.write(f"link set o{i} up\n")
+        batch = f.name
+    sh(f"ip -n {IDLE} -batch {batch}", timeout=600)
+    os.unlink(batch)
+
+
+def teardown():
+    for ns in (SW, A, B, IDLE):
+        sh(f"ip netns del {ns}", check=False)
+
+
+def start_vebd(tmp, ports, max_addresses):
+    cfg = {"bridges": [{"name": "veb0", "settings": {"maxAddresses": max_addresses}}],
+           "ports": [{"bridge": "veb0", "name": p} for p in ports]}
+    with open(f"{tmp}/config.json", "w") as f:
+        json.dump(cfg, f)
+    sock = f"{tmp}/vebd.sock"
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", SW, f"{ROOT}/bazel-bin/server/vebd", f"--listen=unix://{sock}",
+         f"--config={tmp}/config.json", "--state_file=", "--metrics_address=", "--workers=2"],
+        stdout=subprocess.DEVNULL, stderr=open(f"{tmp}/vebd.log", "a"))
+    vebctl = [f"{ROOT}/bazel-bin/cli/vebctl", f"--socket={sock}"]
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        r = subprocess.run(vebctl + ["-o", "json", "veb0", "show"], capture_output=True, text=True)
+        if r.returncode == 0 and json.loads(r.stdout)["bridge"].get("port_count", 0) >= len(ports):
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        sys.exit("vebd did not attach the ports: " + open(f"{tmp}/vebd.log").read()[-2000:])
+    return proc, vebctl
+
+
+def vebd_pid(proc):
+    # `ip netns exec` execs vebd in place: same pid.
+    return proc.pid
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def udp64_kpps(duration):
+    srv = subprocess.Popen(shlex.split(f"ip netns exec {B} iperf3 -s -1 -B {IP_B}"),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    try:
+        sh(f"ip netns exec {A} ping -c 2 -i 0.2 -W 1 {IP_B}", timeout=10)
+        out = sh(f"ip netns exec {A} iperf3 -c {IP_B} -t {duration} -J -u -l 18 -b 0",
+                 capture=True, timeout=duration + 30)
+        s = json.loads(out)["end"]["sum"]
+        return (s["packets"] - s["lost_packets"]) / s["seconds"] / 1e3
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def fill_table(count):
+    """Sends `count` frames with distinct source MACs from pod a to pod b's
+    MAC (known unicast: no flood to every port), paced so that the switch's
+    socket buffer does not overflow."""
+    mac = json.loads(sh(f"ip -n {B} -j link show eth0", capture=True))[0]["address"]
+    code = f"""
+import socket, struct, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+dst = bytes.fromhex("{mac.replace(':', '')}")
+for i in range({count}):
+    src = struct.pack(">HI", 0x0266, i)
+    s.send(dst + src + b"\\x88\\xb5" + bytes(46))
+    if i % 1000 == 999:
+        time.sleep(0.005)
+"""
+    subprocess.run(["ip", "netns", "exec", A, sys.executable, "-c", code], check=True, timeout=300)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ports", type=int, default=1000)
+    ap.add_argument("--addresses", type=int, default=100000)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=5)
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="veb-scale.")
+    res = {"small": [], "large": []}
+    rss = {"small": [], "large": [], "filled": []}
+    learned = []
+    try:
+        t0 = time.time()
+        setup(a.ports)
+        print(f"topology with {a.ports} idle veth pairs built in {time.time() - t0:.1f} s",
+              file=sys.stderr)
+        for rep in range(a.reps):
+            for kind in ("small", "large") if rep % 2 == 0 else ("large", "small"):
+                ports = ["sa", "sb"] + ([f"i{i}" for i in range(a.ports)] if kind == "large" else [])
+                t1 = time.time()
+                proc, vebctl = start_vebd(tmp, ports, max(a.addresses + 1000, 1000))
+                attach = time.time() - t1
+                try:
+                    time.sleep(1)
+                    rss[kind].append(rss_mib(vebd_pid(proc)))
+                    res[kind].append(udp64_kpps(a.duration))
+                    print(f"rep {rep + 1} {kind}: {len(ports)} ports attached in {attach:.1f} s, "
+                          f"{res[kind][-1]:.0f} kpps, RSS {rss[kind][-1]:.1f} MiB", file=sys.stderr)
+                    if kind == "large":
+                        fill_table(a.addresses)
+                        time.sleep(1)
+                        show = json.loads(subprocess.run(vebctl + ["-o", "json", "veb0", "show"],
+                                                         capture_output=True, text=True).stdout)
+                        learned.append(show["bridge"].get("address_count", 0))
+                        rss["filled"].append(rss_mib(vebd_pid(proc)))
+                        print(f"  {learned[-1]} addresses: RSS {rss['filled'][-1]:.1f} MiB",
+                              file=sys.stderr)
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=30)
+    finally:
+        teardown()
+        subprocess.run(["rm", "-rf", tmp])
+    med = statistics.median
+    small, large = med(res["small"]), med(res["large"])
+    print(f"{a.reps} interleaved repetitions, {a.duration} s UDP loads, medians; 2 workers.")
+    print()
+    print(f"| ports attached | 64-byte delivered kpps | vs 2 ports | vebd RSS MiB |")
+    print("|---|---|---|---|")
+    print(f"| 2 | {small:.0f} | 1.00× | {med(rss['small']):.1f} |")
+    print(f"| {a.ports + 2} | {large:.0f} | {large / small:.2f}× | {med(rss['large']):.1f} |")
+    print(f"| {a.ports + 2}, {int(med(learned))} addresses learned | — | — | "
+          f"{med(rss['filled']):.1f} |")
+
+
+if __name__ == "__main__":
+    main()
