@@ -238,10 +238,9 @@ void Bridge::ReplacePortLocked(std::shared_ptr<const PortState> state) {
 }
 
 const Bridge::PortState* Bridge::FindLocked(absl::string_view port) const {
-  for (const auto& p : snapshot_.load()->slots) {
-    if (p && p->io->name() == port) return p.get();
-  }
-  return nullptr;
+  auto it = slot_by_name_.find(port);
+  if (it == slot_by_name_.end()) return nullptr;
+  return snapshot_.load()->slots[it->second].get();
 }
 
 absl::Status Bridge::Update(const BridgeConfig& config) {
@@ -312,6 +311,7 @@ absl::StatusOr<PortRef> Bridge::AddLocked(std::shared_ptr<Port> port,
   if (slot >= next->slots.size()) next->slots.resize(slot + 1);
   next->slots[slot] = std::move(state);
   if (!free_slots_.empty() && free_slots_.back() == slot) free_slots_.pop_back();
+  slot_by_name_[pname] = slot;
   PublishLocked(std::move(next));
   return ref;
 }
@@ -352,6 +352,7 @@ absl::Status Bridge::RemovePort(absl::string_view port) {
         "port ", Quote(port), ": delete: not a port of bridge ", Quote(name_)));
   }
   const PortRef ref = cur->ref;
+  slot_by_name_.erase(port);
   auto next = CopyLocked();
   next->slots[ref.slot].reset();
   PublishLocked(std::move(next));

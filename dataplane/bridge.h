@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -240,6 +241,9 @@ class Bridge {
   mutable absl::Mutex mu_;
   uint32_t next_gen_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<uint32_t> free_slots_ ABSL_GUARDED_BY(mu_);
+  // Port name -> slot, so control lookups by name do not walk every slot
+  // (the agent's state export asks once per port).
+  absl::flat_hash_map<std::string, uint32_t> slot_by_name_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace veb
