@@ -113,11 +113,13 @@ run_step() {  # run_step NAME LOG COMMAND...
 }
 
 # The agent through the real grpcurl (reflection, every RPC family, error codes).
-"${BAZEL[@]}" build "${BAZEL_FLAGS[@]}" //server:vebd //cli:vebctl //cni-plugin:veb >"${LOGDIR}/build-bins.log" 2>&1 ||
+"${BAZEL[@]}" build "${BAZEL_FLAGS[@]}" //server:vebd //cli:vebctl //cni-plugin:veb //test/load:rpc_load >"${LOGDIR}/build-bins.log" 2>&1 ||
   { echo "building vebd/vebctl/veb failed"; tail -20 "${LOGDIR}/build-bins.log"; failed=$((failed + 1)); }
 run_step "grpcurl against vebd" "${LOGDIR}/grpcurl.log" bash test/grpcurl/grpcurl_test.sh
 # A real Prometheus server scraping vebd; kill -9 restart with a ping flowing.
 run_step "agent: Prometheus, restart" "${LOGDIR}/agent.log" bash test/agent/agent_test.sh
+# 8 clients x 1,000 mixed RPCs while a probe measures dataplane stalls.
+run_step "agent under load" "${LOGDIR}/load.log" bash test/load/load_test.sh
 # The CNI plugin through cnitool and the reference plugins (chaining, 60 pods,
 # restart between ADD and DEL, failures midway, bad input, leak checks).
 run_step "CNI plugin with cnitool" "${LOGDIR}/cni.log" bash test/cni/cnitool_test.sh
