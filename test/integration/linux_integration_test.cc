@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -246,9 +247,19 @@ class PodSocket {
     f[18] = marker;
     EXPECT_EQ(send(fd_, f, sizeof(f), 0), static_cast<ssize_t>(sizeof(f)));
   }
-  // Whether a test frame with `marker` arrives within `ms` (after an
-  // optional tag, which the receiving kernel normally takes out of band).
-  bool Sees(uint8_t marker, int ms = 500) {
+  // Any frame, padded to the 60-byte Ethernet minimum.
+  void SendRaw(std::vector<uint8_t> f) {
+    if (f.size() < 60) f.resize(60, 0);
+    EXPECT_EQ(send(fd_, f.data(), f.size(), 0), static_cast<ssize_t>(f.size()));
+  }
+  // Whether a received (not outgoing) frame satisfying `match(data, len)`
+  // has arrived since the socket opened, waiting up to `ms` for it. Every
+  // received frame is kept, so looking for one frame never hides another.
+  template <typename Match>
+  bool SeesIf(Match match, int ms = 500) {
+    for (const std::vector<uint8_t>& f : seen_) {
+      if (match(f.data(), f.size())) return true;
+    }
     const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
     for (;;) {
       const int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -260,19 +271,71 @@ class PodSocket {
       sockaddr_ll from{};
       socklen_t fl = sizeof(from);
       ssize_t n = recvfrom(fd_, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &fl);
-      if (n < 19 || from.sll_pkttype == PACKET_OUTGOING) continue;
-      const int off = (buf[12] == 0x81 && buf[13] == 0x00) ? 4 : 0;
-      if (buf[12 + off] == (kTestEtherType >> 8) && buf[13 + off] == (kTestEtherType & 0xff) &&
-          buf[14 + off] == marker) {
-        return true;
-      }
+      if (n <= 0 || from.sll_pkttype == PACKET_OUTGOING) continue;
+      if (seen_.size() < kMaxSeen) seen_.emplace_back(buf, buf + n);
+      if (match(buf, static_cast<size_t>(n))) return true;
     }
+  }
+  // Whether a frame starting with the bytes of `want` arrives within `ms`.
+  bool SeesFrame(const std::vector<uint8_t>& want, int ms = 500) {
+    return SeesIf([&](const uint8_t* d, size_t n) {
+      return n >= want.size() && std::equal(want.begin(), want.end(), d);
+    }, ms);
+  }
+  // Whether a test frame with `marker` arrives within `ms` (after an
+  // optional tag, which the receiving kernel normally takes out of band).
+  bool Sees(uint8_t marker, int ms = 500) {
+    return SeesIf([&](const uint8_t* buf, size_t n) {
+      if (n < 19) return false;
+      const int off = (buf[12] == 0x81 && buf[13] == 0x00) ? 4 : 0;
+      return buf[12 + off] == (kTestEtherType >> 8) && buf[13 + off] == (kTestEtherType & 0xff) &&
+             buf[14 + off] == marker;
+    }, ms);
   }
 
  private:
+  static constexpr size_t kMaxSeen = 4096;  // bounded; tests see a few dozen
   int fd_ = -1;
   int ifindex_ = 0;
+  std::vector<std::vector<uint8_t>> seen_;
 };
+
+// Pod i's IPv4 address (host order): 10.99.0.i.
+constexpr uint32_t PodIp(int i) { return 0x0a630000u | static_cast<uint32_t>(i); }
+
+void Put16(uint16_t v, std::vector<uint8_t>* f) {
+  f->push_back(v >> 8);
+  f->push_back(v & 0xff);
+}
+
+// An Ethernet/IPv4 ARP body (hrd 1, pro 0x0800, hln 6, pln 4) behind an
+// Ethernet header with `ether_type` (ARP 0x0806 or RARP 0x8035); unpadded, so
+// a capture can match it as a prefix of the received frame.
+std::vector<uint8_t> ArpFrame(Mac dst, Mac src, uint16_t ether_type, uint16_t op,
+                              Mac sha, uint32_t spa, Mac tha, uint32_t tpa) {
+  std::vector<uint8_t> f(12);
+  StoreMac(dst, f.data());
+  StoreMac(src, f.data() + 6);
+  Put16(ether_type, &f);
+  Put16(1, &f);
+  Put16(kEtherTypeIpv4, &f);
+  f.push_back(6);
+  f.push_back(4);
+  Put16(op, &f);
+  auto put_mac = [&](Mac m) {
+    f.resize(f.size() + 6);
+    StoreMac(m, f.data() + f.size() - 6);
+  };
+  auto put_ip = [&](uint32_t a) {
+    Put16(a >> 16, &f);
+    Put16(a & 0xffff, &f);
+  };
+  put_mac(sha);
+  put_ip(spa);
+  put_mac(tha);
+  put_ip(tpa);
+  return f;
+}
 
 TEST_F(LinuxSwitchTest, PingAcrossAndLearnAddresses) {
   std::string rtt;
@@ -571,6 +634,148 @@ TEST_F(LinuxSwitchTest, IdleSwitchUsesNoCpu) {
   std::printf("idle switch (3 ports, 2 workers, link monitor): %lu ticks in 2 s\n",
               static_cast<unsigned long>(used));
   EXPECT_LE(used, 2u);  // < 1% of a core (100 ticks/s)
+}
+
+// S5 on the wire: an anti-spoofing `in` list on pod1's port (pass ARP whose
+// sender is pod1's own MAC and IP, block every other ARP) stops pod1 from
+// claiming pod2's IP or another sender MAC, while pod1's genuine ARP crosses
+// and the blocked frames are counted as rules_in.
+TEST_F(LinuxSwitchTest, InRuleBlocksSpoofedArp) {
+  Rule pass_own;
+  pass_own.action = RuleAction::kPass;
+  pass_own.arp = ArpKind::kArp;
+  pass_own.arp_sha = kPodMac[1];
+  pass_own.arp_spa = PodIp(1);
+  Rule block_arp;
+  block_arp.arp = ArpKind::kArp;
+  ASSERT_TRUE(bridge_->AddRule(HostIf(1), pass_own).ok());
+  ASSERT_TRUE(bridge_->AddRule(HostIf(1), block_arp).ok());
+  ASSERT_EQ(bridge_->ListRules(HostIf(1))->size(), 2u);
+  PodSocket s1(Ns(1)), s2(Ns(2)), s3(Ns(3));
+  const uint64_t before = bridge_->GetPortCounters(HostIf(1))->in(DropReason::kRulesIn);
+  // Gratuitous replies: "10.99.0.2 is at pod1's MAC", and "10.99.0.1 is at
+  // pod2's MAC" (spoofed sha, Ethernet source still pod1's).
+  const std::vector<uint8_t> spoof_spa = ArpFrame(kBroadcastMac, kPodMac[1], kEtherTypeArp,
+      kArpOpReply, kPodMac[1], PodIp(2), kBroadcastMac, PodIp(2));
+  const std::vector<uint8_t> spoof_sha = ArpFrame(kBroadcastMac, kPodMac[1], kEtherTypeArp,
+      kArpOpReply, kPodMac[2], PodIp(1), kBroadcastMac, PodIp(1));
+  const std::vector<uint8_t> genuine = ArpFrame(kBroadcastMac, kPodMac[1], kEtherTypeArp,
+      kArpOpReply, kPodMac[1], PodIp(1), kBroadcastMac, PodIp(1));
+  s1.SendRaw(spoof_spa);
+  s1.SendRaw(spoof_sha);
+  s1.SendRaw(genuine);
+  EXPECT_TRUE(s3.SeesFrame(genuine));  // also proves the capture works
+  // Frames leave pod1 in order: once the genuine one arrived, the spoofed
+  // ones would have too (the waits below are slack).
+  EXPECT_FALSE(s3.SeesFrame(spoof_spa, 200));
+  EXPECT_FALSE(s3.SeesFrame(spoof_sha, 100));
+  EXPECT_FALSE(s2.SeesFrame(spoof_spa, 100));
+  EXPECT_FALSE(s2.SeesFrame(spoof_sha, 100));
+  EXPECT_TRUE(WaitFor([&] {
+    return bridge_->GetPortCounters(HostIf(1))->in(DropReason::kRulesIn) == before + 2;
+  }, 2000)) << bridge_->GetPortCounters(HostIf(1))->in(DropReason::kRulesIn) - before;
+  // The kernel's own ARP (sender = pod1) passes both ways.
+  EXPECT_TRUE(Ping(1, 3, 1));
+  EXPECT_TRUE(Ping(2, 1, 1));
+  EXPECT_EQ(bridge_->GetPortCounters(HostIf(1))->in(DropReason::kRulesIn), before + 2);
+}
+
+// S4 on the wire: with blocknonip on pod1's port, a 0x88b5 frame neither
+// leaves pod1 through the switch (blocknonip_in) nor reaches pod1 from pod3
+// (blocknonip_out), while IPv4, ARP, RARP and IPv6 cross in both directions.
+TEST_F(LinuxSwitchTest, BlockNonIpDropsOtherEthertypes) {
+  for (int i : {1, 3}) {
+    ASSERT_EQ(Sh(absl::StrCat("ip -n ", Ns(i), " addr add fd99::", i, "/64 dev eth0 nodad")).rc, 0);
+  }
+  PortConfig nonip;
+  nonip.blocknonip = true;
+  ASSERT_TRUE(bridge_->UpdatePort(HostIf(1), nonip).ok());
+  PodSocket s1(Ns(1)), s2(Ns(2)), s3(Ns(3));
+  auto counters = [&] { return *bridge_->GetPortCounters(HostIf(1)); };
+  const PortCounters before = counters();
+  // From pod1: not forwarded to anyone, counted on input.
+  s1.Send(kBroadcastMac, kPodMac[1], 21);
+  EXPECT_FALSE(s3.Sees(21, 300));
+  EXPECT_FALSE(s2.Sees(21, 100));
+  EXPECT_TRUE(WaitFor([&] {
+    return counters().in(DropReason::kBlockNonIpIn) == before.in(DropReason::kBlockNonIpIn) + 1;
+  }, 2000));
+  // To pod1: pod2 (no blocknonip) gets the flood, pod1 does not.
+  s3.Send(kBroadcastMac, kPodMac[3], 22);
+  EXPECT_TRUE(s2.Sees(22));
+  EXPECT_FALSE(s1.Sees(22, 200));
+  EXPECT_TRUE(WaitFor([&] {
+    return counters().out(DropReason::kBlockNonIpOut) == before.out(DropReason::kBlockNonIpOut) + 1;
+  }, 2000));
+  // ARP and RARP cross both ways.
+  const std::vector<uint8_t> arp1 = ArpFrame(kBroadcastMac, kPodMac[1], kEtherTypeArp,
+      kArpOpReply, kPodMac[1], PodIp(1), kBroadcastMac, PodIp(1));
+  const std::vector<uint8_t> rarp1 = ArpFrame(kBroadcastMac, kPodMac[1], kEtherTypeRarp,
+      kRarpOpRequest, kPodMac[1], 0, kPodMac[1], 0);
+  const std::vector<uint8_t> arp3 = ArpFrame(kBroadcastMac, kPodMac[3], kEtherTypeArp,
+      kArpOpReply, kPodMac[3], PodIp(3), kBroadcastMac, PodIp(3));
+  const std::vector<uint8_t> rarp3 = ArpFrame(kBroadcastMac, kPodMac[3], kEtherTypeRarp,
+      kRarpOpRequest, kPodMac[3], 0, kPodMac[3], 0);
+  s1.SendRaw(arp1);
+  s1.SendRaw(rarp1);
+  EXPECT_TRUE(s3.SeesFrame(arp1));
+  EXPECT_TRUE(s3.SeesFrame(rarp1));
+  s3.SendRaw(arp3);
+  s3.SendRaw(rarp3);
+  EXPECT_TRUE(s1.SeesFrame(arp3));
+  EXPECT_TRUE(s1.SeesFrame(rarp3));
+  // IPv4 (with ARP) and IPv6 (with neighbour discovery) both ways.
+  EXPECT_TRUE(Ping(1, 3, 1));
+  EXPECT_TRUE(Ping(3, 1, 1));
+  EXPECT_EQ(Sh(absl::StrCat(Exec(1), "ping -6 -n -q -c 1 -W 2 fd99::3")).rc, 0);
+  EXPECT_EQ(Sh(absl::StrCat(Exec(3), "ping -6 -n -q -c 1 -W 2 fd99::1")).rc, 0);
+  // Nothing IP-like was taken for non-IP.
+  const PortCounters after = counters();
+  EXPECT_EQ(after.in(DropReason::kBlockNonIpIn), before.in(DropReason::kBlockNonIpIn) + 1);
+  EXPECT_EQ(after.out(DropReason::kBlockNonIpOut), before.out(DropReason::kBlockNonIpOut) + 1);
+}
+
+// S6 on the wire: pod1's port is locked (learning and discover off, as the
+// contract requires) with a static entry for pod1's MAC. Frames from any other
+// source MAC on that port never reach pod2 and count as `locked`; pod1's own
+// MAC pings fine, also after pod1 changed its MAC away and back.
+TEST_F(LinuxSwitchTest, LockedPortPassesOnlyItsStaticMac) {
+  PortConfig locked;
+  locked.locked = true;
+  EXPECT_EQ(bridge_->UpdatePort(HostIf(1), locked).code(), absl::StatusCode::kFailedPrecondition);
+  locked.learning = false;
+  EXPECT_EQ(bridge_->UpdatePort(HostIf(1), locked).code(), absl::StatusCode::kFailedPrecondition);
+  locked.discover = false;
+  ASSERT_TRUE(bridge_->UpdatePort(HostIf(1), locked).ok());
+  ASSERT_TRUE(bridge_->AddStaticAddress(1, kPodMac[1], HostIf(1)).ok());
+  EXPECT_TRUE(Ping(1, 2, 1));
+  auto locked_drops = [&] { return bridge_->GetPortCounters(HostIf(1))->in(DropReason::kLocked); };
+  constexpr Mac kForged = 0x0200009900e1;
+  PodSocket s1(Ns(1)), s2(Ns(2));
+  const uint64_t before = locked_drops();
+  s1.Send(kBroadcastMac, kForged, 31);
+  s1.Send(kBroadcastMac, kPodMac[1], 32);
+  EXPECT_TRUE(s2.Sees(32));
+  EXPECT_FALSE(s2.Sees(31, 200));
+  EXPECT_TRUE(WaitFor([&] { return locked_drops() == before + 1; }, 2000))
+      << locked_drops() - before;
+  EXPECT_EQ(Owner(kForged), std::nullopt);  // not learned either
+  // pod1 takes another MAC: its ARP and IPv6 chatter is dropped as locked,
+  // none of it reaches pod2. (Its ARP requests are what must not cross: with
+  // discover off, pod2's reply to an unknown MAC could not reach pod1 anyway.)
+  constexpr Mac kNewMac = 0x0200009900a1;
+  auto from_new_mac = [&](const uint8_t* d, size_t n) {
+    return n >= 12 && LoadMac(d + 6) == kNewMac;
+  };
+  const std::string set_mac = absl::StrCat("ip -n ", Ns(1), " link set eth0 address ");
+  ASSERT_EQ(Sh(set_mac + FormatMac(kNewMac)).rc, 0);
+  EXPECT_FALSE(Ping(1, 2, 1));
+  EXPECT_GT(locked_drops(), before + 1);
+  EXPECT_FALSE(s2.SeesIf(from_new_mac, 200));
+  EXPECT_EQ(Owner(kNewMac), std::nullopt);
+  ASSERT_EQ(Sh(set_mac + FormatMac(kPodMac[1])).rc, 0);
+  EXPECT_TRUE(WaitFor([&] { return Ping(1, 2, 1); }, 5000));
+  EXPECT_EQ(Owner(kPodMac[1]), HostIf(1));
 }
 
 }  // namespace
