@@ -297,15 +297,22 @@ int main(int argc, char** argv) {
       return 0;
     } else if (a.rfind("--socket=", 0) == 0) {
       socket = a.substr(9);
-    } else if (a == "--socket" && i + 1 < argc) {
-      socket = argv[++i];
-    } else if ((a == "-o" || a == "--output") && i + 1 < argc) {
-      const std::string mode = argv[++i];
-      if (mode != "json" && mode != "text") {
-        std::cerr << "vebctl: -o takes json or text\n";
+    } else if (a == "--socket" || a == "-o" || a == "--output") {
+      // A flag without its value is a syntax error, not a command word.
+      if (i + 1 >= argc) {
+        std::cerr << "vebctl: " << a << " needs a value (vebctl -h for usage)\n";
         return 2;
       }
-      json = mode == "json";
+      const std::string value = argv[++i];
+      if (a == "--socket") {
+        socket = value;
+        continue;
+      }
+      if (value != "json" && value != "text") {
+        std::cerr << "vebctl: " << a << " takes json or text (vebctl -h for usage)\n";
+        return 2;
+      }
+      json = value == "json";
     } else {
       words.push_back(a);
     }

@@ -116,6 +116,8 @@ run_step() {  # run_step NAME LOG COMMAND...
 "${BAZEL[@]}" build "${BAZEL_FLAGS[@]}" //server:vebd //cli:vebctl //cni-plugin:veb //test/load:rpc_load >"${LOGDIR}/build-bins.log" 2>&1 ||
   { echo "building vebd/vebctl/veb failed"; tail -20 "${LOGDIR}/build-bins.log"; failed=$((failed + 1)); }
 run_step "grpcurl against vebd" "${LOGDIR}/grpcurl.log" bash test/grpcurl/grpcurl_test.sh
+# vebctl: every command and its JSON output against golden files.
+run_step "vebctl golden tests" "${LOGDIR}/vebctl.log" bash test/vebctl/golden_test.sh
 # A real Prometheus server scraping vebd; kill -9 restart with a ping flowing.
 run_step "agent: Prometheus, restart" "${LOGDIR}/agent.log" bash test/agent/agent_test.sh
 # 8 clients x 1,000 mixed RPCs while a probe measures dataplane stalls.
