@@ -20,33 +20,18 @@
 # Prints "PASS: ..." / "FAIL: ..." per check and "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-VEBD="${VEBD:-bazel-bin/server/vebd}"
-VEBCTL_BIN="${VEBCTL:-bazel-bin/cli/vebctl}"
+source test/lib.sh
 PROMETHEUS="${PROMETHEUS:-/usr/bin/prometheus}"
 PROMTOOL="${PROMTOOL:-/usr/bin/promtool}"
-PY=/usr/bin/python3
 T="$(mktemp -d /tmp/veb-agent.XXXXXX)"
 SOCK="${T}/vebd.sock"
 P="vat$$"            # prefix of every namespace and interface this run makes
 NS1="${P}-1" NS2="${P}-2"
 V1="${P}p1" V2="${P}p2"  # host ends (vport names), at most 15 characters
 IP1=10.77.0.1 IP2=10.77.0.2
-passed=0
-failed=0
-vebd_pid=""
 prom_pid=""
 ping_pid=""
 
-pass() { echo "PASS: $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $1${2:+ ($2)}"; failed=$((failed + 1)); }
-check() {  # check NAME COMMAND...
-  local name="$1"; shift
-  local out
-  if out="$("$@" 2>&1)"; then pass "${name}"; else fail "${name}" "$(tail -c 400 <<<"${out}" | tr '\n' ' ')"; fi
-}
-vebctl() { timeout 10 "${VEBCTL_BIN}" --socket="${SOCK}" "$@"; }
-now() { date +%s.%N; }
-elapsed_ms() { "${PY}" -c 'import sys; print(round((float(sys.argv[2]) - float(sys.argv[1])) * 1000))' "$1" "$2"; }
 # jq-like: JSON on stdin, a Python expression over `j`; strings print bare.
 pyj() {
   "${PY}" -c '
@@ -58,22 +43,6 @@ print(r if isinstance(r, str) else json.dumps(r))' "$1"
 free_port() {
   "${PY}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-alive() {  # alive PID: running and not a zombie
-  local st
-  st="$(ps -o stat= -p "$1" 2>/dev/null)" && [[ -n "${st}" && "${st}" != Z* ]]
-}
-wait_gone() {  # wait_gone PID SECONDS -> 0 when it exited in time
-  local i
-  for ((i = 0; i < $2 * 20; i++)); do alive "$1" || return 0; sleep 0.05; done
-  ! alive "$1"
-}
-stop() {  # stop PID: TERM, then KILL after 10 s; reaps it
-  [[ -n "$1" ]] || return 0
-  kill -TERM "$1" 2>/dev/null
-  wait_gone "$1" 10 || kill -KILL "$1" 2>/dev/null
-  wait "$1" 2>/dev/null
-  return 0
-}
 ifindex() {  # ifindex [NETNS] IFNAME -> "IFINDEX PEER_IFINDEX" ("-" when missing)
   local out
   if [[ $# -eq 2 ]]; then out="$(ip -n "$1" -o link show dev "$2" 2>/dev/null)"; else out="$(ip -o link show dev "$1" 2>/dev/null)"; fi
@@ -82,50 +51,18 @@ ifindex() {  # ifindex [NETNS] IFNAME -> "IFINDEX PEER_IFINDEX" ("-" when missin
 }
 pod_mac() { ip -n "$1" -o link show dev eth0 | sed -E 's/.*link\/ether ([0-9a-f:]+).*/\1/'; }
 
-start_vebd() {
-  "${VEBD}" --listen="unix://${SOCK}" --state_file="${T}/state.json" \
-    --metrics_address="127.0.0.1:${METRICS_PORT}" --workers=1 >>"${T}/vebd.log" 2>&1 &
-  vebd_pid=$!
-  local end=$((SECONDS + 10))
-  while ((SECONDS < end)); do
-    timeout 2 "${VEBCTL_BIN}" --socket="${SOCK}" health >/dev/null 2>&1 && return 0
-    alive "${vebd_pid}" || return 1
-    sleep 0.05
-  done
-  return 1
-}
-
-LEFT=""
 cleanup() {  # idempotent; non-zero (what, in LEFT) when something of ours is left
-  local ns l i left=""
   [[ -n "${ping_pid}" ]] && { kill "${ping_pid}" 2>/dev/null; wait "${ping_pid}" 2>/dev/null; ping_pid=""; }
   stop "${prom_pid}"; prom_pid=""
-  stop "${vebd_pid}"; vebd_pid=""
-  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${P}-" || true); do ip netns del "${ns}" 2>/dev/null; done
-  # A pair goes with its pod end's namespace; the kernel may take a moment.
-  for ((i = 0; i < 40; i++)); do
-    ip link show dev "${V1}" >/dev/null 2>&1 || ip link show dev "${V2}" >/dev/null 2>&1 || break
-    sleep 0.05
-  done
-  for l in "${V1}" "${V2}"; do ip link show dev "${l}" >/dev/null 2>&1 && ip link del "${l}" 2>/dev/null; done
-  ip netns list 2>/dev/null | awk '{print $1}' | grep -q "^${P}-" && left+=" netns: $(ip netns list | awk '{print $1}' | grep "^${P}-" | tr '\n' ' ')"
-  for l in "${V1}" "${V2}"; do ip link show dev "${l}" >/dev/null 2>&1 && left+=" link: ${l}"; done
-  LEFT="${left}"
-  [[ -z "${left}" ]]
-}
-on_exit() {
-  local rc=$?
-  if ! cleanup; then echo "cleanup: left behind:${LEFT}" >&2; rc=1; fi
-  rm -rf "${T}"
-  exit "${rc}"
+  stop_vebd
+  remove_netns "${P}" "${V1}" "${V2}"
 }
 trap on_exit EXIT
 trap 'exit 130' INT TERM HUP
 
-if [[ "$(id -u)" -ne 0 ]]; then echo "agent_test.sh: needs root (network namespaces)" >&2; exit 1; fi
-for b in "${VEBD}" "${VEBCTL_BIN}" "${PROMETHEUS}" "${PROMTOOL}" /usr/bin/curl /usr/bin/ping; do
-  [[ -x "${b}" ]] || { echo "agent_test.sh: ${b} missing (bazel build //server:vebd //cli:vebctl; scripts/setup.sh)" >&2; exit 1; }
-done
+require_root
+require_executables "bazel build //server:vebd //cli:vebctl; scripts/setup.sh" \
+  "${VEBD}" "${VEBCTL_BIN}" "${PROMETHEUS}" "${PROMTOOL}" /usr/bin/curl /usr/bin/ping
 
 METRICS_PORT="$(free_port)"
 PROM_PORT="$(free_port)"
@@ -133,13 +70,9 @@ while [[ "${PROM_PORT}" == "${METRICS_PORT}" ]]; do PROM_PORT="$(free_port)"; do
 PROM="http://127.0.0.1:${PROM_PORT}"
 
 # ---- A. a real Prometheus server scraping vebd ---------------------------------------
-for ns in "${NS1}" "${NS2}"; do
-  ip netns add "${ns}"
-  ip netns exec "${ns}" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  ip -n "${ns}" link set lo up
-done
+make_netns "${NS1}" "${NS2}"
 
-if start_vebd; then pass "vebd starts (metrics on 127.0.0.1:${METRICS_PORT})"; else fail "vebd starts" "$(tail -5 "${T}/vebd.log")"; exit 1; fi
+if start_vebd --metrics_address="127.0.0.1:${METRICS_PORT}"; then pass "vebd starts (metrics on 127.0.0.1:${METRICS_PORT})"; else fail "vebd starts" "$(tail -5 "${T}/vebd.log")"; exit 1; fi
 
 mkdir -p "${T}/prom"
 cat >"${T}/prometheus.yml" <<EOF
@@ -310,7 +243,7 @@ vebd_pid=""
 t_kill="$(now)"
 sleep 0.5  # an outage the ping sees
 t_restart="$(now)"
-if start_vebd; then
+if start_vebd --metrics_address="127.0.0.1:${METRICS_PORT}"; then
   pass "vebd restarts with the same state file and socket ($(elapsed_ms "${t_restart}" "$(now)") ms to healthy)"
 else
   fail "vebd restarts with the same state file and socket" "$(tail -5 "${T}/vebd.log")"
@@ -401,13 +334,5 @@ else
 fi
 
 # ---- cleanup -----------------------------------------------------------------------------
-if cleanup; then
-  pass "cleanup: no namespace ${P}-* and no ${V1}/${V2} left"
-else
-  fail "cleanup: no namespace ${P}-* and no ${V1}/${V2} left" "${LEFT}"
-fi
-if [[ ${failed} -ne 0 ]]; then
-  echo "--- vebd log (last 20 lines)"; tail -20 "${T}/vebd.log"
-fi
-echo "${passed} passed, ${failed} failed"
-[[ ${failed} -eq 0 ]]
+check_cleanup "no namespace ${P}-* and no ${V1}/${V2} left"
+finish "${T}/vebd.log"

@@ -17,56 +17,29 @@
 # Knobs: PORTS (1000), ADDRS (1000), ITER (200), REPS (3).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-VEBD="${VEBD:-bazel-bin/server/vebd}"
-VEBCTL_BIN="${VEBCTL:-bazel-bin/cli/vebctl}"
+source test/lib.sh
 RPC_LOAD="${RPC_LOAD:-bazel-bin/test/load/rpc_load}"
 PORTS="${PORTS:-1000}"
 ADDRS="${ADDRS:-1000}"
 ITER="${ITER:-200}"
 REPS="${REPS:-3}"
-PY=/usr/bin/python3
 T="$(mktemp -d /tmp/veb-rpcbench.XXXXXX)"
-vebd_pid=""
 
-for b in "${VEBD}" "${VEBCTL_BIN}" "${RPC_LOAD}" "${PY}"; do
-  [[ -x "${b}" ]] || { echo "rpc_bench.sh: ${b} missing (bazel build //server:vebd //cli:vebctl //test/load:rpc_load)" >&2; exit 1; }
-done
-alive() { local st; st="$(ps -o stat= -p "$1" 2>/dev/null)" && [[ -n "${st}" && "${st}" != Z* ]]; }
-stop_vebd() {  # TERM, KILL after 10 s; reaps it
-  [[ -n "${vebd_pid}" ]] || return 0
-  kill -TERM "${vebd_pid}" 2>/dev/null
-  local i
-  for ((i = 0; i < 200; i++)); do alive "${vebd_pid}" || break; sleep 0.05; done
-  alive "${vebd_pid}" && kill -KILL "${vebd_pid}" 2>/dev/null
-  wait "${vebd_pid}" 2>/dev/null
-  vebd_pid=""
-}
-on_exit() {
-  local rc=$?
-  stop_vebd
-  rm -rf "${T}"
-  exit "${rc}"
-}
+require_executables "bazel build //server:vebd //cli:vebctl //test/load:rpc_load" \
+  "${VEBD}" "${VEBCTL_BIN}" "${RPC_LOAD}" "${PY}"
+cleanup() { stop_vebd; }
 trap on_exit EXIT
 trap 'exit 130' INT TERM HUP
 
 FAKE="$("${PY}" -c 'import sys; print(",".join("fk%d" % i for i in range(int(sys.argv[1]))))' "${PORTS}")"
-now() { date +%s.%N; }
-ms_between() { "${PY}" -c 'import sys; print("%.0f" % ((float(sys.argv[2]) - float(sys.argv[1])) * 1000))' "$1" "$2"; }
-start_vebd() {  # start_vebd DIR: vebd on DIR/vebd.sock, state DIR/state.json (no wait)
+launch_vebd() {  # launch_vebd DIR: vebd on DIR/vebd.sock, state DIR/state.json (no wait)
   "${VEBD}" --listen="unix://$1/vebd.sock" --state_file="$1/state.json" --metrics_address= \
     --workers=1 --fake_interfaces="${FAKE}" >>"$1/vebd.log" 2>&1 &
   vebd_pid=$!
 }
-wait_serving() {  # wait_serving DIR SECONDS -> 0 once health answers SERVING
-  local end=$((SECONDS + $2))
-  while ((SECONDS < end)); do
-    timeout 5 "${VEBCTL_BIN}" --socket="$1/vebd.sock" health >/dev/null 2>&1 && return 0
-    alive "${vebd_pid}" || return 1
-    sleep 0.01
-  done
-  return 1
-}
+# wait_serving DIR SECONDS -> 0 once health answers SERVING (polled every 10 ms:
+# the restore times below are measured with it)
+wait_serving() { wait_healthy "$1/vebd.sock" "$2" 0.01; }
 ports_listed() { timeout 30 "${VEBCTL_BIN}" --socket="$1/vebd.sock" lat0 ports 2>/dev/null | grep -c '^[[:space:]]*port '; }
 # field FILE RPC KEY -> the value of KEY (p50_ms, p99_ms) on RPC's latency line
 field() { awk -v r="$2" -v k="$3" '$1 == "latency" && $2 == r {for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) print substr($i, length(k) + 2)}' "$1"; }
@@ -78,13 +51,13 @@ failed=0
 for ((r = 1; r <= REPS; r++)); do
   d="${T}/lat${r}"
   mkdir -p "${d}"
-  start_vebd "${d}"
+  launch_vebd "${d}"
   if ! wait_serving "${d}" 30; then echo "rep ${r}: vebd did not start: $(tail -3 "${d}/vebd.log")" >&2; failed=1; stop_vebd; continue; fi
   t0="$(now)"
   timeout 1200 "${RPC_LOAD}" --socket="${d}/vebd.sock" --mode=latency --bridge=lat0 --ports="${PORTS}" \
     --port_prefix=fk --addresses="${ADDRS}" --iterations="${ITER}" >"${d}/out.txt" 2>&1
   rc=$?
-  R[run_s,${r}]="$(( $(ms_between "${t0}" "$(now)") / 1000 ))"
+  R[run_s,${r}]="$(( $(elapsed_ms "${t0}" "$(now)") / 1000 ))"
   stop_vebd
   if [[ ${rc} -ne 0 ]]; then echo "rep ${r}: rpc_load failed (exit ${rc}): $(grep -E 'error|mismatch' "${d}/out.txt" | head -5)" >&2; failed=1; fi
   for rpc in AddPort AddStaticAddress ListAddresses ListPorts; do
@@ -103,7 +76,7 @@ for variant in empty ports addrs; do
   [[ "${variant}" == addrs ]] && n_addr="${ADDRS}"
   [[ "${variant}" == empty ]] && want=0
   if [[ "${variant}" != empty ]]; then
-    start_vebd "${d}"
+    launch_vebd "${d}"
     if ! wait_serving "${d}" 30; then echo "restore ${variant}: vebd did not start" >&2; failed=1; stop_vebd; continue; fi
     timeout 1200 "${RPC_LOAD}" --socket="${d}/vebd.sock" --mode=latency --bridge=lat0 --ports="${PORTS}" \
       --port_prefix=fk --addresses="${n_addr}" --iterations=1 --keep_bridge >"${d}/populate.txt" 2>&1 ||
@@ -118,14 +91,14 @@ for variant in empty ports addrs; do
   for ((r = 1; r <= REPS; r++)); do
     [[ "${variant}" == empty ]] && rm -f "${d}/state.json"
     t0="$(now)"
-    start_vebd "${d}"
+    launch_vebd "${d}"
     if ! wait_serving "${d}" 120; then echo "restore ${variant} rep ${r}: not SERVING: $(tail -3 "${d}/vebd.log")" >&2; failed=1; stop_vebd; continue; fi
     t1="$(now)"
-    R[${key}_health,${r}]="$(ms_between "${t0}" "${t1}")"
+    R[${key}_health,${r}]="$(elapsed_ms "${t0}" "${t1}")"
     if [[ "${want}" -gt 0 ]]; then
       n=0
       for ((i = 0; i < 600; i++)); do n="$(ports_listed "${d}")"; [[ "${n}" -eq "${want}" ]] && break; sleep 0.01; done
-      R[${key},${r}]="$(ms_between "${t0}" "$(now)")"
+      R[${key},${r}]="$(elapsed_ms "${t0}" "$(now)")"
       [[ "${n}" -eq "${want}" ]] || { echo "restore ${variant} rep ${r}: ${n} ports listed, expected ${want}" >&2; failed=1; R[${key},${r}]="-"; }
     fi
     grep -q 'restore:' "${d}/vebd.log" && { echo "restore ${variant} rep ${r}: $(grep 'restore:' "${d}/vebd.log" | head -3)" >&2; failed=1; }

@@ -6,18 +6,16 @@
 # Needs helm (scripts/install-go-tools.sh) and Go. Prints "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-BIN="${VEB_TOOLS_BIN:-/opt/veb/tools/bin}"
-HELM="${BIN}/helm"
+source test/lib.sh
+HELM="${TOOLS}/helm"
 CHART=charts/veb
 OUT="$(mktemp -d /tmp/veb-chart.XXXXXX)"
 trap 'rm -rf "${OUT}"' EXIT
-passed=0
-failed=0
-ok() { echo "PASS: $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
-check() { local what="$1"; shift; if "$@" >"${OUT}/last.log" 2>&1; then ok "${what}"; else bad "${what}"; cat "${OUT}/last.log"; fi; }
+# check WHAT COMMAND... (this script's own, in place of test/lib.sh's): the FAIL
+# line, then all of the output.
+check() { local what="$1"; shift; if "$@" >"${OUT}/last.log" 2>&1; then pass "${what}"; else fail "${what}"; cat "${OUT}/last.log"; fi; }
 
-(cd test/k8s-validate && go build -o "${OUT}/k8s-validate" .) || { echo "FAIL: build k8s-validate"; echo "0 passed, 1 failed"; exit 1; }
+(cd test/k8s-validate && go build -o "${OUT}/k8s-validate" .) || { fail "build k8s-validate"; finish; }
 
 check "helm lint --strict (defaults)" "${HELM}" lint --strict "${CHART}"
 check "helm lint --strict (all values)" "${HELM}" lint --strict "${CHART}" -f "${CHART}/ci/all-values.yaml"
@@ -30,7 +28,7 @@ sed 's/hostNetwork: true/hostNetwork: true\n      hostNetworkk: true/' "${OUT}/d
 check "k8s-validate rejects unknown fields" sh -c "! '${OUT}/k8s-validate' < '${OUT}/broken.yaml'"
 
 # Content: kinds present per values, the conflist, the privileges.
-/usr/bin/python3 - "${OUT}/default.yaml" "${OUT}/all.yaml" <<'PY' && ok "rendered content" || bad "rendered content"
+/usr/bin/python3 - "${OUT}/default.yaml" "${OUT}/all.yaml" <<'PY' && pass "rendered content" || fail "rendered content"
 import json, sys, yaml
 def docs(p):
     return [d for d in yaml.safe_load_all(open(p)) if d]
@@ -77,7 +75,6 @@ for metric in ("veb_addresses", "veb_addresses_max", "veb_port_drops_total", "ve
 PY
 # Bad values must fail to render with a message, not render garbage.
 if "${HELM}" template veb "${CHART}" --set cni.portType=bogus >"${OUT}/bad.log" 2>&1; then
-  bad "invalid portType rejected"; else grep -q "portType" "${OUT}/bad.log" && ok "invalid portType rejected" || { bad "invalid portType message"; cat "${OUT}/bad.log"; }; fi
+  fail "invalid portType rejected"; else grep -q "portType" "${OUT}/bad.log" && pass "invalid portType rejected" || { fail "invalid portType message"; cat "${OUT}/bad.log"; }; fi
 
-echo "${passed} passed, ${failed} failed"
-[[ ${failed} -eq 0 ]]
+finish

@@ -12,41 +12,13 @@
 # Prints "PASS: ..." / "FAIL: ..." per check and "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-TOOLS="${VEB_TOOLS_BIN:-/opt/veb/tools/bin}"
+source test/lib.sh
 CNITOOL="${TOOLS}/cnitool"
-VEBD="${VEBD:-bazel-bin/server/vebd}"
-VEBCTL_BIN="${VEBCTL:-bazel-bin/cli/vebctl}"
-PLUGIN="${VEB_PLUGIN:-bazel-bin/cni-plugin/veb}"
 T="$(mktemp -d /tmp/veb-cni.XXXXXX)"
 SOCK="${T}/vebd.sock"
 P="vct$$"  # netns prefix
-passed=0
-failed=0
-vebd_pid=""
 pod_pid=""
-
-pass() { echo "PASS: $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $1${2:+ ($2)}"; failed=$((failed + 1)); }
-check() {  # check NAME COMMAND...
-  local name="$1"; shift
-  local out
-  if out="$("$@" 2>&1)"; then pass "${name}"; else fail "${name}" "$(tail -c 400 <<<"${out}")"; fi
-}
-vebctl() { "${VEBCTL_BIN}" --socket="${SOCK}" "$@"; }
-
-start_vebd() {
-  "${VEBD}" --listen="unix://${SOCK}" --state_file="${T}/state.json" --metrics_address= \
-    --workers=1 >>"${T}/vebd.log" 2>&1 &
-  vebd_pid=$!
-  for _ in $(seq 1 100); do vebctl health >/dev/null 2>&1 && return 0; sleep 0.05; done
-  return 1
-}
-stop_vebd() {  # stop_vebd [SIGNAL]
-  [[ -n "${vebd_pid}" ]] || return 0
-  kill "-${1:-TERM}" "${vebd_pid}" 2>/dev/null
-  wait "${vebd_pid}" 2>/dev/null
-  vebd_pid=""
-}
+CHECK_ONE_LINE=0  # a failed check shows its output as it was, line breaks kept
 
 cleanup() {
   [[ -n "${pod_pid}" ]] && kill "${pod_pid}" 2>/dev/null
@@ -81,7 +53,7 @@ netconf chain vcn1 10.66.1 "" ', {"type": "portmap", "capabilities": {"portMappi
   {"type": "tuning", "sysctl": {"net.ipv4.conf.eth0.log_martians": "1"}}'
 netconf tiny vcn2 10.66.2 "" "" ', "rangeStart": "10.66.2.10", "rangeEnd": "10.66.2.10"'
 
-if start_vebd; then pass "vebd starts"; else fail "vebd starts" "$(tail -5 "${T}/vebd.log")"; exit 1; fi
+if start_vebd --metrics_address=; then pass "vebd starts"; else fail "vebd starts" "$(tail -5 "${T}/vebd.log")"; exit 1; fi
 for b in vcn0 vcn1 vcn2; do vebctl create "${b}" >/dev/null || fail "create ${b}"; done
 
 ns() { echo "${P}-$1"; }
@@ -262,8 +234,8 @@ leak_check "60 pods"
 ip netns add "$(ns 20)"
 check "ADD before the agent restarts" add vebnet 20
 ifindex_before="$(ip -n "$(ns 20)" -o link show eth0 | cut -d: -f1)"
-stop_vebd KILL
-if start_vebd; then pass "vebd restarts after kill -9"; else fail "vebd restarts after kill -9"; fi
+kill -KILL "${vebd_pid}" 2>/dev/null; wait "${vebd_pid}" 2>/dev/null; vebd_pid=""
+if start_vebd --metrics_address=; then pass "vebd restarts after kill -9"; else fail "vebd restarts after kill -9"; fi
 ifindex_after="$(ip -n "$(ns 20)" -o link show eth0 | cut -d: -f1)"
 [[ -n "${ifindex_before}" && "${ifindex_before}" == "${ifindex_after}" ]] && pass "the pod kept its interface across the restart" || fail "the pod kept its interface across the restart" "${ifindex_before} vs ${ifindex_after}"
 check "CHECK after the restart" "${CNITOOL}" check vebnet "$(nspath 20)"
@@ -279,7 +251,7 @@ if ip -n "$(ns 31)" link show eth0 >/dev/null 2>&1; then fail "nothing left in t
 [[ "$(pod_vports vcn2)" == 1 ]] && pass "no vport left after the IPAM failure" || fail "no vport left after the IPAM failure" "$(vebctl vcn2 vports)"
 check "DEL of the failed ADD is fine" del tiny 31
 check "DEL tiny pod" del tiny 30
-stop_vebd TERM
+stop_vebd
 ip netns add "$(ns 32)"
 out="$(add vebnet 32 2>&1)"; rc=$?
 [[ ${rc} -ne 0 ]] && grep -q "not reachable" <<<"${out}" && pass "ADD with the agent down fails: agent not reachable" || fail "ADD with the agent down fails: agent not reachable" "rc ${rc}: ${out}"
@@ -293,7 +265,7 @@ out="$("${CNITOOL}" status vebnet "$(nspath 32)" 2>&1)"; rc=$?
 # (runtimes retry DEL), and it succeeds once the agent is back.
 out="$(del vebnet 32 2>&1)"; rc=$?
 [[ ${rc} -ne 0 ]] && grep -q "not reachable" <<<"${out}" && pass "DEL with the agent down asks to try again" || fail "DEL with the agent down asks to try again" "rc ${rc}: ${out}"
-start_vebd || fail "vebd starts again"
+start_vebd --metrics_address= || fail "vebd starts again"
 check "DEL once the agent is back" del vebnet 32
 leak_check "failed ADDs"
 
@@ -320,5 +292,4 @@ expect_code "unsupported cniVersion" 1 "9.9.9" '{"cniVersion": "9.9.9", "name": 
 if ip -n "$(ns 1)" link show eth0 >/dev/null 2>&1; then fail "bad input leaves nothing in the pod"; else pass "bad input leaves nothing in the pod"; fi
 leak_check "bad input"
 
-echo "${passed} passed, ${failed} failed"
-[[ ${failed} == 0 ]]
+finish

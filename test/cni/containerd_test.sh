@@ -19,14 +19,10 @@
 # Prints "PASS: ..." / "FAIL: ..." per check and "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-TOOLS="${VEB_TOOLS_BIN:-/opt/veb/tools/bin}"
+source test/lib.sh
 CRICTL="${TOOLS}/crictl"
-VEBD="${VEBD:-bazel-bin/server/vebd}"
-VEBCTL_BIN="${VEBCTL:-bazel-bin/cli/vebctl}"
-PLUGIN="${VEB_PLUGIN:-bazel-bin/cni-plugin/veb}"
 CONTAINERD="${CONTAINERD:-/usr/bin/containerd}"
 CTR="${CTR:-/usr/bin/ctr}"
-PY=/usr/bin/python3
 T="$(mktemp -d /tmp/veb-cri.XXXXXX)"
 SOCK="${T}/vebd.sock"
 CSOCK="${T}/containerd.sock"
@@ -36,36 +32,18 @@ BR=veb0
 NET=vebnet
 SUBNET=10.88.7 GW=10.88.7.1
 IMAGE=localhost/veb-pause:test
-passed=0
-failed=0
-vebd_pid=""
 containerd_pid=""
 pods=()        # sandbox IDs crictl returned
 pod_netns=()   # their network namespaces (paths)
 run_containerd_dir=0  # 1 when /run/containerd did not exist before (the shims' sockets go there)
 [[ -e /run/containerd ]] || run_containerd_dir=1
+CHECK_ONE_LINE=0  # a failed check shows its output as it was, line breaks kept
 
-pass() { echo "PASS: $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $1${2:+ ($2)}"; failed=$((failed + 1)); }
-check() {  # check NAME COMMAND...
-  local name="$1"; shift
-  local out
-  if out="$("$@" 2>&1)"; then pass "${name}"; else fail "${name}" "$(tail -c 400 <<<"${out}")"; fi
-}
-vebctl() { timeout 10 "${VEBCTL_BIN}" --socket="${SOCK}" "$@"; }
 crictl() {
   timeout 60 "${CRICTL}" --config "${T}/crictl.yaml" --runtime-endpoint "unix://${CSOCK}" \
     --image-endpoint "unix://${CSOCK}" --timeout=30s "$@"
 }
 ctr() { timeout 60 "${CTR}" --address "${CSOCK}" --namespace k8s.io "$@"; }
-
-stop_pid() {  # stop_pid PID: TERM, then KILL after 5 s
-  local pid="$1"
-  kill -TERM "${pid}" 2>/dev/null || return 0
-  for _ in $(seq 1 50); do kill -0 "${pid}" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "${pid}" 2>/dev/null
-  wait "${pid}" 2>/dev/null
-}
 # Processes started for this run that outlive containerd: the runc shims (their
 # command line names this run's containerd socket) and their children (pause).
 our_shims() {
@@ -85,7 +63,7 @@ teardown() {
       crictl rmp -f "${id}" >/dev/null 2>&1
     done
   fi
-  [[ -n "${containerd_pid}" ]] && stop_pid "${containerd_pid}"
+  stop "${containerd_pid}" 5
   containerd_pid=""
   for p in $(our_shims); do
     for c in $(pgrep -P "${p}"); do kill -KILL "${c}" 2>/dev/null; done
@@ -95,7 +73,7 @@ teardown() {
   for p in "${T}"/containerd/state/io.containerd.runtime.v2.task/*/*/address; do
     [[ -f "${p}" ]] && m="$(cat "${p}")" && [[ "${m}" == unix:///run/containerd/s/* ]] && rm -f "${m#unix://}"
   done
-  [[ -n "${vebd_pid}" ]] && stop_pid "${vebd_pid}"
+  stop "${vebd_pid}" 5
   vebd_pid=""
   # Mounts left under the temp dir (rootfs, shm), deepest first.
   for m in $(awk -v t="${T}/" 'index($2, t) == 1 {print $2}' /proc/self/mounts | sort -r); do
@@ -117,7 +95,7 @@ trap 'teardown; rm -rf "${T}"' EXIT
 trap 'exit 1' INT TERM HUP
 printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\n' "${CSOCK}" "${CSOCK}" >"${T}/crictl.yaml"
 
-fatal() { fail "$@"; echo "${passed} passed, ${failed} failed"; exit 1; }
+fatal() { fail "$@"; finish; }
 
 # ---- binaries ------------------------------------------------------------------------
 if [[ ! -x "${VEBD}" || ! -x "${VEBCTL_BIN}" || ! -x "${PLUGIN}" ]]; then
@@ -169,9 +147,7 @@ ip -n "${NS}" link set lo up  # the CRI streaming server listens on 127.0.0.1
 nsenter --net="${NSPATH}" "${VEBD}" --listen="unix://${SOCK}" --state_file="${T}/state.json" \
   --metrics_address= --workers=1 >"${T}/vebd.log" 2>&1 &
 vebd_pid=$!
-ok=0
-for _ in $(seq 1 100); do vebctl health >/dev/null 2>&1 && { ok=1; break; }; sleep 0.05; done
-[[ ${ok} == 1 ]] && pass "vebd starts" || fatal "vebd starts" "$(tail -5 "${T}/vebd.log")"
+wait_healthy "${SOCK}" 10 && pass "vebd starts" || fatal "vebd starts" "$(tail -5 "${T}/vebd.log")"
 check "bridge ${BR} created" vebctl create "${BR}"
 
 # ---- CNI: veb (+ host-local) as containerd will find it ------------------------------------
@@ -406,5 +382,4 @@ m="$(awk -v t="${T}/" 'index($2, t) == 1 {print $2}' /proc/self/mounts)"
 left="$(ip netns list | awk -v ns="${NS}" '$1 == ns {print $1}'; comm -13 <(echo "${netns_before}") <(cni_netns))"
 [[ -z "${left}" ]] && pass "teardown: no network namespace of this run left" || fail "teardown: no network namespace of this run left" "${left}"
 
-echo "${passed} passed, ${failed} failed"
-[[ ${failed} == 0 ]]
+finish

@@ -6,12 +6,10 @@
 # Prints "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-G="${VEB_TOOLS_BIN:-/opt/veb/tools/bin}/grpcurl"
-VEBD="${VEBD:-bazel-bin/server/vebd}"
+source test/lib.sh
+G="${TOOLS}/grpcurl"
 T="$(mktemp -d /tmp/veb-grpcurl.XXXXXX)"
 ADDR="unix://${T}/vebd.sock"
-passed=0
-failed=0
 cleanup() { [[ -n "${pid:-}" ]] && kill "${pid}" 2>/dev/null; wait 2>/dev/null; rm -rf "${T}"; }
 trap cleanup EXIT
 
@@ -27,7 +25,7 @@ call() {
   out="$("${G}" -plaintext -format-error -d "${data}" "${ADDR}" "veb.v1.Switch/${method}" 2>&1)"
   local code=OK
 
-  code="$(/usr/bin/python3 -c '
+  code="$("${PY}" -c '
 import json, sys
 t = sys.stdin.read()
 try:
@@ -36,13 +34,14 @@ try:
 except Exception:
     print("OK")' <<<"${out}")"
   if [[ "${code}" == "${want}" ]] && { [[ -z "${pattern}" ]] || grep -q -- "${pattern}" <<<"${out}"; }; then
-    echo "PASS: ${name}"; passed=$((passed + 1))
+    pass "${name}"
   else
-    echo "FAIL: ${name}: want ${want}${pattern:+ matching '${pattern}'}, got ${code}:"; echo "${out}" | head -8
-    failed=$((failed + 1))
+    fail "${name}: want ${want}${pattern:+ matching '${pattern}'}, got ${code}:"; echo "${out}" | head -8
   fi
 }
-check() { local name="$1"; shift; if "$@" >"${T}/out" 2>&1; then echo "PASS: ${name}"; passed=$((passed + 1)); else echo "FAIL: ${name}"; head -20 "${T}/out"; failed=$((failed + 1)); fi; }
+# check NAME COMMAND... (this script's own, in place of test/lib.sh's): the FAIL
+# line, then the first 20 lines of the output.
+check() { local name="$1"; shift; if "$@" >"${T}/out" 2>&1; then pass "${name}"; else fail "${name}"; head -20 "${T}/out"; fi; }
 
 check "list shows veb.v1.Switch, health and reflection" sh -c "'${G}' -plaintext '${ADDR}' list | grep -q veb.v1.Switch && '${G}' -plaintext '${ADDR}' list | grep -q grpc.health.v1.Health"
 check "grpc.health.v1.Health/Check is SERVING" sh -c "'${G}' -plaintext '${ADDR}' grpc.health.v1.Health/Check | grep -q SERVING"
@@ -82,5 +81,4 @@ call "DeletePort" OK DeletePort '{"bridge":"veb0","name":"eth1"}'
 call "DeleteBridge non-empty needs force" FailedPrecondition DeleteBridge '{"name":"veb0"}'
 call "DeleteBridge force" OK DeleteBridge '{"name":"veb0","force":true}'
 
-echo "${passed} passed, ${failed} failed"
-[[ ${failed} -eq 0 ]]
+finish

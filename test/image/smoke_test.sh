@@ -8,20 +8,16 @@
 # Builds the image first unless IMAGE is given. Prints "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-BIN="${VEB_TOOLS_BIN:-/opt/veb/tools/bin}"
+source test/lib.sh
 IMAGE="${IMAGE:-}"
 T="$(mktemp -d /tmp/veb-smoke.XXXXXX)"
 NAME="veb-smoke-$$"
 NS=(vsmk-a-$$ vsmk-b-$$)
 PORT=$((20000 + $$ % 20000))
 PODMAN=(podman --runtime runc)
-passed=0
-failed=0
-ok() { echo "PASS: $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
 cleanup() {
   for n in "${NS[@]}"; do
-    CNI_PATH="${T}/cni-bin" NETCONFPATH="${T}/cni-conf" timeout 20 "${BIN}/cnitool" del veb "/var/run/netns/${n}" >/dev/null 2>&1
+    CNI_PATH="${T}/cni-bin" NETCONFPATH="${T}/cni-conf" timeout 20 "${TOOLS}/cnitool" del veb "/var/run/netns/${n}" >/dev/null 2>&1
     ip netns del "${n}" 2>/dev/null
   done
   # The bridge's host vport (the pods' gateway TAP) outlives vebd by design.
@@ -35,11 +31,11 @@ trap cleanup EXIT
 if [[ -z "${IMAGE}" ]]; then
   IMAGE="$(bash image/build.sh 2>"${T}/build.log" | tail -1)" || { cat "${T}/build.log"; echo "0 passed, 1 failed"; exit 1; }
 fi
-ok "image ${IMAGE} built"
+pass "image ${IMAGE} built"
 
 # The chart's ConfigMap, rendered for this host's paths.
 mkdir -p "${T}"/{cni-bin,cni-conf,run,state,etc}
-"${BIN}/helm" template veb charts/veb --set vebd.socket="${T}/run/vebd.sock" \
+"${TOOLS}/helm" template veb charts/veb --set vebd.socket="${T}/run/vebd.sock" \
   --set cni.ipam.subnet=10.97.0.0/24 --set cni.ipam.gateway=10.97.0.1 >"${T}/rendered.yaml"
 /usr/bin/python3 - "${T}/rendered.yaml" "${T}/etc" <<'PY'
 import sys, yaml
@@ -55,9 +51,9 @@ if "${PODMAN[@]}" run --rm --network host --ulimit nofile=1024:1024 --ulimit npr
     -v "${T}/cni-bin:/host/opt/cni/bin" -v "${T}/cni-conf:/host/etc/cni/net.d" \
     -v "${T}/etc:/etc/veb:ro" --entrypoint /opt/veb/bin/install-cni "${IMAGE}" >"${T}/init.log" 2>&1 &&
    [[ -x "${T}/cni-bin/veb" && -x "${T}/cni-bin/host-local" && -s "${T}/cni-conf/10-veb.conflist" ]]; then
-  ok "install-cni put the plugin, host-local and the conflist on the host"
+  pass "install-cni put the plugin, host-local and the conflist on the host"
 else
-  bad "install-cni"; cat "${T}/init.log"
+  fail "install-cni"; cat "${T}/init.log"
 fi
 
 # vebd, as in the DaemonSet.
@@ -75,26 +71,25 @@ for _ in $(seq 1 50); do
   [[ "${serving}" == SERVING ]] && break
   sleep 0.2
 done
-if [[ "${serving}" == SERVING ]]; then ok "health check SERVING (vebctl health in the container)"; else
-  bad "health check: '${serving}'"; "${PODMAN[@]}" logs "${NAME}" | tail -20; fi
+if [[ "${serving}" == SERVING ]]; then pass "health check SERVING (vebctl health in the container)"; else
+  fail "health check: '${serving}'"; "${PODMAN[@]}" logs "${NAME}" | tail -20; fi
 if "${PODMAN[@]}" exec "${NAME}" /opt/veb/bin/vebctl --socket="${T}/run/vebd.sock" list | grep -q '^veb0: up'; then
-  ok "bridge veb0 created from the chart's vebd.json"; else bad "bridge veb0 from vebd.json"; fi
-if curl -sf "http://127.0.0.1:${PORT}/metrics" | grep -q '^veb_build_info'; then ok "/metrics answers"; else bad "/metrics"; fi
+  pass "bridge veb0 created from the chart's vebd.json"; else fail "bridge veb0 from vebd.json"; fi
+if curl -sf "http://127.0.0.1:${PORT}/metrics" | grep -q '^veb_build_info'; then pass "/metrics answers"; else fail "/metrics"; fi
 
 if [[ "${ATTACH:-1}" == 1 ]]; then
   attached=1
   for i in 0 1; do
     ip netns add "${NS[$i]}"
-    if ! CNI_PATH="${T}/cni-bin" NETCONFPATH="${T}/cni-conf" timeout 30 "${BIN}/cnitool" add veb \
+    if ! CNI_PATH="${T}/cni-bin" NETCONFPATH="${T}/cni-conf" timeout 30 "${TOOLS}/cnitool" add veb \
         "/var/run/netns/${NS[$i]}" >"${T}/add-$i.json" 2>&1; then
       attached=0; cat "${T}/add-$i.json"
     fi
   done
-  if [[ ${attached} == 1 ]]; then ok "two pods attached through the installed plugin (cnitool add)"; else bad "cnitool add"; fi
+  if [[ ${attached} == 1 ]]; then pass "two pods attached through the installed plugin (cnitool add)"; else fail "cnitool add"; fi
   peer="$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ips"][0]["address"].split("/")[0])' "${T}/add-1.json" 2>/dev/null)"
   if [[ -n "${peer}" ]] && ip netns exec "${NS[0]}" ping -c 3 -i 0.2 -W 2 "${peer}" >"${T}/ping.log" 2>&1; then
-    ok "pod ${NS[0]} pings ${peer} through the switch"; else bad "ping between pods"; cat "${T}/ping.log" 2>/dev/null; fi
+    pass "pod ${NS[0]} pings ${peer} through the switch"; else fail "ping between pods"; cat "${T}/ping.log" 2>/dev/null; fi
 fi
 
-echo "${passed} passed, ${failed} failed"
-[[ ${failed} -eq 0 ]]
+finish

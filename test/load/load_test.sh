@@ -22,14 +22,12 @@
 # probe and echo server under chrt -f 10 when possible; 0: normal priority).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-VEBD="${VEBD:-bazel-bin/server/vebd}"
-VEBCTL_BIN="${VEBCTL:-bazel-bin/cli/vebctl}"
+source test/lib.sh
 RPC_LOAD="${RPC_LOAD:-bazel-bin/test/load/rpc_load}"
 CLIENTS="${CLIENTS:-8}"
 RPCS="${RPCS:-1000}"
 MAX_STALL_MS="${MAX_STALL_MS:-50}"
 PROBE_MS="${PROBE_MS:-5}"
-PY=/usr/bin/python3
 T="$(mktemp -d /tmp/veb-load.XXXXXX)"
 SOCK="${T}/vebd.sock"
 P="vld$$"            # prefix of every namespace and interface this run makes
@@ -37,87 +35,26 @@ NS1="${P}-1" NS2="${P}-2"
 V1="${P}p1" V2="${P}p2"  # host ends (vport names), at most 15 characters
 IP1=10.78.0.1 IP2=10.78.0.2
 ECHO_PORT=7809
-passed=0
-failed=0
-vebd_pid=""
 echo_pid=""
 probe_pid=""
 
-pass() { echo "PASS: $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $1${2:+ ($2)}"; failed=$((failed + 1)); }
-check() {  # check NAME COMMAND...
-  local name="$1"; shift
-  local out
-  if out="$("$@" 2>&1)"; then pass "${name}"; else fail "${name}" "$(tail -c 400 <<<"${out}" | tr '\n' ' ')"; fi
-}
-vebctl() { timeout 10 "${VEBCTL_BIN}" --socket="${SOCK}" "$@"; }
-now() { date +%s.%N; }
-elapsed_ms() { "${PY}" -c 'import sys; print(round((float(sys.argv[2]) - float(sys.argv[1])) * 1000))' "$1" "$2"; }
-alive() {  # alive PID: running and not a zombie
-  local st
-  st="$(ps -o stat= -p "$1" 2>/dev/null)" && [[ -n "${st}" && "${st}" != Z* ]]
-}
-wait_gone() {  # wait_gone PID SECONDS -> 0 when it exited in time
-  local i
-  for ((i = 0; i < $2 * 20; i++)); do alive "$1" || return 0; sleep 0.05; done
-  ! alive "$1"
-}
-stop() {  # stop PID: TERM, then KILL after 10 s; reaps it
-  [[ -n "$1" ]] || return 0
-  kill -TERM "$1" 2>/dev/null
-  wait_gone "$1" 10 || kill -KILL "$1" 2>/dev/null
-  wait "$1" 2>/dev/null
-  return 0
-}
 # Real-time priority for the probe and the echo server when possible, so that
 # what they measure is the switch, not their own scheduling on a busy host.
 RT=()
 if [[ "${PROBE_RT:-1}" == 1 ]] && command -v chrt >/dev/null && chrt -f 10 true 2>/dev/null; then RT=(chrt -f 10); fi
 
-start_vebd() {
-  "${VEBD}" --listen="unix://${SOCK}" --state_file="${T}/state.json" \
-    --metrics_address= --workers=1 >>"${T}/vebd.log" 2>&1 &
-  vebd_pid=$!
-  local end=$((SECONDS + 10))
-  while ((SECONDS < end)); do
-    timeout 2 "${VEBCTL_BIN}" --socket="${SOCK}" health >/dev/null 2>&1 && return 0
-    alive "${vebd_pid}" || return 1
-    sleep 0.05
-  done
-  return 1
-}
-
-LEFT=""
 cleanup() {  # idempotent; non-zero (what, in LEFT) when something of ours is left
-  local ns l i left=""
   stop "${probe_pid}"; probe_pid=""
   stop "${echo_pid}"; echo_pid=""
-  stop "${vebd_pid}"; vebd_pid=""
-  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${P}-" || true); do ip netns del "${ns}" 2>/dev/null; done
-  # A pair goes with its pod end's namespace; the kernel may take a moment.
-  for ((i = 0; i < 40; i++)); do
-    ip link show dev "${V1}" >/dev/null 2>&1 || ip link show dev "${V2}" >/dev/null 2>&1 || break
-    sleep 0.05
-  done
-  for l in "${V1}" "${V2}"; do ip link show dev "${l}" >/dev/null 2>&1 && ip link del "${l}" 2>/dev/null; done
-  ip netns list 2>/dev/null | awk '{print $1}' | grep -q "^${P}-" && left+=" netns: $(ip netns list | awk '{print $1}' | grep "^${P}-" | tr '\n' ' ')"
-  for l in "${V1}" "${V2}"; do ip link show dev "${l}" >/dev/null 2>&1 && left+=" link: ${l}"; done
-  LEFT="${left}"
-  [[ -z "${left}" ]]
-}
-on_exit() {
-  local rc=$?
-  if ! cleanup; then echo "cleanup: left behind:${LEFT}" >&2; rc=1; fi
-  rm -rf "${T}"
-  exit "${rc}"
+  stop_vebd
+  remove_netns "${P}" "${V1}" "${V2}"
 }
 trap on_exit EXIT
 trap 'exit 130' INT TERM HUP
 
-if [[ "$(id -u)" -ne 0 ]]; then echo "load_test.sh: needs root (network namespaces)" >&2; exit 1; fi
-for b in "${VEBD}" "${VEBCTL_BIN}" "${RPC_LOAD}" "${PY}" /usr/bin/ping; do
-  [[ -x "${b}" ]] || { echo "load_test.sh: ${b} missing (bazel build //server:vebd //cli:vebctl //test/load:rpc_load)" >&2; exit 1; }
-done
+require_root
+require_executables "bazel build //server:vebd //cli:vebctl //test/load:rpc_load" \
+  "${VEBD}" "${VEBCTL_BIN}" "${RPC_LOAD}" "${PY}" /usr/bin/ping
 
 # The probe: `echo PORT MAXSEC` answers datagrams; `probe HOST PORT INTERVAL_MS
 # OUT MAXSEC` sends one datagram every INTERVAL_MS (no catch-up bursts when it
@@ -264,12 +201,8 @@ for v in json.load(sys.stdin).get("vports", []):
 }
 
 # ---- 1. vebd, two pods, the probe ------------------------------------------------------
-for ns in "${NS1}" "${NS2}"; do
-  ip netns add "${ns}"
-  ip netns exec "${ns}" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  ip -n "${ns}" link set lo up
-done
-if start_vebd; then pass "vebd starts"; else fail "vebd starts" "$(tail -5 "${T}/vebd.log")"; exit 1; fi
+make_netns "${NS1}" "${NS2}"
+if start_vebd --metrics_address=; then pass "vebd starts"; else fail "vebd starts" "$(tail -5 "${T}/vebd.log")"; exit 1; fi
 check "create bridge veb0 (maxaddr 1000)" vebctl create veb0 maxaddr 1000
 check "pod vport ${V1}" vebctl veb0 vport pod "/var/run/netns/${NS1}" eth0 name "${V1}"
 check "pod vport ${V2}" vebctl veb0 vport pod "/var/run/netns/${NS2}" eth0 name "${V2}"
@@ -348,9 +281,9 @@ if wait_gone "${vebd_pid}" 10; then
   if [[ "${rc}" -eq 0 ]]; then pass "SIGTERM: vebd exits 0"; else fail "SIGTERM: vebd exits 0" "exit ${rc}"; fi
 else
   fail "SIGTERM: vebd exits within 10 s" "still running"
-  stop "${vebd_pid}"; vebd_pid=""
+  stop_vebd
 fi
-if start_vebd; then pass "vebd restarts with the same state file"; else fail "vebd restarts with the same state file" "$(tail -5 "${T}/vebd.log")"; fi
+if start_vebd --metrics_address=; then pass "vebd restarts with the same state file"; else fail "vebd restarts with the same state file" "$(tail -5 "${T}/vebd.log")"; fi
 after="$(snapshot)"
 if [[ -n "${before}" && "${after}" == "${before}" && "${before}" != *vebctl:* ]]; then
   pass "configuration after the restart equals before ($(grep -c . <<<"${before}") lines: bridges, veb0, static addresses, rules, vports)"
@@ -370,13 +303,5 @@ fi
 check "pod 1 still reaches pod 2 after the restart" ip netns exec "${NS1}" ping -q -c 5 -i 0.05 -W 1 "${IP2}"
 
 # ---- cleanup -----------------------------------------------------------------------------
-if cleanup; then
-  pass "cleanup: no namespace ${P}-* and no ${V1}/${V2} left"
-else
-  fail "cleanup: no namespace ${P}-* and no ${V1}/${V2} left" "${LEFT}"
-fi
-if [[ ${failed} -ne 0 ]]; then
-  echo "--- vebd log (last 20 lines)"; tail -20 "${T}/vebd.log"
-fi
-echo "${passed} passed, ${failed} failed"
-[[ ${failed} -eq 0 ]]
+check_cleanup "no namespace ${P}-* and no ${V1}/${V2} left"
+finish "${T}/vebd.log"
