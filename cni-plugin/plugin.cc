@@ -92,30 +92,43 @@ ErrorOr Add(const Env& env, const NetConf& c, const std::string& stdin_text, std
     return Error{kUnknownContainer, absl::StrCat("netns \"", env.netns, "\" does not exist"), ""};
   }
 
+  // The agent makes the vport while the IPAM plugin allocates: the two are
+  // independent. Whichever fails, the other is undone.
   v1::Vport vport;
-  s = agent.CreateVport(PodVportRequest(env, c), &vport);
-  if (!s.ok()) return agent.ToCniError(s, "create pod vport");
+  grpc::Status created, pinned;
+  std::thread make_vport([&] {
+    created = agent.CreateVport(PodVportRequest(env, c), &vport);
+    if (created.ok() && c.locked) {
+      pinned = agent.AddStaticAddress(c.bridge, vport.name(), vport.mac());
+    }
+  });
+  std::string ipam_out;
+  ErrorOr ipam_error = IpamCall(env, c, "ADD", stdin_text, &ipam_out);
+  make_vport.join();
+  // An IPAM allocation is only released if this ADD made it (a repeated ADD
+  // of a live attachment fails in IPAM and must not free the pod's address).
+  const bool ipam_done = c.ipam.is_object() && !ipam_error;
+  auto release_ipam = [&] {
+    if (!ipam_done) return;
+    std::string ignored;
+    (void)IpamCall(env, c, "DEL", stdin_text, &ignored);
+  };
+  if (!created.ok()) {
+    release_ipam();
+    return agent.ToCniError(created, "create pod vport");
+  }
   const Attachment attachment{env.container_id, env.ifname};
-  bool ipam_done = false;
   // Undo on every failure below: no interface, port or address is left.
   auto undo = [&](Error e) -> ErrorOr {
-    if (ipam_done) {
-      std::string ignored;
-      (void)IpamCall(env, c, "DEL", stdin_text, &ignored);
-    }
+    release_ipam();
     (void)agent.DeleteVport(c.bridge, attachment);
     return e;
   };
-  if (c.locked) {
-    s = agent.AddStaticAddress(c.bridge, vport.name(), vport.mac());
-    if (!s.ok()) return undo(agent.ToCniError(s, "add static address for locked port"));
-  }
+  if (!pinned.ok()) return undo(agent.ToCniError(pinned, "add static address for locked port"));
+  if (ipam_error) return undo(*ipam_error);
 
   Result ipam;
   if (c.ipam.is_object()) {
-    std::string ipam_out;
-    if (auto e = IpamCall(env, c, "ADD", stdin_text, &ipam_out)) return undo(*e);
-    ipam_done = true;
     json j;
     try {
       j = json::parse(ipam_out);
