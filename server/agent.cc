@@ -1245,18 +1245,23 @@ absl::Status Agent::CreateVportLocked(const v1::CreateVportRequest& req, bool re
   return absl::OkStatus();
 }
 
-void Agent::RemoveVportLocked(const std::string& name, v1::PortRemovalCause cause) {
+std::future<void> Agent::RemoveVportLocked(const std::string& name,
+                                           v1::PortRemovalCause cause) {
   auto it = vports_.find(name);
-  if (it == vports_.end()) return;
+  if (it == vports_.end()) return {};
   const VportRecord rec = it->second;
+  PortOpener* opener = options_.opener;
+  std::future<void> destroyed = std::async(std::launch::async, [opener, spec = rec.spec] {
+    if (absl::Status s = opener->DestroyVport(spec); !s.ok()) {
+      std::cerr << "vebd: " << s.message() << "\n";
+    }
+  });
   if (BridgeEntry* e = FindLocked(rec.bridge)) RemovePortLocked(*e, name, cause);
-  if (absl::Status s = options_.opener->DestroyVport(rec.spec); !s.ok()) {
-    std::cerr << "vebd: " << s.message() << "\n";
-  }
   if (rec.spec.type != VportType::kHost) {
     attachments_.erase({rec.container_id, rec.spec.pod_ifname});
   }
   vports_.erase(name);
+  return destroyed;
 }
 
 const Agent::VportRecord* Agent::FindVportLocked(const std::string& bridge,
@@ -1342,9 +1347,9 @@ absl::Status Agent::DeleteVport(const v1::DeleteVportRequest& req,
   if (req.target_case() == v1::DeleteVportRequest::kAttachment) {
     name = attachments_.at({req.attachment().container_id(), req.attachment().ifname()});
   }
-  RemoveVportLocked(name, v1::PORT_REMOVAL_CAUSE_API);
+  std::future<void> destroyed = RemoveVportLocked(name, v1::PORT_REMOVAL_CAUSE_API);
   resp->set_deleted(true);
-  PersistLocked();
+  PersistLocked();  // while the kernel removes the interfaces
   return absl::OkStatus();
 }
 
@@ -1486,12 +1491,16 @@ void Agent::OnLinkChange(const std::string& ifname, bool up) {
                    v1::PORT_REMOVAL_CAUSE_UNSPECIFIED);
 }
 
-void Agent::OnInterfaceGone(const std::string& ifname) {
+void Agent::OnInterfaceGone(const std::string& ifname, uint32_t ifindex) {
   absl::MutexLock lock(&mu_);
   auto owner = interface_owner_.find(ifname);
   if (owner == interface_owner_.end()) return;
   BridgeEntry* e = FindLocked(owner->second);
   if (e == nullptr) return;
+  auto port = e->ports.find(ifname);
+  if (port != e->ports.end() && ifindex != 0 && port->second.opened.ifindex != ifindex) {
+    return;  // an older interface of that name
+  }
   if (vports_.count(ifname)) {
     // A pod's veth goes with its namespace; whatever is left is removed.
     RemoveVportLocked(ifname, v1::PORT_REMOVAL_CAUSE_INTERFACE_GONE);

@@ -28,6 +28,7 @@
 #define VEB_SERVER_AGENT_H_
 
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -125,8 +126,11 @@ class Agent {
   // ---- link monitor hooks (for the libnl monitor of dataplane/linux) ----------
   // Publishes PORT_LINK_UP/DOWN for the port holding `ifname`, if any.
   void OnLinkChange(const std::string& ifname, bool up);
-  // S12: removes the port holding `ifname` (cause INTERFACE_GONE), if any.
-  void OnInterfaceGone(const std::string& ifname);
+  // S12: removes the port holding `ifname` (cause INTERFACE_GONE), if any,
+  // and only if it is still the interface with `ifindex` (0: any): reports
+  // arrive late, and a new port may carry the name by then (a pod deleted
+  // and added again).
+  void OnInterfaceGone(const std::string& ifname, uint32_t ifindex = 0);
 
   // ---- housekeeping -----------------------------------------------------------
   // Expires dynamic addresses of every bridge, removes pod vports whose
@@ -217,8 +221,12 @@ class Agent {
   absl::StatusOr<PortRecord*> AttachLocked(BridgeEntry& e, OpenedPort opened, bool span,
                                            const PortConfig& config)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Removes the vport's port and destroys its interfaces.
-  void RemoveVportLocked(const std::string& name, v1::PortRemovalCause cause)
+  // Removes the vport's port and destroys its interfaces. The kernel's part
+  // of the destruction (tens of ms of RCU waits) runs on another thread
+  // meanwhile; the returned future (std::async: its destructor waits) must be
+  // kept until the caller's lock scope ends, so the interfaces are gone before
+  // the RPC returns.
+  std::future<void> RemoveVportLocked(const std::string& name, v1::PortRemovalCause cause)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // By name or attachment, optionally on one bridge; null if none.
   const VportRecord* FindVportLocked(const std::string& bridge, const std::string& name,

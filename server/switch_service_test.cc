@@ -918,7 +918,9 @@ TEST_F(SwitchServiceTest, WatchEventsDeliversLearnedMovedExpired) {
   EXPECT_EQ(events.Next().type(), v1::EVENT_TYPE_PORT_LINK_UP);
   Inject("veb0", "eth3", kB, kA);
   EXPECT_EQ(events.Next().type(), v1::EVENT_TYPE_ADDRESS_LEARNED);
-  agent_->OnInterfaceGone("eth3");
+  agent_->OnInterfaceGone("eth3", GetPort("veb0", "eth3").ifindex() + 1000);  // another eth3
+  EXPECT_EQ(GetPort("veb0", "eth3").name(), "eth3");
+  agent_->OnInterfaceGone("eth3", GetPort("veb0", "eth3").ifindex());
   e = events.Next();
   EXPECT_EQ(e.type(), v1::EVENT_TYPE_PORT_REMOVED);
   EXPECT_EQ(e.port().removal_cause(), v1::PORT_REMOVAL_CAUSE_INTERFACE_GONE);

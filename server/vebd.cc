@@ -148,13 +148,13 @@ int main(int argc, char** argv) {
   // Ports a worker found dead (interface gone under it), handled by the
   // control thread below: a worker must not remove ports itself.
   absl::Mutex gone_mu;
-  std::vector<std::string> gone;
+  std::vector<std::pair<std::string, uint32_t>> gone;  // name, ifindex
   std::shared_ptr<veb::WorkerPool> pool;
   std::unique_ptr<veb::LinkMonitor> monitor;
   if (linux_opener != nullptr) {
     auto on_dead = [&](veb::LinuxPort* port) {
       absl::MutexLock lock(&gone_mu);
-      gone.push_back(port->name());
+      gone.emplace_back(port->name(), static_cast<uint32_t>(port->ifindex()));
     };
     auto created = veb::WorkerPool::Create(&agent.qsbr(), workers, on_dead);
     if (!created.ok()) {
@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
     // S1 and S12 from the kernel: carrier changes and removed interfaces.
     monitor = std::make_unique<veb::LinkMonitor>([&agent](const veb::LinkEvent& ev) {
       if (ev.deleted) {
-        agent.OnInterfaceGone(ev.name);
+        agent.OnInterfaceGone(ev.name, static_cast<uint32_t>(ev.ifindex));
       } else {
         agent.OnLinkChange(ev.name, ev.running);
       }
@@ -267,12 +267,12 @@ int main(int argc, char** argv) {
   absl::Notification stop;
   std::thread sweeper([&] {
     for (int tick = 1; !stop.WaitForNotificationWithTimeout(absl::Milliseconds(100)); ++tick) {
-      std::vector<std::string> dead;
+      std::vector<std::pair<std::string, uint32_t>> dead;
       {
         absl::MutexLock lock(&gone_mu);
         dead.swap(gone);
       }
-      for (const std::string& name : dead) agent.OnInterfaceGone(name);
+      for (const auto& [name, ifindex] : dead) agent.OnInterfaceGone(name, ifindex);
       if (tick % 10 == 0) agent.Sweep();
     }
   });

@@ -152,6 +152,12 @@ check "STATUS: ready" "${CNITOOL}" status vebnet "$(nspath 1)"
 check "DEL pod 1" del vebnet 1
 check "DEL pod 1 again (idempotent)" del vebnet 1
 if [[ "$(pod_vports vcn0)" == 1 ]]; then pass "DEL removed pod 1's vport only"; else fail "DEL removed pod 1's vport only" "$(vebctl vcn0 vports)"; fi
+# ADD right after DEL gets the same vport name; the late kernel report about
+# the old interface must not remove the new one.
+check "ADD pod 1 again right after DEL" add vebnet 1
+sleep 1.5
+if [[ "$(pod_vports vcn0)" == 2 ]]; then pass "the re-added pod's vport survives the old interface's removal report"; else fail "the re-added pod's vport survives the old interface's removal report" "$(vebctl vcn0 vports)"; fi
+check "the re-added pod pings pod 2" ip netns exec "$(ns 1)" ping -c 2 -i 0.2 -W 1 "$(pod_ip 2)"
 # GC: an attachment the runtime no longer knows (made behind its back) and
 # pod 2 (cnitool's GC passes no valid attachments: everything goes).
 ip netns add "$(ns 3)"
