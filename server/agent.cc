@@ -63,6 +63,14 @@ absl::Status NotFound(absl::string_view obj, absl::string_view reason) {
   return absl::NotFoundError(absl::StrCat(obj, ": ", reason));
 }
 
+// INVALID_ARGUMENT for a bad bridge name (`<bridge>: <bridge_op>`) or port
+// name (`obj`), in that order.
+absl::Status ValidateBridgeAndPort(const std::string& bridge, absl::string_view bridge_op,
+                                   const std::string& port, absl::string_view obj) {
+  if (absl::Status s = ValidateName(BridgeObj(bridge, bridge_op), bridge); !s.ok()) return s;
+  return ValidateName(obj, port);
+}
+
 // Entries sorted by (vid, mac).
 void SortAddresses(std::vector<AddressInfo>* v) {
   std::sort(v->begin(), v->end(), [](const AddressInfo& a, const AddressInfo& b) {
@@ -114,6 +122,16 @@ absl::StatusOr<Agent::BridgeEntry*> Agent::BridgeOr(const std::string& name,
   BridgeEntry* e = FindLocked(name);
   if (e == nullptr) return NotFound(BridgeObj(name, op), "not found");
   return e;
+}
+
+absl::StatusOr<Agent::PortRecord*> Agent::PortOr(BridgeEntry& e, const std::string& name,
+                                                 bool span, absl::string_view obj) {
+  auto it = e.ports.find(name);
+  if (it == e.ports.end() || it->second.span != span) {
+    return NotFound(obj, absl::StrCat(span ? "not a span port" : "not a member", " of bridge ",
+                                      Quote(e.bridge->name())));
+  }
+  return &it->second;
 }
 
 void Agent::FillBridgeLocked(const BridgeEntry& e, v1::Bridge* out) const {
@@ -401,11 +419,10 @@ absl::Status Agent::AddPort(const v1::AddPortRequest& req, v1::AddPortResponse* 
 absl::Status Agent::AddPortLocked(const v1::AddPortRequest& req,
                                   v1::AddPortResponse* resp) {
   const std::string obj = PortObj(req.name(), "add");
-  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "add port"), req.bridge());
+  if (absl::Status s = ValidateBridgeAndPort(req.bridge(), "add port", req.name(), obj);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
   if (auto b = BackendFromProto(obj, req.backend()); !b.ok()) return b.status();
   // Malformed settings are INVALID_ARGUMENT whatever the bridge's state.
   if (auto c = PortConfigForAdd(obj, req.settings(), 1);
@@ -463,18 +480,15 @@ void Agent::RemovePortLocked(BridgeEntry& e, const std::string& port,
 absl::Status Agent::DeletePort(const v1::DeletePortRequest& req,
                                v1::DeletePortResponse* resp) {
   const std::string obj = PortObj(req.name(), "delete");
-  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "delete port"), req.bridge());
+  if (absl::Status s = ValidateBridgeAndPort(req.bridge(), "delete port", req.name(), obj);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "delete port");
   if (!e.ok()) return e.status();
-  auto it = (*e)->ports.find(req.name());
-  if (it == (*e)->ports.end() || it->second.span) {
-    return NotFound(obj, absl::StrCat("not a member of bridge ", Quote(req.bridge())));
-  }
+  absl::StatusOr<PortRecord*> rec = PortOr(**e, req.name(), false, obj);
+  if (!rec.ok()) return rec.status();
   if (auto v = vports_.find(req.name()); v != vports_.end()) {
     return absl::FailedPreconditionError(absl::StrCat(
         obj, ": is a ", v->second.spec.type == VportType::kHost ? "host" : "pod",
@@ -487,23 +501,20 @@ absl::Status Agent::DeletePort(const v1::DeletePortRequest& req,
 
 absl::Status Agent::GetPort(const v1::GetPortRequest& req, v1::GetPortResponse* resp) {
   const std::string obj = PortObj(req.name(), "get");
-  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "get port"), req.bridge());
+  if (absl::Status s = ValidateBridgeAndPort(req.bridge(), "get port", req.name(), obj);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
   absl::ReaderMutexLock lock(&mu_);
   absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "get port");
   if (!e.ok()) return e.status();
-  auto it = (*e)->ports.find(req.name());
-  if (it == (*e)->ports.end() || it->second.span) {
-    return NotFound(obj, absl::StrCat("not a member of bridge ", Quote(req.bridge())));
-  }
+  absl::StatusOr<PortRecord*> rec = PortOr(**e, req.name(), false, obj);
+  if (!rec.ok()) return rec.status();
   absl::StatusOr<PortInfo> info = (*e)->bridge->GetPort(req.name());
   if (!info.ok()) return info.status();
   size_t n = 0;
   for (const AddressInfo& a : (*e)->bridge->ListAddresses()) n += a.port == req.name();
-  FillPortLocked(**e, it->second, *info, n, resp->mutable_port());
+  FillPortLocked(**e, **rec, *info, n, resp->mutable_port());
   return absl::OkStatus();
 }
 
@@ -530,11 +541,10 @@ absl::Status Agent::ListPorts(const v1::ListPortsRequest& req,
 absl::Status Agent::UpdatePort(const v1::UpdatePortRequest& req,
                                v1::UpdatePortResponse* resp) {
   const std::string obj = PortObj(req.name(), "update");
-  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "update port"), req.bridge());
+  if (absl::Status s = ValidateBridgeAndPort(req.bridge(), "update port", req.name(), obj);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
   const std::vector<uint32_t> add(req.add_tagged_vids().begin(), req.add_tagged_vids().end());
   const std::vector<uint32_t> remove(req.remove_tagged_vids().begin(),
                                      req.remove_tagged_vids().end());
@@ -545,10 +555,8 @@ absl::Status Agent::UpdatePort(const v1::UpdatePortRequest& req,
   absl::MutexLock lock(&mu_);
   absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "update port");
   if (!e.ok()) return e.status();
-  auto it = (*e)->ports.find(req.name());
-  if (it == (*e)->ports.end() || it->second.span) {
-    return NotFound(obj, absl::StrCat("not a member of bridge ", Quote(req.bridge())));
-  }
+  absl::StatusOr<PortRecord*> rec = PortOr(**e, req.name(), false, obj);
+  if (!rec.ok()) return rec.status();
   absl::StatusOr<PortInfo> cur = (*e)->bridge->GetPort(req.name());
   if (!cur.ok()) return cur.status();
   absl::StatusOr<PortConfig> config =
@@ -559,9 +567,9 @@ absl::Status Agent::UpdatePort(const v1::UpdatePortRequest& req,
   if (!info.ok()) return info.status();
   size_t n = 0;
   for (const AddressInfo& a : (*e)->bridge->ListAddresses()) n += a.port == req.name();
-  FillPortLocked(**e, it->second, *info, n, resp->mutable_port());
+  FillPortLocked(**e, **rec, *info, n, resp->mutable_port());
   PublishPortEvent(v1::EVENT_TYPE_PORT_UPDATED, req.bridge(), req.name(), false,
-                   it->second.opened.port->running(), v1::PORT_REMOVAL_CAUSE_UNSPECIFIED);
+                   (*rec)->opened.port->running(), v1::PORT_REMOVAL_CAUSE_UNSPECIFIED);
   PersistLocked();
   return absl::OkStatus();
 }
@@ -575,11 +583,10 @@ absl::Status Agent::AddSpanPort(const v1::AddSpanPortRequest& req,
 absl::Status Agent::AddSpanPortLocked(const v1::AddSpanPortRequest& req,
                                       v1::AddSpanPortResponse* resp) {
   const std::string obj = SpanObj(req.name(), "add");
-  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "add span port"), req.bridge());
+  if (absl::Status s = ValidateBridgeAndPort(req.bridge(), "add span port", req.name(), obj);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
   if (auto b = BackendFromProto(obj, req.backend()); !b.ok()) return b.status();
   absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "add span port");
   if (!e.ok()) return e.status();
@@ -602,18 +609,15 @@ absl::Status Agent::AddSpanPortLocked(const v1::AddSpanPortRequest& req,
 absl::Status Agent::DeleteSpanPort(const v1::DeleteSpanPortRequest& req,
                                    v1::DeleteSpanPortResponse* resp) {
   const std::string obj = SpanObj(req.name(), "delete");
-  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "delete span port"), req.bridge());
+  if (absl::Status s = ValidateBridgeAndPort(req.bridge(), "delete span port", req.name(), obj);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "delete span port");
   if (!e.ok()) return e.status();
-  auto it = (*e)->ports.find(req.name());
-  if (it == (*e)->ports.end() || !it->second.span) {
-    return NotFound(obj, absl::StrCat("not a span port of bridge ", Quote(req.bridge())));
-  }
+  absl::StatusOr<PortRecord*> rec = PortOr(**e, req.name(), true, obj);
+  if (!rec.ok()) return rec.status();
   RemovePortLocked(**e, req.name(), v1::PORT_REMOVAL_CAUSE_API);
   PersistLocked();
   return absl::OkStatus();
@@ -622,19 +626,16 @@ absl::Status Agent::DeleteSpanPort(const v1::DeleteSpanPortRequest& req,
 absl::Status Agent::GetSpanPort(const v1::GetSpanPortRequest& req,
                                 v1::GetSpanPortResponse* resp) {
   const std::string obj = SpanObj(req.name(), "get");
-  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "get span port"), req.bridge());
+  if (absl::Status s = ValidateBridgeAndPort(req.bridge(), "get span port", req.name(), obj);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
   absl::ReaderMutexLock lock(&mu_);
   absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "get span port");
   if (!e.ok()) return e.status();
-  auto it = (*e)->ports.find(req.name());
-  if (it == (*e)->ports.end() || !it->second.span) {
-    return NotFound(obj, absl::StrCat("not a span port of bridge ", Quote(req.bridge())));
-  }
-  FillSpanPortLocked(**e, it->second, resp->mutable_span_port());
+  absl::StatusOr<PortRecord*> rec = PortOr(**e, req.name(), true, obj);
+  if (!rec.ok()) return rec.status();
+  FillSpanPortLocked(**e, **rec, resp->mutable_span_port());
   return absl::OkStatus();
 }
 
@@ -703,11 +704,8 @@ absl::Status Agent::ListAddresses(const v1::ListAddressesRequest& req,
   absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "list addresses");
   if (!e.ok()) return e.status();
   if (!req.port().empty()) {
-    auto it = (*e)->ports.find(req.port());
-    if (it == (*e)->ports.end() || it->second.span) {
-      return NotFound(PortObj(req.port(), "list addresses"),
-                      absl::StrCat("not a member of bridge ", Quote(req.bridge())));
-    }
+    absl::StatusOr<PortRecord*> rec = PortOr(**e, req.port(), false, PortObj(req.port(), "list addresses"));
+    if (!rec.ok()) return rec.status();
   }
   std::vector<AddressInfo> all = (*e)->bridge->ListAddresses();
   SortAddresses(&all);
@@ -873,11 +871,8 @@ absl::Status Agent::FlushAddresses(const v1::FlushAddressesRequest& req,
   if (req.port().empty()) {
     removed = (*e)->bridge->FlushAddresses(all);
   } else {
-    auto it = (*e)->ports.find(req.port());
-    if (it == (*e)->ports.end() || it->second.span) {
-      return NotFound(PortObj(req.port(), "flush addresses"),
-                      absl::StrCat("not a member of bridge ", Quote(req.bridge())));
-    }
+    absl::StatusOr<PortRecord*> rec = PortOr(**e, req.port(), false, PortObj(req.port(), "flush addresses"));
+    if (!rec.ok()) return rec.status();
     for (const AddressInfo& a : (*e)->bridge->ListAddresses()) {
       if (a.port != req.port() || (a.is_static && !all)) continue;
       if ((*e)->bridge->DeleteAddress(a.vid, a.mac).ok()) ++removed;
@@ -896,21 +891,18 @@ absl::Status Agent::FlushAddresses(const v1::FlushAddressesRequest& req,
 // ---- rules -----------------------------------------------------------------------------
 
 absl::Status Agent::AddRule(const v1::AddRuleRequest& req, v1::AddRuleResponse* resp) {
-  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "add rule"), req.bridge());
+  const std::string obj = PortObj(req.port(), "add rule");
+  if (absl::Status s = ValidateBridgeAndPort(req.bridge(), "add rule", req.port(), obj);
       !s.ok()) {
     return s;
   }
-  const std::string obj = PortObj(req.port(), "add rule");
-  if (absl::Status s = ValidateName(obj, req.port()); !s.ok()) return s;
   absl::StatusOr<Rule> rule = RuleFromProto("rule: add", req.rule());
   if (!rule.ok()) return rule.status();
   absl::MutexLock lock(&mu_);
   absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "add rule");
   if (!e.ok()) return e.status();
-  auto it = (*e)->ports.find(req.port());
-  if (it == (*e)->ports.end() || it->second.span) {
-    return NotFound(obj, absl::StrCat("not a member of bridge ", Quote(req.bridge())));
-  }
+  absl::StatusOr<PortRecord*> rec = PortOr(**e, req.port(), false, obj);
+  if (!rec.ok()) return rec.status();
   absl::StatusOr<std::vector<Rule>> rules = (*e)->bridge->ListRules(req.port());
   if (!rules.ok()) return rules.status();
   if (rules->size() >= kMaxRulesPerPort) {
@@ -941,9 +933,8 @@ absl::Status Agent::ListRules(const v1::ListRulesRequest& req, v1::ListRulesResp
   if (!e.ok()) return e.status();
   std::vector<std::string> ports;
   if (!req.port().empty()) {
-    auto it = (*e)->ports.find(req.port());
-    if (it == (*e)->ports.end() || it->second.span) {
-      return NotFound(obj, absl::StrCat("not a member of bridge ", Quote(req.bridge())));
+    if (absl::StatusOr<PortRecord*> rec = PortOr(**e, req.port(), false, obj); !rec.ok()) {
+      return rec.status();
     }
     ports.push_back(req.port());
   } else {
@@ -967,19 +958,16 @@ absl::Status Agent::ListRules(const v1::ListRulesRequest& req, v1::ListRulesResp
 
 absl::Status Agent::FlushRules(const v1::FlushRulesRequest& req,
                                v1::FlushRulesResponse* resp) {
-  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "flush rules"), req.bridge());
+  const std::string obj = PortObj(req.port(), "flush rules");
+  if (absl::Status s = ValidateBridgeAndPort(req.bridge(), "flush rules", req.port(), obj);
       !s.ok()) {
     return s;
   }
-  const std::string obj = PortObj(req.port(), "flush rules");
-  if (absl::Status s = ValidateName(obj, req.port()); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "flush rules");
   if (!e.ok()) return e.status();
-  auto it = (*e)->ports.find(req.port());
-  if (it == (*e)->ports.end() || it->second.span) {
-    return NotFound(obj, absl::StrCat("not a member of bridge ", Quote(req.bridge())));
-  }
+  absl::StatusOr<PortRecord*> rec = PortOr(**e, req.port(), false, obj);
+  if (!rec.ok()) return rec.status();
   absl::StatusOr<std::vector<Rule>> rules = (*e)->bridge->ListRules(req.port());
   if (!rules.ok()) return rules.status();
   if (absl::Status s = (*e)->bridge->FlushRules(req.port()); !s.ok()) return s;
@@ -1406,12 +1394,11 @@ absl::Status Agent::ListVports(const v1::ListVportsRequest& req,
 
 absl::Status Agent::GetPortCounters(const v1::GetPortCountersRequest& req,
                                     v1::GetPortCountersResponse* resp) {
-  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "get counters"), req.bridge());
+  const std::string obj = PortObj(req.port(), "get counters");
+  if (absl::Status s = ValidateBridgeAndPort(req.bridge(), "get counters", req.port(), obj);
       !s.ok()) {
     return s;
   }
-  const std::string obj = PortObj(req.port(), "get counters");
-  if (absl::Status s = ValidateName(obj, req.port()); !s.ok()) return s;
   absl::ReaderMutexLock lock(&mu_);
   absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "get counters");
   if (!e.ok()) return e.status();

@@ -190,6 +190,10 @@ class Agent {
   absl::StatusOr<BridgeEntry*> BridgeOr(const std::string& name,
                                         absl::string_view op)
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The member port (or, with `span`, the span port) `name` of `e`; else
+  // NOT_FOUND `<obj>: not a member of bridge "b"` / `not a span port ...`.
+  static absl::StatusOr<PortRecord*> PortOr(BridgeEntry& e, const std::string& name,
+                                            bool span, absl::string_view obj);
   void FillBridgeLocked(const BridgeEntry& e, v1::Bridge* out) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void FillPortLocked(const BridgeEntry& e, const PortRecord& rec,
