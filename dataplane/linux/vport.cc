@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <memory>
 
 #include "absl/cleanup/cleanup.h"
@@ -251,39 +252,17 @@ absl::StatusOr<Vport> CreateTapPodVport(const std::string& netns_path,
   return v;
 }
 
-absl::StatusOr<int> ReopenTapPodVport(const std::string& netns_path,
-                                       const std::string& pod_ifname) {
-  const std::string object =
-      absl::StrCat("vport ", Q(pod_ifname), " in ", Q(netns_path), ": reopen");
-  if (auto s = ValidateIfName(pod_ifname); !s.ok()) return Prefix(object, s);
-  auto ns = OpenNetns(netns_path);
-  if (!ns.ok()) return Prefix(object, ns.status());
-  const int ns_fd = *ns;
-  absl::Cleanup close_ns = [ns_fd] { close(ns_fd); };
-  int tap_fd = -1;
-  absl::Status s = RunInNetns(ns_fd, [&]() -> absl::Status {
-    auto sock = ConnectRoute();
-    if (!sock.ok()) return sock.status();
-    auto link = GetLink(sock->get(), pod_ifname);
-    if (!link.ok()) return link.status();  // NOT_FOUND: the TAP is gone
-    if (link->kind != "tun") {
-      return absl::FailedPreconditionError(
-          absl::StrCat("interface ", Q(pod_ifname), " is not a TAP (kind \"",
-                       link->kind, "\")"));
-    }
-    auto fd = OpenTapFd(pod_ifname, /*persistent=*/true);
-    if (!fd.ok()) return fd.status();
-    tap_fd = *fd;
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return Prefix(object, s);
-  return tap_fd;
-}
+namespace {
 
-absl::Status DeleteTapPodVport(const std::string& netns_path,
-                               const std::string& pod_ifname) {
+// Runs `fn` with a route socket inside `netns_path` on the existing TAP
+// `pod_ifname` there; errors are prefixed `vport "<ifname>" in "<netns>": <op>`.
+// NOT_FOUND when the namespace or the TAP is gone, FAILED_PRECONDITION when
+// the name is not a TAP.
+absl::Status WithPodTap(const std::string& netns_path, const std::string& pod_ifname,
+                        absl::string_view op,
+                        const std::function<absl::Status(nl_sock*, const LinkFacts&)>& fn) {
   const std::string object =
-      absl::StrCat("vport ", Q(pod_ifname), " in ", Q(netns_path), ": delete");
+      absl::StrCat("vport ", Q(pod_ifname), " in ", Q(netns_path), ": ", op);
   if (auto s = ValidateIfName(pod_ifname); !s.ok()) return Prefix(object, s);
   auto ns = OpenNetns(netns_path);
   if (!ns.ok()) return Prefix(object, ns.status());
@@ -295,18 +274,41 @@ absl::Status DeleteTapPodVport(const std::string& netns_path,
     auto link = GetLink(sock->get(), pod_ifname);
     if (!link.ok()) return link.status();
     if (link->kind != "tun") {
-      return absl::FailedPreconditionError(
-          absl::StrCat("interface ", Q(pod_ifname), " is not a TAP"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "interface ", Q(pod_ifname), " is not a TAP (kind \"", link->kind, "\")"));
     }
-    RtnlLinkPtr del(rtnl_link_alloc());
-    rtnl_link_set_ifindex(del.get(), link->ifindex);
-    if (int err = rtnl_link_delete(sock->get(), del.get()); err < 0) {
-      return NlStatus(err, absl::StrCat("interface ", Q(pod_ifname)));
-    }
-    return absl::OkStatus();
+    return fn(sock->get(), *link);
   });
-  if (!s.ok()) return Prefix(object, s);
-  return absl::OkStatus();
+  return s.ok() ? s : Prefix(object, s);
+}
+
+}  // namespace
+
+absl::StatusOr<int> ReopenTapPodVport(const std::string& netns_path,
+                                      const std::string& pod_ifname) {
+  int tap_fd = -1;
+  absl::Status s = WithPodTap(netns_path, pod_ifname, "reopen",
+                              [&](nl_sock*, const LinkFacts&) -> absl::Status {
+                                auto fd = OpenTapFd(pod_ifname, /*persistent=*/true);
+                                if (!fd.ok()) return fd.status();
+                                tap_fd = *fd;
+                                return absl::OkStatus();
+                              });
+  if (!s.ok()) return s;
+  return tap_fd;
+}
+
+absl::Status DeleteTapPodVport(const std::string& netns_path,
+                               const std::string& pod_ifname) {
+  return WithPodTap(netns_path, pod_ifname, "delete",
+                    [&](nl_sock* sock, const LinkFacts& link) -> absl::Status {
+                      RtnlLinkPtr del(rtnl_link_alloc());
+                      rtnl_link_set_ifindex(del.get(), link.ifindex);
+                      if (int err = rtnl_link_delete(sock, del.get()); err < 0) {
+                        return NlStatus(err, absl::StrCat("interface ", Q(pod_ifname)));
+                      }
+                      return absl::OkStatus();
+                    });
 }
 
 absl::Status AddVportAddresses(const std::string& ifname,
