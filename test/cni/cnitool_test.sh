@@ -237,13 +237,19 @@ for j in "${pids[@]}"; do wait "${j}"; done
 leak_check "60 pods"
 
 # ---- agent restarted between ADD and DEL ------------------------------------------------------
-ip netns add "$(ns 20)"
+ip netns add "$(ns 20)"; ip netns add "$(ns 21)"
 check "ADD before the agent restarts" add vebnet 20
+check "ADD a TAP pod before the agent restarts" add taps 21
 ifindex_before="$(ip -n "$(ns 20)" -o link show eth0 | cut -d: -f1)"
+tap_before="$(ip -n "$(ns 21)" -o link show eth0 | cut -d: -f1)"
 kill -KILL "${vebd_pid}" 2>/dev/null; wait "${vebd_pid}" 2>/dev/null; vebd_pid=""
 if start_vebd --metrics_address=; then pass "vebd restarts after kill -9"; else fail "vebd restarts after kill -9"; fi
 ifindex_after="$(ip -n "$(ns 20)" -o link show eth0 | cut -d: -f1)"
 [[ -n "${ifindex_before}" && "${ifindex_before}" == "${ifindex_after}" ]] && pass "the pod kept its interface across the restart" || fail "the pod kept its interface across the restart" "${ifindex_before} vs ${ifindex_after}"
+tap_after="$(ip -n "$(ns 21)" -o link show eth0 | cut -d: -f1)"
+[[ -n "${tap_before}" && "${tap_before}" == "${tap_after}" ]] && pass "the TAP pod kept its TAP across the restart" || fail "the TAP pod kept its TAP across the restart" "${tap_before} vs ${tap_after}"
+check "the TAP pod pings the veth pod after the restart (TAP reopened)" ip netns exec "$(ns 21)" ping -c 2 -i 0.2 -W 1 "$(pod_ip 20)"
+check "DEL the TAP pod after the restart" del taps 21
 check "CHECK after the restart" "${CNITOOL}" check vebnet "$(nspath 20)"
 check "DEL after the restart" del vebnet 20
 leak_check "restart between ADD and DEL"
