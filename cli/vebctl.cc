@@ -92,7 +92,9 @@ void PrintPort(const v1::Port& p, std::ostream& out) {
   if (p.blocknonip()) flags.push_back("blocknonip");
   if (p.locked()) flags.push_back("locked");
   out << "\tport " << p.name() << " " << (p.running() ? "running" : "down") << " backend "
-      << Backend(p.backend()) << " flags=<" << absl::StrJoin(flags, ",") << "> pvid "
+      << Backend(p.backend());
+  if (!p.backend_detail().empty()) out << " (" << p.backend_detail() << ")";
+  out << " flags=<" << absl::StrJoin(flags, ",") << "> pvid "
       << Pvid(p.pvid());
   if (p.tagged_vids_size()) out << " tagged " << absl::StrJoin(p.tagged_vids(), ",");
   if (p.protected_domains_size()) out << " protected " << absl::StrJoin(p.protected_domains(), ",");

@@ -17,7 +17,7 @@ REQUIRED_PACKAGES=(
   bazel-bootstrap build-essential clang libclang-rt-14-dev git ca-certificates
   # libraries (the @system and @com_google_protobuf repositories)
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libnl-3-dev libnl-route-3-dev prometheus-cpp-dev
+  libnl-3-dev libnl-route-3-dev prometheus-cpp-dev libxdp-dev libbpf-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libabsl-dev
   # tests: traffic and inspection
   iproute2 iputils-ping iperf3 tcpdump python3-scapy python3-yaml netsniff-ng ethtool procps

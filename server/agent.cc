@@ -164,6 +164,7 @@ void Agent::FillPortLocked(const BridgeEntry& e, const PortRecord& rec,
   out->set_vport_kind(VportKindLocked(info.name));
   out->set_address_count(static_cast<uint32_t>(address_count));
   out->set_rule_count(static_cast<uint32_t>(info.rules));
+  out->set_backend_detail(rec.opened.backend_detail);
 }
 
 void Agent::FillSpanPortLocked(const BridgeEntry& e, const PortRecord& rec,
@@ -177,6 +178,7 @@ void Agent::FillSpanPortLocked(const BridgeEntry& e, const PortRecord& rec,
   out->set_running(link_up && e.bridge->config().up);
   out->set_mtu(rec.opened.port->mtu());
   out->set_mac(FormatMac(rec.opened.mac));
+  out->set_backend_detail(rec.opened.backend_detail);
 }
 
 v1::Address Agent::AddressToProto(const BridgeEntry& e,
@@ -1542,7 +1544,7 @@ AgentConfig Agent::ExportConfigLocked() const {
         v1::AddSpanPortRequest* s = out.add_span_ports();
         s->set_bridge(name);
         s->set_name(pname);
-        s->set_backend(BackendToProto(rec.opened.backend));
+        s->set_backend(RequestedBackend(rec.opened));
         continue;
       }
       auto info = infos.find(pname);
@@ -1570,7 +1572,7 @@ AgentConfig Agent::ExportConfigLocked() const {
         v1::AddPortRequest* p = out.add_ports();
         p->set_bridge(name);
         p->set_name(pname);
-        p->set_backend(BackendToProto(rec.opened.backend));
+        p->set_backend(RequestedBackend(rec.opened));
         *p->mutable_settings() = PortSettingsFromConfig(info->second.config);
       }
       absl::StatusOr<std::vector<Rule>> rules = e.bridge->ListRules(pname);

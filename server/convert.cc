@@ -512,4 +512,9 @@ v1::Backend BackendToProto(Backend backend) {
   return v1::BACKEND_AF_PACKET;
 }
 
+v1::Backend RequestedBackend(const OpenedPort& opened) {
+  return BackendToProto(opened.requested == Backend::kDefault ? opened.backend
+                                                                : opened.requested);
+}
+
 }  // namespace veb::server

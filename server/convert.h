@@ -105,6 +105,10 @@ void FillBridgeCounters(const BridgeCounters& c, v1::BridgeCounters* out);
 absl::StatusOr<Backend> BackendFromProto(absl::string_view prefix,
                                          v1::Backend backend);
 v1::Backend BackendToProto(Backend backend);
+// The backend to record in the state file: the one asked for (an AF_XDP port
+// that fell back to AF_PACKET tries AF_XDP again after a restart), else the
+// one in use.
+v1::Backend RequestedBackend(const OpenedPort& opened);
 
 }  // namespace veb::server
 

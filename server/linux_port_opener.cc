@@ -7,6 +7,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "dataplane/linux/af_packet_port.h"
+#include "dataplane/linux/af_xdp_port.h"
 #include "dataplane/linux/netlink.h"
 #include "dataplane/linux/tap_port.h"
 #include "dataplane/linux/vport.h"
@@ -19,7 +20,7 @@ absl::Status Named(const VportSpec& spec, absl::string_view op, const absl::Stat
                                              s.message()));
 }
 
-// VETH: AF_PACKET (AF_XDP is not built yet); HOST and TAP: TAP only.
+// VETH: AF_PACKET or AF_XDP; HOST and TAP: TAP only.
 absl::Status CheckBackend(const VportSpec& spec, Backend backend) {
   const bool tap = spec.type != VportType::kPodVeth;
   if (tap && backend != Backend::kDefault && backend != Backend::kTap) {
@@ -27,9 +28,6 @@ absl::Status CheckBackend(const VportSpec& spec, Backend backend) {
   }
   if (!tap && backend == Backend::kTap) {
     return absl::InvalidArgumentError("a veth vport cannot use the TAP backend");
-  }
-  if (backend == Backend::kAfXdp) {
-    return absl::FailedPreconditionError("backend AF_XDP not supported in this build");
   }
   return absl::OkStatus();
 }
@@ -40,27 +38,41 @@ absl::StatusOr<OpenedPort> LinuxPortOpener::Open(const std::string& ifname, Back
   if (pool_.expired()) return absl::UnavailableError("the worker pool is not running");
   std::shared_ptr<LinuxPort> port;
   Backend used = backend == Backend::kDefault ? Backend::kAfPacket : backend;
-  switch (used) {
-    case Backend::kAfPacket: {
-      auto p = AfPacketPort::Open(ifname);
-      if (!p.ok()) return p.status();
+  std::string detail;
+  if (used == Backend::kAfXdp) {
+    auto p = AfXdpPort::Open(ifname);
+    if (p.ok()) {
+      detail = AfXdpModeName((*p)->mode());
       port = *std::move(p);
-      break;
+    } else if (p.status().code() == absl::StatusCode::kUnimplemented) {
+      // Not on this interface or kernel: AF_PACKET does the same job.
+      const absl::string_view why = p.status().message();
+      const size_t at = why.find("AF_XDP: ");
+      detail = absl::StrCat("AF_XDP unavailable (",
+                            at == absl::string_view::npos ? why : why.substr(at + 8),
+                            "), using AF_PACKET");
+      used = Backend::kAfPacket;
+    } else {
+      return p.status();
     }
-    case Backend::kTap: {
-      auto p = TapPort::Open(ifname);
-      if (!p.ok()) return p.status();
-      port = *std::move(p);
-      break;
-    }
-    default:
-      return absl::FailedPreconditionError("backend AF_XDP not supported in this build");
+  }
+  if (port == nullptr && used == Backend::kTap) {
+    auto p = TapPort::Open(ifname);
+    if (!p.ok()) return p.status();
+    port = *std::move(p);
+  } else if (port == nullptr) {
+    auto p = AfPacketPort::Open(ifname);
+    if (!p.ok()) return p.status();
+    port = *std::move(p);
   }
   auto sock = ConnectRoute();
   if (!sock.ok()) return sock.status();
   auto link = GetLink(sock->get(), ifname);
   if (!link.ok()) return link.status();
-  return Wrap(std::move(port), used, static_cast<uint32_t>(link->ifindex), link->mac);
+  OpenedPort out = Wrap(std::move(port), used, static_cast<uint32_t>(link->ifindex), link->mac);
+  out.requested = backend;
+  out.backend_detail = std::move(detail);
+  return out;
 }
 
 OpenedPort LinuxPortOpener::Wrap(std::shared_ptr<LinuxPort> port, Backend backend,
@@ -103,7 +115,7 @@ absl::StatusOr<OpenedVport> LinuxPortOpener::CreateVport(const VportSpec& spec,
   OpenedVport out;
   out.stack_mac = v->mac;
   out.mtu = v->mtu;
-  absl::StatusOr<OpenedPort> port = Adopt(spec, *v);
+  absl::StatusOr<OpenedPort> port = Adopt(spec, *v, backend);
   absl::Status s = port.status();
   if (s.ok() && spec.type == VportType::kHost) {
     s = AddVportAddresses(spec.name, spec.ip_prefixes);
@@ -117,17 +129,9 @@ absl::StatusOr<OpenedVport> LinuxPortOpener::CreateVport(const VportSpec& spec,
   return out;
 }
 
-absl::StatusOr<OpenedPort> LinuxPortOpener::Adopt(const VportSpec& spec, const Vport& v) {
-  if (spec.type == VportType::kPodVeth) {
-    auto p = AfPacketPort::Open(spec.name);
-    if (!p.ok()) return p.status();
-    auto sock = ConnectRoute();
-    if (!sock.ok()) return sock.status();
-    auto link = GetLink(sock->get(), spec.name);
-    if (!link.ok()) return link.status();
-    return Wrap(*std::move(p), Backend::kAfPacket, static_cast<uint32_t>(link->ifindex),
-                link->mac);
-  }
+absl::StatusOr<OpenedPort> LinuxPortOpener::Adopt(const VportSpec& spec, const Vport& v,
+                                                  Backend backend) {
+  if (spec.type == VportType::kPodVeth) return Open(spec.name, backend);
   auto p = TapPort::Create(spec.name, v.tap_fd, v.ifindex, v.mtu);
   if (!p.ok()) {
     if (v.tap_fd >= 0) close(v.tap_fd);
@@ -175,7 +179,7 @@ absl::StatusOr<OpenedVport> LinuxPortOpener::ReopenVport(const VportSpec& spec,
       break;
     }
   }
-  absl::StatusOr<OpenedPort> port = Adopt(spec, v);
+  absl::StatusOr<OpenedPort> port = Adopt(spec, v, backend);
   if (!port.ok()) return Named(spec, "reopen", port.status());
   if (spec.type == VportType::kHost) {
     if (auto s = AddVportAddresses(spec.name, spec.ip_prefixes); !s.ok()) {

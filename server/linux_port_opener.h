@@ -1,10 +1,12 @@
 // The real PortOpener: member and span ports on Linux interfaces, AF_PACKET
-// (default) or TAP (the interface must be a TAP device), received by a shared
-// WorkerPool. start_receive attaches the port to the pool; stop_receive
-// detaches it (after it returns no worker touches the port). AF_XDP is not
-// built yet: asking for it is FAILED_PRECONDITION. Vports come from
-// dataplane/linux/vport.h: a pod veth's host end opens as AF_PACKET, host and
-// pod TAPs as TapPort over the fd the switch keeps.
+// (default), AF_XDP (falls back to AF_PACKET, with the reason in
+// backend_detail, where the interface or kernel cannot do it) or TAP (the
+// interface must be a TAP device), received by a shared WorkerPool.
+// start_receive attaches the port to the pool; stop_receive detaches it
+// (after it returns no worker touches the port). Vports come from
+// dataplane/linux/vport.h: a pod veth's host end opens like a member port
+// (AF_PACKET or AF_XDP), host and pod TAPs as TapPort over the fd the switch
+// keeps.
 // Thread-safety: Open() is serialised by the agent; the pool is thread-safe.
 #ifndef VEB_SERVER_LINUX_PORT_OPENER_H_
 #define VEB_SERVER_LINUX_PORT_OPENER_H_
@@ -34,7 +36,7 @@ class LinuxPortOpener final : public PortOpener {
   OpenedPort Wrap(std::shared_ptr<LinuxPort> port, Backend backend, uint32_t ifindex,
                   Mac mac);
   // Opens the switch side of vport `v` (just created or found again).
-  absl::StatusOr<OpenedPort> Adopt(const VportSpec& spec, const Vport& v);
+  absl::StatusOr<OpenedPort> Adopt(const VportSpec& spec, const Vport& v, Backend backend);
 
   std::weak_ptr<WorkerPool> pool_;
 };

@@ -31,7 +31,10 @@ enum class Backend { kDefault, kAfPacket, kTap, kAfXdp };
 
 struct OpenedPort {
   std::shared_ptr<veb::Port> port;  // port->name() == the interface name
-  Backend backend = Backend::kAfPacket;  // never kDefault
+  Backend backend = Backend::kAfPacket;  // in use, never kDefault
+  Backend requested = Backend::kDefault;  // as asked (kept across restarts)
+  // Port.backend_detail: the AF_XDP mode, or why AF_XDP fell back.
+  std::string backend_detail;
   uint32_t ifindex = 0;
   Mac mac = 0;
   // Optional. Called once the port is in `bridge` as `ref`: a worker starts
@@ -68,8 +71,9 @@ class PortOpener {
   virtual ~PortOpener() = default;
   // Errors (the agent prefixes `port "<ifname>": add: `):
   //   NOT_FOUND            "no such interface"
-  //   FAILED_PRECONDITION  "not an Ethernet interface", "enslaved to \"br0\"",
-  //                        "backend AF_XDP not supported: <errno text>"
+  //   FAILED_PRECONDITION  "not an Ethernet interface", "enslaved to \"br0\""
+  //   (AF_XDP where it cannot work opens AF_PACKET and says why in
+  //   backend_detail)
   //   INVALID_ARGUMENT     backend TAP on an interface that is not a TAP
   virtual absl::StatusOr<OpenedPort> Open(const std::string& ifname,
                                           Backend backend) = 0;

@@ -19,53 +19,10 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "dataplane/linux/netlink.h"
+#include "dataplane/linux/takeover.h"
 #include "dataplane/linux/vnet_hdr.h"
 
 namespace veb {
-namespace {
-
-std::string Errno(int err) { return std::strerror(err); }
-
-absl::Status SockErr(const std::string& name, const char* what, int err) {
-  return absl::InternalError(
-      absl::StrCat("port \"", name, "\": add: ", what, ": ", Errno(err)));
-}
-
-// LRO through the legacy ethtool flags (ETHTOOL_[GS]FLAGS map to the netdev
-// feature NETIF_F_LRO). Returns whether LRO was on and is now off.
-absl::StatusOr<bool> DisableLro(int fd, const std::string& name) {
-  ifreq ifr{};
-  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  ethtool_value ev{};
-  ev.cmd = ETHTOOL_GFLAGS;
-  ifr.ifr_data = reinterpret_cast<char*>(&ev);
-  if (ioctl(fd, SIOCETHTOOL, &ifr) != 0) {
-    if (errno == EOPNOTSUPP) return false;  // no ethtool: no LRO either
-    return SockErr(name, "ethtool get flags", errno);
-  }
-  if ((ev.data & ETH_FLAG_LRO) == 0) return false;
-  ev.cmd = ETHTOOL_SFLAGS;
-  ev.data &= ~ETH_FLAG_LRO;
-  if (ioctl(fd, SIOCETHTOOL, &ifr) != 0) {
-    return SockErr(name, "ethtool turn LRO off", errno);
-  }
-  return true;
-}
-
-void EnableLro(int fd, const std::string& name) {
-  ifreq ifr{};
-  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  ethtool_value ev{};
-  ev.cmd = ETHTOOL_GFLAGS;
-  ifr.ifr_data = reinterpret_cast<char*>(&ev);
-  if (ioctl(fd, SIOCETHTOOL, &ifr) != 0) return;  // interface gone
-  ev.cmd = ETHTOOL_SFLAGS;
-  ev.data |= ETH_FLAG_LRO;
-  (void)ioctl(fd, SIOCETHTOOL, &ifr);
-}
-
-}  // namespace
-
 AfPacketPort::AfPacketPort(std::string name, int ifindex, uint32_t mtu,
                            bool running)
     : LinuxPort(std::move(name), ifindex, mtu, running) {}
@@ -81,35 +38,18 @@ absl::StatusOr<std::shared_ptr<AfPacketPort>> AfPacketPort::Open(
     return absl::InvalidArgumentError(absl::StrCat(
         "port \"", ifname, "\": add: socket buffer must be in 65536..268435456 bytes"));
   }
-  auto sock = ConnectRoute();
-  if (!sock.ok()) return sock.status();
-  auto link = GetLink(sock->get(), ifname);
-  if (!link.ok()) {
-    return absl::Status(link.status().code(),
-                        absl::StrCat("port \"", ifname, "\": add: ",
-                                     link.status().message()));
-  }
-  if (link->arptype != ARPHRD_ETHER) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "port \"", ifname, "\": add: interface is not Ethernet (type ",
-        link->arptype, ")"));
-  }
-  if (link->master != 0) {
-    std::string master = absl::StrCat("#", link->master);
-    if (auto m = GetLinkByIndex(sock->get(), link->master); m.ok()) master = m->name;
-    return absl::FailedPreconditionError(absl::StrCat(
-        "port \"", ifname, "\": add: enslaved to \"", master, "\""));
-  }
+  auto link = GetPortLink(ifname);
+  if (!link.ok()) return link.status();
 
   // ---- build; the destructor undoes whatever was done if a step fails ----
   std::shared_ptr<AfPacketPort> port(
       new AfPacketPort(ifname, link->ifindex, link->mtu, LinkRunning(*link)));
   port->fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (port->fd_ < 0) return SockErr(ifname, "packet socket", errno);
+  if (port->fd_ < 0) return PortSysError(ifname, "packet socket", errno);
   const int fd = port->fd_;
   auto setopt = [&](int level, int opt, const void* val, socklen_t len,
                     const char* what) -> absl::Status {
-    if (setsockopt(fd, level, opt, val, len) != 0) return SockErr(ifname, what, errno);
+    if (setsockopt(fd, level, opt, val, len) != 0) return PortSysError(ifname, what, errno);
     return absl::OkStatus();
   };
   const int one = 1;
@@ -127,12 +67,9 @@ absl::StatusOr<std::shared_ptr<AfPacketPort>> AfPacketPort::Open(
   addr.sll_protocol = htons(ETH_P_ALL);
   addr.sll_ifindex = link->ifindex;
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return SockErr(ifname, "bind", errno);
+    return PortSysError(ifname, "bind", errno);
   }
-  packet_mreq mr{};
-  mr.mr_ifindex = link->ifindex;
-  mr.mr_type = PACKET_MR_PROMISC;
-  if (auto s = setopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr), "promiscuous mode"); !s.ok()) return s;
+  if (auto s = SetPromiscuous(fd, link->ifindex, ifname); !s.ok()) return s;
   auto lro = DisableLro(fd, ifname);
   if (!lro.ok()) return lro.status();
   port->restore_lro_ = *lro;

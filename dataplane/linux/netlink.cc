@@ -1,6 +1,7 @@
 #include "dataplane/linux/netlink.h"
 
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
 #include <sched.h>
@@ -77,6 +78,27 @@ absl::StatusOr<LinkFacts> GetLink(nl_sock* sock, absl::string_view name) {
 
 absl::StatusOr<LinkFacts> GetLinkByIndex(nl_sock* sock, int ifindex) {
   return Get(sock, ifindex, nullptr, absl::StrCat("#", ifindex));
+}
+
+absl::StatusOr<LinkFacts> GetPortLink(const std::string& ifname) {
+  auto sock = ConnectRoute();
+  if (!sock.ok()) return sock.status();
+  auto link = GetLink(sock->get(), ifname);
+  if (!link.ok()) {
+    return absl::Status(link.status().code(), absl::StrCat("port \"", ifname, "\": add: ",
+                                                           link.status().message()));
+  }
+  if (link->arptype != ARPHRD_ETHER) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "port \"", ifname, "\": add: interface is not Ethernet (type ", link->arptype, ")"));
+  }
+  if (link->master != 0) {
+    std::string master = absl::StrCat("#", link->master);
+    if (auto m = GetLinkByIndex(sock->get(), link->master); m.ok()) master = m->name;
+    return absl::FailedPreconditionError(
+        absl::StrCat("port \"", ifname, "\": add: enslaved to \"", master, "\""));
+  }
+  return link;
 }
 
 absl::Status ValidateIfName(absl::string_view name) {

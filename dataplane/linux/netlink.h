@@ -61,6 +61,12 @@ LinkFacts FactsOf(rtnl_link* link);
 absl::StatusOr<LinkFacts> GetLink(nl_sock* sock, absl::string_view name);
 absl::StatusOr<LinkFacts> GetLinkByIndex(nl_sock* sock, int ifindex);
 
+// The interface a member/span port takes over, checked for every backend:
+// errors name it as `port "<ifname>": add: ...` -- NOT_FOUND "no such
+// interface", FAILED_PRECONDITION "interface is not Ethernet (type N)" or
+// "enslaved to \"br0\"".
+absl::StatusOr<LinkFacts> GetPortLink(const std::string& ifname);
+
 // Linux interface name rules: 1..15 bytes, no '/', ':' or whitespace, not "."
 // or "..". INVALID_ARGUMENT naming the rule.
 absl::Status ValidateIfName(absl::string_view name);
