@@ -401,6 +401,9 @@ StatusOr<Invocation> BridgeCommand(const std::string& bridge, const std::string&
         req->mutable_pod()->mutable_attachment()->set_container_id(v);
       } else if (w == "type" && kind == "pod" && (v == "veth" || v == "tap")) {
         req->mutable_pod()->set_type(v == "veth" ? v1::VPORT_TYPE_VETH : v1::VPORT_TYPE_TAP);
+      } else if (w == "backend" && kind == "pod") {
+        ASSIGN_OR_RETURN(b, ParseBackend(v));
+        req->set_backend(b);
       } else {
         return Syntax(absl::StrCat("vport ", kind, ": unknown option \"", w, " ", v, "\""));
       }
@@ -522,7 +525,8 @@ bridge (vebctl BRIDGE ...):
        [arp|rarp [request|reply] [sha MAC] [spa IP] [tha MAC] [tpa IP]]
   rules IF | flushrule IF
   vport host NAME [ip PREFIX]... [mac MAC] [mtu N]
-  vport pod NETNS IFNAME [type veth|tap] [name NAME] [container ID] [mac MAC] [mtu N]
+  vport pod NETNS IFNAME [type veth|tap] [backend af_packet|af_xdp] [name NAME]
+       [container ID] [mac MAC] [mtu N]
   delvport NAME | vports
   ports | counters [IF]
 )";

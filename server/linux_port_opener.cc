@@ -48,9 +48,9 @@ absl::StatusOr<OpenedPort> LinuxPortOpener::Open(const std::string& ifname, Back
       // Not on this interface or kernel: AF_PACKET does the same job.
       const absl::string_view why = p.status().message();
       const size_t at = why.find("AF_XDP: ");
-      detail = absl::StrCat("AF_XDP unavailable (",
+      detail = absl::StrCat("AF_XDP unavailable: ",
                             at == absl::string_view::npos ? why : why.substr(at + 8),
-                            "), using AF_PACKET");
+                            "; using AF_PACKET");
       used = Backend::kAfPacket;
     } else {
       return p.status();

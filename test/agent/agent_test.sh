@@ -10,7 +10,12 @@
 #      static address, timeout), the ping resumes within 1 s of the restart (ping
 #      -D timestamps), no pod interface recreated (same ifindex in the pod netns
 #      and on the host), addresses relearned.
-#   C. SIGTERM: vebd exits 0 within its drain time, the pod veths stay.
+#   C. AF_XDP through the API: a pod vport and a member port with backend
+#      af_xdp run on XDP sockets (backend_detail names the mode) and carry a
+#      ping; on an interface AF_XDP cannot take (MTU 9000) the port falls back
+#      to AF_PACKET, says why, still forwards, and the state file keeps the
+#      AF_XDP request; removing them detaches the XDP programs.
+#   D. SIGTERM: vebd exits 0 within its drain time, the pod veths stay.
 # Addresses only inside this script's namespaces (10.77.0.0/24); IPv6 is off in
 # the pods so that no background traffic moves the counters being compared.
 # Every wait is bounded; the EXIT trap kills what was started and removes every
@@ -28,6 +33,7 @@ SOCK="${T}/vebd.sock"
 P="vat$$"            # prefix of every namespace and interface this run makes
 NS1="${P}-1" NS2="${P}-2"
 V1="${P}p1" V2="${P}p2"  # host ends (vport names), at most 15 characters
+NS3="${P}-3" NS4="${P}-4" V3="${P}p3" X4="${P}x4"  # section C
 IP1=10.77.0.1 IP2=10.77.0.2
 prom_pid=""
 ping_pid=""
@@ -55,7 +61,7 @@ cleanup() {  # idempotent; non-zero (what, in LEFT) when something of ours is le
   [[ -n "${ping_pid}" ]] && { kill "${ping_pid}" 2>/dev/null; wait "${ping_pid}" 2>/dev/null; ping_pid=""; }
   stop "${prom_pid}"; prom_pid=""
   stop_vebd
-  remove_netns "${P}" "${V1}" "${V2}"
+  remove_netns "${P}" "${V1}" "${V2}" "${V3}" "${X4}"
 }
 trap on_exit EXIT
 trap 'exit 130' INT TERM HUP
@@ -312,7 +318,54 @@ else
   fail "the ping keeps getting replies after the restart" "${after} replies, ${unanswered} lost: $(tail -3 "${T}/ping.out" | tr '\n' ' ')"
 fi
 
-# ---- C. SIGTERM ------------------------------------------------------------------------
+# ---- C. AF_XDP through the API ---------------------------------------------------------
+xdp_attached() { ip -o link show dev "$1" 2>/dev/null | grep -q ' xdp'; }
+make_netns "${NS3}" "${NS4}"
+check "pod vport with backend af_xdp" vebctl veb0 vport pod "/var/run/netns/${NS3}" eth0 name "${V3}" backend af_xdp
+ip -n "${NS3}" addr add 10.77.0.3/24 dev eth0
+# A member port on a veth whose MTU AF_XDP cannot carry (the pod side too).
+ip link add "${X4}" mtu 9000 type veth peer name eth0 netns "${NS4}"
+ip link set "${X4}" up
+ip -n "${NS4}" link set eth0 mtu 9000 up
+ip -n "${NS4}" addr add 10.77.0.4/24 dev eth0
+check "member port with backend af_xdp on an MTU 9000 veth" vebctl veb0 add "${X4}" backend af_xdp
+ports_json="$(vebctl -o json veb0 ports)"
+backend_of() { pyj "[(p[\"backend\"], p.get(\"backend_detail\", \"\")) for p in j[\"ports\"] if p[\"name\"] == \"$1\"]" <<<"${ports_json}"; }
+b3="$(backend_of "${V3}")"
+b4="$(backend_of "${X4}")"
+if [[ "${b3}" == '[["BACKEND_AF_XDP", "native XDP, copy"]]' ]] && xdp_attached "${V3}"; then
+  pass "the pod vport runs on AF_XDP (${b3})"
+else
+  fail "the pod vport runs on AF_XDP" "${b3}; $(ip -o link show dev "${V3}")"
+fi
+if [[ "${b4}" == *'"BACKEND_AF_PACKET", "AF_XDP unavailable: MTU 9000 above 3822'* ]] && ! xdp_attached "${X4}"; then
+  pass "AF_XDP on MTU 9000 falls back to AF_PACKET and says why (${b4})"
+else
+  fail "AF_XDP on MTU 9000 falls back to AF_PACKET and says why" "${b4}"
+fi
+if vebctl veb0 ports | grep -q "port ${X4} running backend af_packet (AF_XDP unavailable: MTU 9000"; then
+  pass "vebctl ports prints the fallback reason"
+else
+  fail "vebctl ports prints the fallback reason" "$(vebctl veb0 ports | grep "${X4}")"
+fi
+check "pod 1 (AF_PACKET) pings pod 3 (AF_XDP)" ip netns exec "${NS1}" ping -q -c 3 -i 0.1 -W 1 10.77.0.3
+check "pod 3 (AF_XDP) pings pod 4 (fallen back to AF_PACKET)" ip netns exec "${NS3}" ping -q -c 3 -i 0.1 -W 1 10.77.0.4
+check "the state file keeps the AF_XDP request of the fallen-back port" "${PY}" -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+ports = [p for p in s.get("ports", []) if p["name"] == sys.argv[2]]
+vports = [v for v in s.get("vports", []) if v["name"] == sys.argv[3]]
+sys.exit(0 if ports and ports[0].get("backend") == "BACKEND_AF_XDP" and vports and vports[0].get("backend") == "BACKEND_AF_XDP" else 1)' "${T}/state.json" "${X4}" "${V3}"
+check "delete the AF_XDP pod vport" vebctl veb0 delvport "${V3}"
+check "delete the fallen-back port" vebctl veb0 del "${X4}"
+if ! xdp_attached "${X4}" && ! ip link show dev "${V3}" >/dev/null 2>&1; then
+  pass "nothing of AF_XDP left (vport gone, no XDP program on ${X4})"
+else
+  fail "nothing of AF_XDP left" "$(ip -o link show dev "${X4}")"
+fi
+ip link del "${X4}" 2>/dev/null
+
+# ---- D. SIGTERM ------------------------------------------------------------------------
 t_term="$(now)"
 kill -TERM "${vebd_pid}"
 if wait_gone "${vebd_pid}" 10; then
