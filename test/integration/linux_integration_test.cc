@@ -845,6 +845,12 @@ TEST_F(LinuxSwitchTest, AfXdpPortsForwardAndSegmentGsoInSoftware) {
   p4.reset();
   EXPECT_EQ(Sh("ip link show " + HostIf(4)).out.find("xdp"), std::string::npos);
   EXPECT_TRUE(tso_on());
+  // S12 on an AF_XDP port: the pod's interface vanishes under the socket.
+  const size_t before = bridge_->port_count();
+  ASSERT_EQ(Sh(absl::StrCat("ip -n ", Ns(5), " link del eth0")).rc, 0);
+  EXPECT_TRUE(WaitFor([&] { return bridge_->port_count() == before - 1; }));
+  EXPECT_EQ(Owner(kPodMac[5]), std::nullopt);
+  EXPECT_TRUE(Ping(2, 3, 1));  // pod 1 is a VLAN trunk by now
 }
 
 TEST_F(LinuxSwitchTest, AfXdpRefusesWhatItCannotDoWithoutLeavingAnything) {
