@@ -7,8 +7,10 @@ interfaces. Configurations, run interleaved (A B C A B C ...), --reps times:
 
   direct        a veth pair straight between the pods (the physical limit)
   linux-bridge  the kernel bridge in vbb-sw
-  veb-<backend> veb in vbb-sw, started with --veb-cmd (a template with {ports}
-                and {backend}); skipped when no command is given
+  veb-<backend> veb in vbb-sw for each of --veb-backends (default af_packet and
+                af_xdp), started by --veb-cmd (a template with {ports} and
+                {backend}; default run_veb.sh: bazel-bin/server/vebd with a
+                startup config); --no-veb leaves veb out
   ovs-netdev    Open vSwitch's userspace datapath (datapath_type=netdev,
                 userspace TSO on), own db, in vbb-sw; skipped when not installed
 
@@ -18,7 +20,8 @@ ICMP RTT, and whole-machine CPU per delivered 64-byte packet (/proc/stat over
 the UDP run). Prints a table of medians with ratios to linux-bridge.
 
 Every load is bounded in time; namespaces are removed on exit, also on errors.
-Run as root: test/bench/veth_bench.py --reps 3 [--veb-cmd '...'] [--markdown F]
+Run as root, after `bazel build //server:vebd`:
+  test/bench/veth_bench.py --reps 3 [--markdown F]
 """
 
 import argparse
@@ -316,8 +319,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--duration", type=int, default=5)
-    ap.add_argument("--veb-cmd", default="", help="switch command template with {ports} and {backend}")
-    ap.add_argument("--veb-backends", default="af_packet,tap")
+    ap.add_argument("--veb-cmd", default=f"bash {HERE}/run_veb.sh {{backend}} {{ports}}",
+                    help="switch command template with {ports} and {backend}")
+    ap.add_argument("--veb-backends", default="af_packet,af_xdp")
+    ap.add_argument("--no-veb", action="store_true")
     ap.add_argument("--no-ovs", action="store_true")
     ap.add_argument("--markdown", default="")
     ap.add_argument("--udp-echo")
@@ -330,7 +335,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("veth_bench: must run as root")
     configs = [Direct(), LinuxBridge()]
-    if a.veb_cmd:
+    if not a.no_veb:
         configs += [Veb(a.veb_cmd, b) for b in a.veb_backends.split(",") if b]
     if not a.no_ovs and Ovs.available():
         configs.append(Ovs())
