@@ -1,6 +1,8 @@
 #include "dataplane/linux/af_xdp_port.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/bpf.h>
 #include <dirent.h>
 #include <linux/if_link.h>
 #include <linux/if_xdp.h>
@@ -13,6 +15,7 @@
 #include <xdp/xsk.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -43,15 +46,47 @@ absl::Status Unsupported(const std::string& ifname, const std::string& why) {
 }
 
 // libxdp/libbpf print their diagnostics to stderr by default; the agent
-// reports errors through return codes instead. Without a mounted bpffs libxdp
-// cannot pin its dispatcher (DESIGN 4), so it attaches the program directly.
+// reports errors through return codes instead.
 void InitLibxdpOnce() {
   static std::once_flag once;
   std::call_once(once, [] {
-    setenv("LIBXDP_SKIP_DISPATCHER", "1", /*overwrite=*/0);
     libxdp_set_print(nullptr);
     libbpf_set_print(nullptr);
   });
+}
+
+bpf_insn Insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
+  bpf_insn i{};
+  i.code = code;
+  i.dst_reg = dst & 0xf;
+  i.src_reg = src & 0xf;
+  i.off = off;
+  i.imm = imm;
+  return i;
+}
+
+// The port's XDP program, six instructions:
+//   return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+// i.e. every frame of queue q goes to the socket in slot q (XDP_PASS while
+// the slot is empty). Loaded by the port itself rather than libxdp's default
+// program so that it is attached through a BPF link the port owns: the
+// kernel detaches it when the link's fd closes -- on release, and also when
+// the agent is killed -- so no program (and no lost GSO on the veth peer) is
+// left behind on the interface.
+absl::StatusOr<int> LoadRedirectProgram(int map_fd) {
+  const bpf_insn insns[] = {
+      Insn(BPF_LDX | BPF_W | BPF_MEM, BPF_REG_2, BPF_REG_1,
+           offsetof(xdp_md, rx_queue_index), 0),
+      Insn(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, map_fd),
+      Insn(0, 0, 0, 0, 0),  // second half of the 64-bit immediate
+      Insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_3, 0, 0, XDP_PASS),
+      Insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_redirect_map),
+      Insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+  };
+  const int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "veb_xsk", "GPL", insns,
+                               sizeof(insns) / sizeof(insns[0]), nullptr);
+  if (fd < 0) return absl::InternalError(std::strerror(-fd));
+  return fd;
 }
 
 // Receive queues in use (real_num_rx_queues; netlink reports only the
@@ -83,8 +118,9 @@ AfXdpPort::AfXdpPort(std::string name, int ifindex, uint32_t mtu, bool running)
 
 AfXdpPort::~AfXdpPort() {
   if (restore_lro_ && promisc_fd_ >= 0) EnableLro(promisc_fd_, name());
-  // Queue 0 last: its socket owns the UMEM's first rings, and the last
-  // socket to go detaches the XDP program.
+  if (link_fd_ >= 0) close(link_fd_);  // detaches the program
+  if (map_fd_ >= 0) close(map_fd_);
+  // Queue 0 last: its socket owns the UMEM's first rings.
   for (size_t i = queues_.size(); i-- > 0;) {
     if (queues_[i]->xsk != nullptr) xsk_socket__delete(queues_[i]->xsk);
   }
@@ -129,26 +165,41 @@ absl::StatusOr<std::shared_ptr<AfXdpPort>> AfXdpPort::Open(const std::string& if
       err != 0) {
     return Unsupported(ifname, absl::StrCat("UMEM: ", std::strerror(-err)));
   }
-  // Native XDP where the driver has it (zero-copy if it offers that too),
-  // else generic XDP in copy mode. Every queue's socket uses what queue 0's
-  // could.
+  // The program first: native XDP where the driver has it, else generic.
+  port->map_fd_ = bpf_map_create(BPF_MAP_TYPE_XSKMAP, "veb_xsks", sizeof(uint32_t),
+                                 sizeof(uint32_t), kMaxQueues, nullptr);
+  if (port->map_fd_ < 0) {
+    return Unsupported(ifname, absl::StrCat("XSKMAP: ", std::strerror(-port->map_fd_)));
+  }
+  auto prog = LoadRedirectProgram(port->map_fd_);
+  if (!prog.ok()) return Unsupported(ifname, absl::StrCat("XDP program: ", prog.status().message()));
+  bpf_link_create_opts lo{};
+  lo.sz = sizeof(lo);
+  lo.flags = XDP_FLAGS_DRV_MODE;
+  port->link_fd_ = bpf_link_create(*prog, link->ifindex, BPF_XDP, &lo);
+  const int native_err = port->link_fd_ < 0 ? -port->link_fd_ : 0;
+  if (port->link_fd_ < 0) {
+    lo.flags = XDP_FLAGS_SKB_MODE;
+    port->link_fd_ = bpf_link_create(*prog, link->ifindex, BPF_XDP, &lo);
+  }
+  close(*prog);  // the link holds it
+  if (port->link_fd_ < 0) {
+    const int generic_err = -port->link_fd_;
+    return Unsupported(ifname, absl::StrCat("attach: native: ", std::strerror(native_err),
+                                            "; generic: ", std::strerror(generic_err)));
+  }
+  // Zero-copy when the driver offers it (native only), copy mode otherwise.
   xsk_socket_config sc{};
   sc.rx_size = kRxFrames;
   sc.tx_size = kTxFrames;
-  sc.xdp_flags = XDP_FLAGS_DRV_MODE;
-  sc.bind_flags = XDP_USE_NEED_WAKEUP;
-  int err = xsk_socket__create(&q0.xsk, ifname.c_str(), 0, port->umem_, &q0.rx, &q0.tx, &sc);
-  if (err != 0) {
+  sc.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;
+  sc.bind_flags = XDP_USE_NEED_WAKEUP | (native_err == 0 ? 0 : XDP_COPY);
+  if (int err = xsk_socket__create(&q0.xsk, ifname.c_str(), 0, port->umem_, &q0.rx, &q0.tx, &sc);
+      err != 0) {
     q0.xsk = nullptr;
-    sc.xdp_flags = XDP_FLAGS_SKB_MODE;
-    sc.bind_flags = XDP_COPY | XDP_USE_NEED_WAKEUP;
-    const int generic =
-        xsk_socket__create(&q0.xsk, ifname.c_str(), 0, port->umem_, &q0.rx, &q0.tx, &sc);
-    if (generic != 0) {
-      q0.xsk = nullptr;
-      return Unsupported(ifname, absl::StrCat("native: ", std::strerror(-err),
-                                              "; generic: ", std::strerror(-generic)));
-    }
+    return Unsupported(ifname, absl::StrCat("socket: ", std::strerror(-err)));
+  }
+  if (native_err != 0) {
     port->mode_ = Mode::kGenericCopy;
   } else {
     xdp_options opts{};
@@ -166,6 +217,11 @@ absl::StatusOr<std::shared_ptr<AfXdpPort>> AfXdpPort::Open(const std::string& if
         e != 0) {
       q.xsk = nullptr;
       return Unsupported(ifname, absl::StrCat("queue ", qi, ": ", std::strerror(-e)));
+    }
+  }
+  for (auto& qp : port->queues_) {
+    if (int e = xsk_socket__update_xskmap(qp->xsk, port->map_fd_); e != 0) {
+      return Unsupported(ifname, absl::StrCat("XSKMAP update: ", std::strerror(-e)));
     }
   }
   for (auto& qp : port->queues_) {

@@ -1,7 +1,8 @@
 // AF_XDP backend: takes over an Ethernet interface with one XDP socket per
-// receive queue, sharing one UMEM (libxdp loads its default redirect
-// program; DESIGN 4: without /sys/fs/bpf, LIBXDP_SKIP_DISPATCHER=1 attaches
-// it directly).
+// receive queue, sharing one UMEM (sockets and rings through libxdp). The
+// port loads its own six-instruction redirect program and attaches it with a
+// BPF link it owns, so the program goes away with the port -- also when the
+// agent is killed -- and nothing needs a bpffs (DESIGN 4).
 //
 // Design:
 // - One UMEM per port in 4 KiB frames: kRxFrames per receive queue (always
@@ -12,7 +13,8 @@
 //   of the queue sockets and Receive takes from each in turn.
 // - Native XDP first, generic (skb) XDP when the driver has none; zero-copy
 //   when the driver offers it, copy mode otherwise (veth: native, copy).
-//   mode() says which.
+//   mode() says which. (A device that has native XDP but no ndo_xdp_xmit
+//   for zero-copy, like veth, binds in copy mode automatically.)
 // - No offload metadata crosses an XDP socket. Received frames are wire
 //   frames, except that veth passes a sender's partial TCP/UDP checksum
 //   through XDP as it is: Receive completes those (CompletePartialChecksum);
@@ -95,6 +97,8 @@ class AfXdpPort final : public LinuxPort {
   uint32_t next_queue_ = 0;  // Receive's round-robin start
   int fd_ = -1;     // queue 0's socket, or the epoll set of all
   int epfd_ = -1;
+  int map_fd_ = -1;   // XSKMAP: queue -> socket
+  int link_fd_ = -1;  // BPF link attaching the program
   int promisc_fd_ = -1;
   bool restore_lro_ = false;
   Mode mode_ = Mode::kNativeCopy;
