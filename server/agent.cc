@@ -379,6 +379,16 @@ absl::StatusOr<Agent::PortRecord*> Agent::OpenAndAddLocked(
     bool span, const PortConfig& config, const std::string& obj) {
   absl::StatusOr<Backend> backend = BackendFromProto(obj, backend_proto);
   if (!backend.ok()) return backend.status();
+  // A veb bridge is not an interface; refused even if a netdev by that name
+  // exists, as veb(4) refuses `ifconfig veb0 add veb0`.
+  if (ifname == e.bridge->name()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(obj, ": a bridge cannot be a port of itself"));
+  }
+  if (bridges_.count(ifname) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(obj, ": ", Quote(ifname), " is a bridge, not an interface"));
+  }
   if (e.ports.size() >= kMaxPortsPerBridge) {
     return absl::ResourceExhaustedError(absl::StrCat(
         obj, ": bridge ", Quote(e.bridge->name()), " has ", kMaxPortsPerBridge,

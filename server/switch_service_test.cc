@@ -363,6 +363,12 @@ TEST_F(SwitchServiceTest, PortErrorsChangeNothing) {
               StatusIs(grpc::NOT_FOUND, "bridge \"nope\": add port: not found"));
   EXPECT_THAT(AddPort("veb0", "eth9"),
               StatusIs(grpc::NOT_FOUND, "port \"eth9\": add: no such interface"));
+  EXPECT_THAT(AddPort("veb0", "veb0"),
+              StatusIs(grpc::FAILED_PRECONDITION,
+                       "port \"veb0\": add: a bridge cannot be a port of itself"));
+  EXPECT_THAT(AddPort("veb0", "veb1"),
+              StatusIs(grpc::FAILED_PRECONDITION,
+                       "port \"veb1\": add: \"veb1\" is a bridge, not an interface"));
   EXPECT_THAT(AddPort("veb0", "lo"),
               StatusIs(grpc::FAILED_PRECONDITION, "port \"lo\": add: not an Ethernet interface"));
   EXPECT_THAT(AddPort("veb0", "bad/name"), CodeIs(grpc::INVALID_ARGUMENT));
