@@ -141,6 +141,11 @@ void PrintCounters(const v1::PortCounters& c, std::ostream& out) {
   for (const auto& d : c.transmit_drops()) {
     if (d.packets()) out << ", out " << ReasonName(d.reason()) << " " << d.packets();
   }
+  const v1::BackendDrops& b = c.backend_receive_drops();
+  if (b.overflow()) out << ", lost overflow " << b.overflow();
+  if (b.truncated()) out << ", lost truncated " << b.truncated();
+  if (b.bad_vnet_hdr()) out << ", lost bad_vnet_hdr " << b.bad_vnet_hdr();
+  if (b.errors()) out << ", lost errors " << b.errors();
   out << "\n";
 }
 

@@ -448,8 +448,13 @@ v1::LearnRefusedReason LearnRefusalToProto(LearnRefusal r) {
   return v1::LEARN_REFUSED_REASON_UNSPECIFIED;
 }
 
+BackendDrops BackendDropsOf(const OpenedPort& opened) {
+  return opened.backend_drops ? opened.backend_drops() : BackendDrops{};
+}
+
 void FillPortCounters(const std::string& bridge, const std::string& port,
-                      bool span, const PortCounters& c, v1::PortCounters* out) {
+                      bool span, const PortCounters& c, const BackendDrops& backend,
+                      v1::PortCounters* out) {
   out->set_bridge(bridge);
   out->set_port(port);
   out->set_span(span);
@@ -469,6 +474,11 @@ void FillPortCounters(const std::string& bridge, const std::string& port,
     o->set_reason(reason);
     o->set_packets(c.out_drops[i]);
   }
+  v1::BackendDrops* b = out->mutable_backend_receive_drops();
+  b->set_overflow(backend.overflow);
+  b->set_truncated(backend.truncated);
+  b->set_bad_vnet_hdr(backend.bad_vnet_hdr);
+  b->set_errors(backend.errors);
 }
 
 void FillBridgeCounters(const BridgeCounters& c, v1::BridgeCounters* out) {

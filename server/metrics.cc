@@ -69,6 +69,10 @@ std::vector<MetricFamily> AgentCollector::Collect() const {
                       "Frames dropped on input (direction=in) or copies not sent on "
                       "output (direction=out), by reason.",
                       MetricType::Counter);
+  auto backend_drops = Family("veb_port_backend_drops_total",
+                              "Frames the port's backend lost before the bridge saw them "
+                              "(not in veb_port_receive_packets_total), by reason.",
+                              MetricType::Counter);
   auto flooded = Family("veb_flooded_packets_total", "Received frames flooded.",
                         MetricType::Counter);
   auto ports = Family("veb_ports", "Member ports of the bridge.", MetricType::Gauge);
@@ -100,13 +104,22 @@ std::vector<MetricFamily> AgentCollector::Collect() const {
         Add(&drops, {b, {"direction", "out"}, pl, {"reason", reason}},
             static_cast<double>(p.counters.out_drops[i]));
       }
+      const std::pair<const char*, uint64_t> losses[] = {
+          {"overflow", p.backend.overflow},
+          {"truncated", p.backend.truncated},
+          {"bad_vnet_hdr", p.backend.bad_vnet_hdr},
+          {"errors", p.backend.errors}};
+      for (const auto& [reason, n] : losses) {
+        Add(&backend_drops, {b, pl, {"reason", reason}}, static_cast<double>(n));
+      }
     }
   }
   Add(&build, {{"version", kVebVersion}}, 1);
 
   std::vector<MetricFamily> out;
   for (MetricFamily* f : {&addresses, &addresses_max, &learned, &moved, &expired, &refused,
-                          &rx_packets, &rx_bytes, &tx_packets, &tx_bytes, &drops, &flooded,
+                          &rx_packets, &rx_bytes, &tx_packets, &tx_bytes, &drops,
+                          &backend_drops, &flooded,
                           &ports, &build}) {
     out.push_back(std::move(*f));
   }

@@ -5,6 +5,10 @@
 #      veb_port_receive_packets_total agree with what the API reports (received
 #      packets never ahead of the API, equal once traffic stopped and a fresh
 #      scrape happened); `promtool check metrics` passes on /metrics.
+#   A2. 64-byte UDP at full speed (iperf3, 2 s) from pod 1: every datagram the
+#      sender counted is either received by the switch or counted as a backend
+#      overflow loss (nothing lost uncounted), and /metrics reports the same
+#      loss as the API (veb_port_backend_drops_total).
 #   B. vebd killed with SIGKILL while a pod pings another, then restarted with the
 #      same state file and socket: configuration back (vports, locked flag,
 #      static address, timeout), the ping resumes within 1 s of the restart (ping
@@ -220,6 +224,33 @@ if [[ -n "${ok}" ]]; then
   pass "after traffic stopped and a fresh scrape: receive packets in Prometheus = API ($(tr '\n' ' ' <<<"${a_rx}"))"
 else
   fail "after traffic stopped and a fresh scrape: receive packets in Prometheus = API" "prometheus: $(tr '\n' ' ' <<<"${p_rx}") api: $(tr '\n' ' ' <<<"${a_rx}") newest scrape ${newest:-?} stop ${t_stop}"
+fi
+
+# ---- A2. a full socket buffer is counted ----------------------------------------------
+port_rx() {  # port_rx PORT -> "RECEIVED OVERFLOW"
+  vebctl -o json veb0 counters "$1" | pyj '"%d %d" % (int(j["counters"].get("receive_packets", 0)), int(j["counters"].get("backend_receive_drops", {}).get("overflow", 0)))'
+}
+read -r rx0 ov0 <<<"$(port_rx "${V1}")"
+ip netns exec "${NS2}" timeout 20 iperf3 -s -1 -B "${IP2}" >/dev/null 2>&1 &
+iperf_srv=$!
+sleep 0.5
+sent="$(ip netns exec "${NS1}" timeout 20 iperf3 -c "${IP2}" -u -l 18 -b 0 -t 2 -J 2>/dev/null | pyj 'j["end"]["sum"]["packets"]')"
+wait "${iperf_srv}" 2>/dev/null
+sleep 0.5
+read -r rx1 ov1 <<<"$(port_rx "${V1}")"
+seen=$(( (rx1 - rx0) + (ov1 - ov0) ))
+# The control connection and ARP add a few hundred frames at most.
+if [[ "${sent}" =~ ^[0-9]+$ ]] && (( sent > 0 && seen >= sent && seen <= sent + 500 )); then
+  pass "every datagram received or counted: sent ${sent}, switch received $((rx1 - rx0)), overflow $((ov1 - ov0))"
+else
+  fail "every datagram received or counted" "sent ${sent}, received $((rx1 - rx0)), overflow $((ov1 - ov0))"
+fi
+metric_ov="$(curl -sf --max-time 3 "http://127.0.0.1:${METRICS_PORT}/metrics" | grep "^veb_port_backend_drops_total{" | grep "port=\"${V1}\"" | grep 'reason="overflow"' | awk '{print $2}')"
+read -r rx2 ov2 <<<"$(port_rx "${V1}")"
+if [[ -n "${metric_ov}" ]] && "${PY}" -c 'import sys; sys.exit(0 if float(sys.argv[1]) == float(sys.argv[2]) else 1)' "${metric_ov}" "${ov2}"; then
+  pass "/metrics veb_port_backend_drops_total{reason=\"overflow\"} = the API's ${ov2}"
+else
+  fail "/metrics veb_port_backend_drops_total{reason=\"overflow\"} = the API's" "metric '${metric_ov}', API ${ov2}"
 fi
 
 # ---- B. SIGKILL and restart with traffic flowing -------------------------------------
