@@ -54,6 +54,9 @@ ABSL_FLAG(std::string, tls_client_ca, "",
 ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9464",
           "host:port of the Prometheus /metrics endpoint; empty disables it");
 ABSL_FLAG(int, workers, 0, "dataplane worker threads, 1..256; 0 = one per CPU");
+ABSL_FLAG(int, worker_priority, 0,
+          "run the workers under SCHED_FIFO at this priority, 1..99 (lower latency; "
+          "needs CAP_SYS_NICE); 0 = the normal scheduler");
 ABSL_FLAG(std::string, config, "",
           "optional JSON startup file (veb.server.AgentConfig, e.g. "
           "{\"bridges\":[{\"name\":\"veb0\"}]}); existing bridges are kept");
@@ -103,6 +106,10 @@ int main(int argc, char** argv) {
   if (workers == 0) workers = static_cast<int>(std::thread::hardware_concurrency());
   if (workers < 1 || workers > veb::kMaxWorkers) {
     Log("--workers out of range 1..256");
+    return 2;
+  }
+  if (const int p = absl::GetFlag(FLAGS_worker_priority); p < 0 || p > 99) {
+    Log("--worker_priority out of range 0..99");
     return 2;
   }
 
@@ -156,7 +163,8 @@ int main(int argc, char** argv) {
       absl::MutexLock lock(&gone_mu);
       gone.emplace_back(port->name(), static_cast<uint32_t>(port->ifindex()));
     };
-    auto created = veb::WorkerPool::Create(&agent.qsbr(), workers, on_dead);
+    auto created = veb::WorkerPool::Create(&agent.qsbr(), workers, on_dead,
+                                           absl::GetFlag(FLAGS_worker_priority));
     if (!created.ok()) {
       Log(absl::StrCat("workers: ", created.status().message()));
       return 1;

@@ -325,4 +325,24 @@ TEST_F(VebdTest, TcpWithoutTlsIsRefused) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << status;
 }
 
+TEST_F(VebdTest, WorkerPriorityOutOfRangeIsRefused) {
+  for (const char* bad : {"--worker_priority=100", "--worker_priority=-1"}) {
+    pid_ = fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      std::string bin = VebdPath();
+      std::string flag = bad;
+      std::string listen = "--listen=unix:///nonexistent/vebd.sock";
+      std::string state = "--state_file=";
+      char* argv[] = {bin.data(), flag.data(), listen.data(), state.data(), nullptr};
+      execv(argv[0], argv);
+      _exit(127);
+    }
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << bad << ": " << status;
+  }
+}
+
 }  // namespace

@@ -1,5 +1,7 @@
 #include "dataplane/linux/worker.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -174,7 +176,11 @@ WorkerPool::WorkerPool(Qsbr* qsbr, DeadPortFn on_dead)
     : qsbr_(qsbr), on_dead_(std::move(on_dead)) {}
 
 absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(
-    Qsbr* qsbr, int num_workers, DeadPortFn on_dead) {
+    Qsbr* qsbr, int num_workers, DeadPortFn on_dead, int fifo_priority) {
+  if (fifo_priority < 0 || fifo_priority > 99) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker priority ", fifo_priority, " out of range 0..99"));
+  }
   if (num_workers == 0) {
     num_workers = static_cast<int>(std::thread::hardware_concurrency());
     if (num_workers < 1) num_workers = 1;
@@ -201,6 +207,18 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(
     }
     Worker* raw = w.get();
     w->thread = std::thread([raw] { raw->Run(); });
+    if (fifo_priority > 0) {
+      sched_param sp{};
+      sp.sched_priority = fifo_priority;
+      if (const int err = pthread_setschedparam(w->thread.native_handle(), SCHED_FIFO, &sp);
+          err != 0) {
+        pool->workers_.push_back(std::move(w));
+        pool->Stop();
+        return absl::PermissionDeniedError(absl::StrCat(
+            "worker ", i, ": SCHED_FIFO priority ", fifo_priority, ": ", std::strerror(err),
+            err == EPERM ? " (needs CAP_SYS_NICE)" : ""));
+      }
+    }
     pool->workers_.push_back(std::move(w));
   }
   return pool;

@@ -42,9 +42,14 @@ class WorkerPool {
 
   // 0 workers = std::thread::hardware_concurrency(); 1..kMaxWorkers otherwise.
   // Starts the threads. `qsbr` must outlive the pool and be the one the
-  // bridges use.
+  // bridges use. `fifo_priority` 1..99 runs the workers under SCHED_FIFO at
+  // that priority (a woken worker preempts ordinary threads at once: lower
+  // latency, measured in docs/benchmarks.md; needs CAP_SYS_NICE, and the
+  // kernel's RT throttling still leaves others 5% of each CPU); 0 keeps the
+  // normal scheduler. INVALID_ARGUMENT out of range, PERMISSION_DENIED when
+  // the kernel refuses.
   static absl::StatusOr<std::unique_ptr<WorkerPool>> Create(
-      Qsbr* qsbr, int num_workers, DeadPortFn on_dead = nullptr);
+      Qsbr* qsbr, int num_workers, DeadPortFn on_dead = nullptr, int fifo_priority = 0);
   ~WorkerPool();  // Stop()
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;

@@ -22,6 +22,7 @@
 #   D. SIGTERM: vebd exits 0 within its drain time, the pod veths stay, and no
 #      XDP program is left on the AF_XDP vport's interface (the kernel detaches
 #      the port's BPF link with the process).
+#   E. --worker_priority: the worker runs under SCHED_FIFO and still forwards.
 # Addresses only inside this script's namespaces (10.77.0.0/24); IPv6 is off in
 # the pods so that no background traffic moves the counters being compared.
 # Every wait is bounded; the EXIT trap kills what was started and removes every
@@ -421,6 +422,23 @@ if [[ "${term_idx}" == "${before_idx}" ]]; then
   pass "after SIGTERM the pod veths stay (${term_idx})"
 else
   fail "after SIGTERM the pod veths stay" "before: ${before_idx} after: ${term_idx}"
+fi
+
+# ---- E. real-time workers ----------------------------------------------------------------
+# --worker_priority=10: the worker thread (--workers=1) runs under SCHED_FIFO 10,
+# the restored pods still talk.
+if start_vebd --worker_priority=10 --metrics_address=; then
+  fifo="$(for t in /proc/"${vebd_pid}"/task/*; do chrt -p "${t##*/}" 2>/dev/null; done | grep -c "policy: SCHED_FIFO")"
+  prio="$(for t in /proc/"${vebd_pid}"/task/*; do chrt -p "${t##*/}" 2>/dev/null; done | grep -A1 "policy: SCHED_FIFO" | grep -o "priority: [0-9]*" | sort -u)"
+  if [[ "${fifo}" == 1 && "${prio}" == "priority: 10" ]]; then
+    pass "--worker_priority=10: one SCHED_FIFO thread at priority 10 (the worker)"
+  else
+    fail "--worker_priority=10: one SCHED_FIFO thread at priority 10" "${fifo} FIFO threads, ${prio}"
+  fi
+  check "pods still ping through real-time workers" ip netns exec "${NS1}" ping -q -c 3 -i 0.1 -W 1 "${IP2}"
+  stop_vebd
+else
+  fail "vebd starts with --worker_priority=10" "$(tail -3 "${T}/vebd.log")"
 fi
 
 # ---- cleanup -----------------------------------------------------------------------------

@@ -7,8 +7,8 @@ interfaces. Configurations, run interleaved (A B C A B C ...), --reps times:
 
   direct        a veth pair straight between the pods (the physical limit)
   linux-bridge  the kernel bridge in vbb-sw
-  veb-<backend> veb in vbb-sw for each of --veb-backends (default af_packet and
-                af_xdp), started by --veb-cmd (a template with {ports} and
+  veb-<backend> veb in vbb-sw for each of --veb-backends (default af_packet,
+                af_xdp and af_packet-rt: real-time workers), started by --veb-cmd (a template with {ports} and
                 {backend}; default run_veb.sh: bazel-bin/server/vebd with a
                 startup config); --no-veb leaves veb out
   ovs-netdev    Open vSwitch's userspace datapath (datapath_type=netdev,
@@ -321,7 +321,8 @@ def main():
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--veb-cmd", default=f"bash {HERE}/run_veb.sh {{backend}} {{ports}}",
                     help="switch command template with {ports} and {backend}")
-    ap.add_argument("--veb-backends", default="af_packet,af_xdp")
+    ap.add_argument("--veb-backends", default="af_packet,af_xdp,af_packet-rt",
+                    help="comma-separated; a -rt suffix runs the workers under SCHED_FIFO")
     ap.add_argument("--no-veb", action="store_true")
     ap.add_argument("--no-ovs", action="store_true")
     ap.add_argument("--markdown", default="")

@@ -39,8 +39,11 @@ assert kinds(d) == ["ConfigMap", "DaemonSet", "ServiceAccount"], kinds(d)
 assert kinds(a) == ["ConfigMap", "ConfigMap", "DaemonSet", "Service", "ServiceAccount", "ServiceMonitor"], kinds(a)
 def ds(ds_):
     return next(x for x in ds_ if x["kind"] == "DaemonSet")
-for docs_, conf_name, chain in ((d, "10-veb.conflist", ["veb", "portmap"]),
-                                (a, "05-veb.conflist", ["veb", "portmap", "tuning", "bandwidth"])):
+base_caps = ["IPC_LOCK", "NET_ADMIN", "NET_RAW", "SYS_ADMIN"]
+for docs_, conf_name, chain, caps in (
+        (d, "10-veb.conflist", ["veb", "portmap"], base_caps),
+        # all-values: workerPriority 10 adds SYS_NICE (and only then)
+        (a, "05-veb.conflist", ["veb", "portmap", "tuning", "bandwidth"], sorted(base_caps + ["SYS_NICE"]))):
     cm = next(x for x in docs_ if x["kind"] == "ConfigMap" and conf_name in x["data"])
     conf = json.loads(cm["data"][conf_name])
     assert [p["type"] for p in conf["plugins"]] == chain, conf
@@ -50,7 +53,7 @@ for docs_, conf_name, chain in ((d, "10-veb.conflist", ["veb", "portmap"]),
     c = pod["containers"][0]
     sc = c["securityContext"]
     assert sc["privileged"] is False
-    assert sorted(sc["capabilities"]["add"]) == ["IPC_LOCK", "NET_ADMIN", "NET_RAW", "SYS_ADMIN"]
+    assert sorted(sc["capabilities"]["add"]) == caps, sc["capabilities"]
     mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
     assert mounts["/var/run/netns"]["mountPropagation"] == "HostToContainer"
     assert "exec" in c["readinessProbe"] and "exec" in c["livenessProbe"]
@@ -65,12 +68,14 @@ pa = ds(a)["spec"]["template"]
 assert "prometheus.io/scrape" not in pa["metadata"]["annotations"]
 assert pa["metadata"]["labels"]["tier"] == "network"
 assert "--metrics_address=0.0.0.0:19464" in pa["spec"]["containers"][0]["args"]
+assert "--worker_priority=10" in pa["spec"]["containers"][0]["args"]
+assert not any(x.startswith("--worker_priority") for x in ds(d)["spec"]["template"]["spec"]["containers"][0]["args"])
 assert "prometheus.io/scrape" in ds(d)["spec"]["template"]["metadata"]["annotations"]
 dash = next(x for x in a if x["kind"] == "ConfigMap" and "veb.json" in x.get("data", {}))
 panels = json.loads(dash["data"]["veb.json"])["panels"]
 exprs = " ".join(t["expr"] for p in panels for t in p["targets"])
 for metric in ("veb_addresses", "veb_addresses_max", "veb_port_drops_total", "veb_address_moved_total",
-               "veb_address_expired_total", "veb_port_receive_bytes_total"):
+               "veb_address_expired_total", "veb_port_receive_bytes_total", "veb_port_backend_drops_total"):
     assert metric in exprs, metric
 PY
 # Bad values must fail to render with a message, not render garbage.
