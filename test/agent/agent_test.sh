@@ -440,6 +440,15 @@ if start_vebd --worker_priority=10 --metrics_address=; then
 else
   fail "vebd starts with --worker_priority=10" "$(tail -3 "${T}/vebd.log")"
 fi
+# Without CAP_SYS_NICE the kernel refuses SCHED_FIFO: vebd says so and exits 1.
+out="$(timeout 10 setpriv --bounding-set -sys_nice --inh-caps -sys_nice "${VEBD}" \
+  --listen="unix://${T}/rt.sock" --state_file= --metrics_address= --workers=1 --worker_priority=10 2>&1)"
+rc=$?
+if [[ ${rc} -eq 1 && "${out}" == *"SCHED_FIFO priority 10: Operation not permitted (needs CAP_SYS_NICE)"* ]]; then
+  pass "without CAP_SYS_NICE --worker_priority is refused with the reason (exit 1)"
+else
+  fail "without CAP_SYS_NICE --worker_priority is refused with the reason" "exit ${rc}: ${out}"
+fi
 
 # ---- cleanup -----------------------------------------------------------------------------
 check_cleanup "no namespace ${P}-* and no ${V1}/${V2} left"
