@@ -11,7 +11,8 @@ if [[ "${backend}" == *-rt ]]; then
   backend="${backend%-rt}"
   extra="--worker_priority=10"
 fi
-dir="$(mktemp -d /tmp/veb-bench.XXXXXX)"
+# VEB_BENCH_DIR: a directory the caller made and removes (veth_bench.py does).
+dir="${VEB_BENCH_DIR:-$(mktemp -d /tmp/veb-bench.XXXXXX)}"
 ports=""
 for p in "$@"; do
   ports="${ports:+${ports},}{\"bridge\":\"veb0\",\"name\":\"${p}\",\"backend\":\"BACKEND_${backend^^}\"}"

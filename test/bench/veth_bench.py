@@ -28,11 +28,13 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 NS_A, NS_B, NS_SW = "vbb-a", "vbb-b", "vbb-sw"
@@ -116,12 +118,15 @@ class Veb:
         self.template, self.backend = template, backend
         self.name = f"veb-{backend}"
         self.proc = None
+        self.dir = None
 
     def up(self):
         pods(True)
         cmd = self.template.format(ports=" ".join(PORTS), backend=self.backend)
+        self.dir = tempfile.mkdtemp(prefix="veb-bench.")
         self.proc = subprocess.Popen(shlex.split(ns(NS_SW, cmd)), stdout=subprocess.DEVNULL,
-                                     stderr=open(f"/tmp/{self.name}.log", "w"))
+                                     stderr=open(f"/tmp/{self.name}.log", "w"),
+                                     env=dict(os.environ, VEB_BENCH_DIR=self.dir))
         time.sleep(1.0)
         if self.proc.poll() is not None:
             raise RuntimeError(f"{self.name}: switch exited {self.proc.returncode}, "
@@ -134,6 +139,10 @@ class Veb:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
 
     def pids(self):
         return [self.proc.pid] if self.proc else []
