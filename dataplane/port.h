@@ -18,6 +18,15 @@
 
 namespace veb {
 
+// Frames a backend dropped before the bridge saw them (not in S11's sums: the
+// bridge never received them); the API's PortCounters.backend_receive_drops.
+struct BackendStats {
+  uint64_t rx_truncated = 0;     // larger than the RX buffer
+  uint64_t rx_bad_vnet = 0;      // unusable virtio_net_hdr
+  uint64_t rx_kernel_drops = 0;  // the kernel's queue/ring toward the switch was full
+  uint64_t rx_errors = 0;
+};
+
 struct TxResult {
   // frames[0, sent) left the port; the rest were dropped for `reason`.
   uint32_t sent = 0;

@@ -1421,7 +1421,7 @@ absl::Status Agent::GetPortCounters(const v1::GetPortCountersRequest& req,
   absl::StatusOr<PortCounters> c = (*e)->bridge->GetPortCounters(req.port());
   if (!c.ok()) return c.status();
   FillPortCounters(req.bridge(), req.port(), it->second.span, *c,
-                   BackendDropsOf(it->second.opened), resp->mutable_counters());
+                   BackendStatsOf(it->second.opened), resp->mutable_counters());
   return absl::OkStatus();
 }
 
@@ -1445,7 +1445,7 @@ absl::Status Agent::ListCounters(const v1::ListCountersRequest& req,
     for (const auto& [pname, rec] : e.ports) {
       absl::StatusOr<PortCounters> c = e.bridge->GetPortCounters(pname);
       if (!c.ok()) continue;
-      FillPortCounters(name, pname, rec.span, *c, BackendDropsOf(rec.opened),
+      FillPortCounters(name, pname, rec.span, *c, BackendStatsOf(rec.opened),
                        rec.span ? bc->add_span_ports() : bc->add_ports());
     }
   }
@@ -1666,7 +1666,7 @@ std::vector<BridgeView> Agent::Views() const {
       if (!rec.span) ++v.member_ports;
       absl::StatusOr<PortCounters> c = e.bridge->GetPortCounters(pname);
       if (!c.ok()) continue;
-      v.ports.push_back({pname, rec.span, *c, BackendDropsOf(rec.opened)});
+      v.ports.push_back({pname, rec.span, *c, BackendStatsOf(rec.opened)});
     }
     out.push_back(std::move(v));
   }

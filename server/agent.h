@@ -73,7 +73,7 @@ struct BridgeView {
     std::string name;
     bool span = false;
     PortCounters counters;
-    BackendDrops backend;
+    BackendStats backend;
   };
   std::vector<PortView> ports;  // sorted by name
 };

@@ -448,12 +448,12 @@ v1::LearnRefusedReason LearnRefusalToProto(LearnRefusal r) {
   return v1::LEARN_REFUSED_REASON_UNSPECIFIED;
 }
 
-BackendDrops BackendDropsOf(const OpenedPort& opened) {
-  return opened.backend_drops ? opened.backend_drops() : BackendDrops{};
+BackendStats BackendStatsOf(const OpenedPort& opened) {
+  return opened.backend_stats ? opened.backend_stats() : BackendStats{};
 }
 
 void FillPortCounters(const std::string& bridge, const std::string& port,
-                      bool span, const PortCounters& c, const BackendDrops& backend,
+                      bool span, const PortCounters& c, const BackendStats& backend,
                       v1::PortCounters* out) {
   out->set_bridge(bridge);
   out->set_port(port);
@@ -475,10 +475,10 @@ void FillPortCounters(const std::string& bridge, const std::string& port,
     o->set_packets(c.out_drops[i]);
   }
   v1::BackendDrops* b = out->mutable_backend_receive_drops();
-  b->set_overflow(backend.overflow);
-  b->set_truncated(backend.truncated);
-  b->set_bad_vnet_hdr(backend.bad_vnet_hdr);
-  b->set_errors(backend.errors);
+  b->set_overflow(backend.rx_kernel_drops);
+  b->set_truncated(backend.rx_truncated);
+  b->set_bad_vnet_hdr(backend.rx_bad_vnet);
+  b->set_errors(backend.rx_errors);
 }
 
 void FillBridgeCounters(const BridgeCounters& c, v1::BridgeCounters* out) {

@@ -97,10 +97,10 @@ v1::Rule RuleToProto(const Rule& rule);
 v1::DropReason DropReasonToProto(DropReason reason);
 v1::LearnRefusedReason LearnRefusalToProto(LearnRefusal reason);
 void FillPortCounters(const std::string& bridge, const std::string& port,
-                      bool span, const PortCounters& c, const BackendDrops& backend,
+                      bool span, const PortCounters& c, const BackendStats& backend,
                       v1::PortCounters* out);
 // The backend's losses of a port (zero when it does not report any).
-BackendDrops BackendDropsOf(const OpenedPort& opened);
+BackendStats BackendStatsOf(const OpenedPort& opened);
 void FillBridgeCounters(const BridgeCounters& c, v1::BridgeCounters* out);
 
 // ---- backends -----------------------------------------------------------------

@@ -91,10 +91,7 @@ OpenedPort LinuxPortOpener::Wrap(std::shared_ptr<LinuxPort> port, Backend backen
     if (auto pool = weak.lock()) (void)pool->Detach(raw);
   };
   out.set_running = [raw](bool up) { raw->set_running(up); };
-  out.backend_drops = [port] {
-    const BackendStats s = port->backend_stats();
-    return BackendDrops{s.rx_kernel_drops, s.rx_truncated, s.rx_bad_vnet, s.rx_errors};
-  };
+  out.backend_stats = [port] { return port->backend_stats(); };
   return out;
 }
 

@@ -105,10 +105,10 @@ std::vector<MetricFamily> AgentCollector::Collect() const {
             static_cast<double>(p.counters.out_drops[i]));
       }
       const std::pair<const char*, uint64_t> losses[] = {
-          {"overflow", p.backend.overflow},
-          {"truncated", p.backend.truncated},
-          {"bad_vnet_hdr", p.backend.bad_vnet_hdr},
-          {"errors", p.backend.errors}};
+          {"overflow", p.backend.rx_kernel_drops},
+          {"truncated", p.backend.rx_truncated},
+          {"bad_vnet_hdr", p.backend.rx_bad_vnet},
+          {"errors", p.backend.rx_errors}};
       for (const auto& [reason, n] : losses) {
         Add(&backend_drops, {b, pl, {"reason", reason}}, static_cast<double>(n));
       }

@@ -29,15 +29,6 @@ namespace veb::server {
 
 enum class Backend { kDefault, kAfPacket, kTap, kAfXdp };
 
-// Frames a backend lost before the bridge saw them (PortCounters'
-// backend_receive_drops).
-struct BackendDrops {
-  uint64_t overflow = 0;
-  uint64_t truncated = 0;
-  uint64_t bad_vnet_hdr = 0;
-  uint64_t errors = 0;
-};
-
 struct OpenedPort {
   std::shared_ptr<veb::Port> port;  // port->name() == the interface name
   Backend backend = Backend::kAfPacket;  // in use, never kDefault
@@ -55,7 +46,7 @@ struct OpenedPort {
   // Optional. Sets the port's link state (S1) from the link monitor.
   std::function<void(bool up)> set_running;
   // Optional. The backend's receive losses so far; callable from any thread.
-  std::function<BackendDrops()> backend_drops;
+  std::function<BackendStats()> backend_stats;
 };
 
 // A vport's interfaces, as the agent asks for them (validated names).

@@ -47,15 +47,6 @@ enum class ReceiveResult {
   kDead,   // the interface is gone: stop polling this fd
 };
 
-// Frames a backend dropped before the bridge saw them (not in S11's sums: the
-// bridge never received them).
-struct BackendStats {
-  uint64_t rx_truncated = 0;  // larger than the RX buffer
-  uint64_t rx_bad_vnet = 0;   // unusable virtio_net_hdr
-  uint64_t rx_kernel_drops = 0;  // ring full (PACKET_STATISTICS)
-  uint64_t rx_errors = 0;
-};
-
 class LinuxPort : public Port {
  public:
   using BatchFn = absl::FunctionRef<void(absl::Span<const RxFrame>)>;
