@@ -206,7 +206,6 @@ TxResult AfPacketPort::Transmit(absl::Span<const TxFrame> frames) {
     const int sent = sendmmsg(fd_, scratch.msgs, count, MSG_DONTWAIT);
     if (sent < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
-        tx_errors_.fetch_add(1, std::memory_order_relaxed);
         result.reason = DropReason::kTxError;
       }
       break;

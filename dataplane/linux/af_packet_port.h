@@ -75,7 +75,6 @@ class AfPacketPort final : public LinuxPort {
   std::atomic<uint64_t> rx_truncated_{0};
   std::atomic<uint64_t> rx_errors_{0};
   mutable std::atomic<uint64_t> rx_kernel_drops_{0};
-  std::atomic<uint64_t> tx_errors_{0};
 };
 
 }  // namespace veb

@@ -16,7 +16,6 @@
 
 #include <cerrno>
 #include <cstddef>
-#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -39,7 +38,6 @@ struct AfXdpPort::Queue {
 };
 
 namespace {
-
 
 absl::Status Unsupported(const std::string& ifname, const std::string& why) {
   return absl::UnimplementedError(absl::StrCat("port \"", ifname, "\": add: AF_XDP: ", why));
@@ -272,9 +270,11 @@ ReceiveResult AfXdpPort::Receive(uint32_t max, BatchFn fn) {
   uint64_t addrs[kMaxBatch];
   uint32_t taken[kMaxQueues] = {};
   const uint32_t nq = static_cast<uint32_t>(queues_.size());
+  const uint32_t start = next_queue_;
+  next_queue_ = (start + 1) % nq;
   uint32_t n = 0;
   for (uint32_t k = 0; k < nq && n < max; ++k) {
-    const uint32_t qi = (next_queue_ + k) % nq;
+    const uint32_t qi = (start + k) % nq;
     Queue& q = *queues_[qi];
     uint32_t idx = 0;
     const uint32_t got = xsk_ring_cons__peek(&q.rx, max - n, &idx);
@@ -286,14 +286,13 @@ ReceiveResult AfXdpPort::Receive(uint32_t max, BatchFn fn) {
     }
     taken[qi] = got;
   }
-  next_queue_ = (next_queue_ + 1) % nq;
   if (n == 0) return ReceiveResult::kOk;
   fn(absl::MakeConstSpan(frames, n));
   // The frames go straight back to their queue's fill ring, which has room
   // for them since they came from it.
   uint32_t at = 0;
   for (uint32_t k = 0; k < nq; ++k) {
-    const uint32_t qi = (next_queue_ + nq - 1 + k) % nq;  // the order taken
+    const uint32_t qi = (start + k) % nq;  // the order taken
     if (taken[qi] == 0) continue;
     Queue& q = *queues_[qi];
     xsk_ring_cons__release(&q.rx, taken[qi]);
@@ -312,14 +311,16 @@ ReceiveResult AfXdpPort::Receive(uint32_t max, BatchFn fn) {
 }
 
 ReceiveResult AfXdpPort::OnPollError() {
-  int err = 0;
-  socklen_t len = sizeof(err);
+  bool netdown = false;
   for (auto& q : queues_) {
+    int err = 0;
+    socklen_t len = sizeof(err);
     getsockopt(q->fd, SOL_SOCKET, SO_ERROR, &err, &len);  // reading clears it
+    netdown |= err == ENETDOWN;
   }
   rx_errors_.fetch_add(1, std::memory_order_relaxed);
   char buf[IF_NAMESIZE];
-  if (err == ENETDOWN && if_indextoname(static_cast<unsigned>(ifindex()), buf) == nullptr) {
+  if (netdown && if_indextoname(static_cast<unsigned>(ifindex()), buf) == nullptr) {
     return ReceiveResult::kDead;  // unregistered: the socket is unbound for good
   }
   return ReceiveResult::kError;
@@ -335,27 +336,25 @@ void AfXdpPort::ReclaimLocked() {
   xsk_ring_cons__release(&r.comp, n);
 }
 
-bool AfXdpPort::KickLocked() {
+void AfXdpPort::KickLocked() {
   Queue& r = *queues_[0];
   if (mode_ == Mode::kNativeZeroCopy) {
     // The driver sends on its own; it asks for a kick only when idle.
     if (xsk_ring_prod__needs_wakeup(&r.tx)) {
       (void)sendto(r.fd, nullptr, 0, MSG_DONTWAIT, nullptr, 0);
     }
-    return true;
+    return;
   }
   // Copy mode sends in the sendto() call, at most 32 frames each.
   for (int tries = 0; tries < static_cast<int>(kTxFrames / 32) + 8; ++tries) {
-    if (__atomic_load_n(r.tx.consumer, __ATOMIC_ACQUIRE) == r.tx.cached_prod) return true;
+    if (__atomic_load_n(r.tx.consumer, __ATOMIC_ACQUIRE) == r.tx.cached_prod) return;
     if (sendto(r.fd, nullptr, 0, MSG_DONTWAIT, nullptr, 0) >= 0) continue;
     if (errno == EAGAIN || errno == EBUSY || errno == ENOBUFS || errno == EINTR) {
       ReclaimLocked();
       continue;
     }
-    tx_errors_.fetch_add(1, std::memory_order_relaxed);
-    return false;  // ENETDOWN/ENXIO: the frames wait in the ring for the link
+    return;  // ENETDOWN/ENXIO: the frames wait in the ring for the link
   }
-  return true;
 }
 
 TxResult AfXdpPort::Transmit(absl::Span<const TxFrame> frames) {
@@ -410,15 +409,12 @@ TxResult AfXdpPort::Transmit(absl::Span<const TxFrame> frames) {
     const SoftOffloadResult sr =
         SoftOffload(src, len, vh, take, [](uint8_t*, uint32_t) {});  // take() queued it
     if (sr != SoftOffloadResult::kOk) {
-      if (sr != SoftOffloadResult::kNoBuffer || too_big) {
-        result.reason = DropReason::kTxError;
-        tx_errors_.fetch_add(1, std::memory_order_relaxed);
-      }
+      if (sr != SoftOffloadResult::kNoBuffer) result.reason = DropReason::kTxError;
       break;
     }
     ++result.sent;
   }
-  if (too_big) result.reason = DropReason::kTxError;
+  if (too_big) result.reason = DropReason::kTxError;  // not a lack of buffers
   if (queued != 0) {
     xsk_ring_prod__submit(&r.tx, queued);
     KickLocked();

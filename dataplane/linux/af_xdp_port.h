@@ -80,15 +80,16 @@ class AfXdpPort final : public LinuxPort {
   BackendStats backend_stats() const override;
   Mode mode() const { return mode_; }
 
+ private:
   // One queue's socket and libxdp ring state.
   struct Queue;
 
- private:
   AfXdpPort(std::string name, int ifindex, uint32_t mtu, bool running);
   // Moves completed TX frames back to the free list.
   void ReclaimLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(tx_mu_);
-  // Kicks the kernel until it took every submitted descriptor.
-  bool KickLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(tx_mu_);
+  // Kicks the kernel until it took every submitted descriptor (or refuses:
+  // link down; the frames then wait in the ring).
+  void KickLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(tx_mu_);
 
   uint8_t* area_ = nullptr;
   size_t area_size_ = 0;
@@ -105,7 +106,6 @@ class AfXdpPort final : public LinuxPort {
   absl::Mutex tx_mu_;
   std::vector<uint64_t> tx_free_ ABSL_GUARDED_BY(tx_mu_);
   std::atomic<uint64_t> rx_errors_{0};
-  std::atomic<uint64_t> tx_errors_{0};
 };
 
 const char* AfXdpModeName(AfXdpPort::Mode mode);
