@@ -65,23 +65,18 @@ absl::StatusOr<OpenedPort> LinuxPortOpener::Open(const std::string& ifname, Back
     if (!p.ok()) return p.status();
     port = *std::move(p);
   }
-  auto sock = ConnectRoute();
-  if (!sock.ok()) return sock.status();
-  auto link = GetLink(sock->get(), ifname);
-  if (!link.ok()) return link.status();
-  OpenedPort out = Wrap(std::move(port), used, static_cast<uint32_t>(link->ifindex), link->mac);
+  OpenedPort out = Wrap(std::move(port), used);
   out.requested = backend;
   out.backend_detail = std::move(detail);
   return out;
 }
 
-OpenedPort LinuxPortOpener::Wrap(std::shared_ptr<LinuxPort> port, Backend backend,
-                                 uint32_t ifindex, Mac mac) {
+OpenedPort LinuxPortOpener::Wrap(std::shared_ptr<LinuxPort> port, Backend backend) {
   OpenedPort out;
   out.port = port;
   out.backend = backend;
-  out.ifindex = ifindex;
-  out.mac = mac;
+  out.ifindex = static_cast<uint32_t>(port->ifindex());
+  out.mac = port->mac();
   std::weak_ptr<WorkerPool> weak = pool_;
   LinuxPort* raw = port.get();
   out.start_receive = [weak, port](veb::Bridge* bridge, veb::PortRef ref) {
@@ -133,12 +128,12 @@ absl::StatusOr<OpenedVport> LinuxPortOpener::CreateVport(const VportSpec& spec,
 absl::StatusOr<OpenedPort> LinuxPortOpener::Adopt(const VportSpec& spec, const Vport& v,
                                                   Backend backend) {
   if (spec.type == VportType::kPodVeth) return Open(spec.name, backend);
-  auto p = TapPort::Create(spec.name, v.tap_fd, v.ifindex, v.mtu);
+  auto p = TapPort::Create(spec.name, v.tap_fd, v.ifindex, v.mac, v.mtu);
   if (!p.ok()) {
     if (v.tap_fd >= 0) close(v.tap_fd);
     return p.status();
   }
-  return Wrap(*std::move(p), Backend::kTap, static_cast<uint32_t>(v.ifindex), v.mac);
+  return Wrap(*std::move(p), Backend::kTap);
 }
 
 absl::StatusOr<OpenedVport> LinuxPortOpener::ReopenVport(const VportSpec& spec,

@@ -32,9 +32,9 @@ class LinuxPortOpener final : public PortOpener {
   absl::Status DestroyVport(const VportSpec& spec) override;
 
  private:
-  // Receive hooks on the pool for an opened LinuxPort.
-  OpenedPort Wrap(std::shared_ptr<LinuxPort> port, Backend backend, uint32_t ifindex,
-                  Mac mac);
+  // Receive hooks on the pool for an opened LinuxPort; ifindex and MAC are
+  // the ones the backend found when it opened the interface.
+  OpenedPort Wrap(std::shared_ptr<LinuxPort> port, Backend backend);
   // Opens the switch side of vport `v` (just created or found again).
   absl::StatusOr<OpenedPort> Adopt(const VportSpec& spec, const Vport& v, Backend backend);
 

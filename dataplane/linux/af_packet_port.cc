@@ -23,9 +23,9 @@
 #include "dataplane/linux/vnet_hdr.h"
 
 namespace veb {
-AfPacketPort::AfPacketPort(std::string name, int ifindex, uint32_t mtu,
+AfPacketPort::AfPacketPort(std::string name, int ifindex, Mac mac, uint32_t mtu,
                            bool running)
-    : LinuxPort(std::move(name), ifindex, mtu, running) {}
+    : LinuxPort(std::move(name), ifindex, mac, mtu, running) {}
 
 AfPacketPort::~AfPacketPort() {
   if (restore_lro_ && fd_ >= 0) EnableLro(fd_, name());
@@ -43,7 +43,7 @@ absl::StatusOr<std::shared_ptr<AfPacketPort>> AfPacketPort::Open(
 
   // ---- build; the destructor undoes whatever was done if a step fails ----
   std::shared_ptr<AfPacketPort> port(
-      new AfPacketPort(ifname, link->ifindex, link->mtu, LinkRunning(*link)));
+      new AfPacketPort(ifname, link->ifindex, link->mac, link->mtu, LinkRunning(*link)));
   port->fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (port->fd_ < 0) return PortSysError(ifname, "packet socket", errno);
   const int fd = port->fd_;

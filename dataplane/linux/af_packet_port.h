@@ -68,7 +68,7 @@ class AfPacketPort final : public LinuxPort {
   BackendStats backend_stats() const override;
 
  private:
-  AfPacketPort(std::string name, int ifindex, uint32_t mtu, bool running);
+  AfPacketPort(std::string name, int ifindex, Mac mac, uint32_t mtu, bool running);
 
   int fd_ = -1;
   bool restore_lro_ = false;

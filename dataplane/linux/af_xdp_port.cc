@@ -111,8 +111,8 @@ const char* AfXdpModeName(AfXdpPort::Mode mode) {
   return "?";
 }
 
-AfXdpPort::AfXdpPort(std::string name, int ifindex, uint32_t mtu, bool running)
-    : LinuxPort(std::move(name), ifindex, mtu, running) {}
+AfXdpPort::AfXdpPort(std::string name, int ifindex, Mac mac, uint32_t mtu, bool running)
+    : LinuxPort(std::move(name), ifindex, mac, mtu, running) {}
 
 AfXdpPort::~AfXdpPort() {
   if (restore_lro_ && promisc_fd_ >= 0) EnableLro(promisc_fd_, name());
@@ -142,7 +142,7 @@ absl::StatusOr<std::shared_ptr<AfXdpPort>> AfXdpPort::Open(const std::string& if
   }
   // ---- build; the destructor undoes whatever was done if a step fails ----
   std::shared_ptr<AfXdpPort> port(
-      new AfXdpPort(ifname, link->ifindex, link->mtu, LinkRunning(*link)));
+      new AfXdpPort(ifname, link->ifindex, link->mac, link->mtu, LinkRunning(*link)));
   const uint64_t tx_first = uint64_t{nq} * kRxFrames * kFrameSize;
   port->area_size_ = tx_first + uint64_t{kTxFrames} * kFrameSize;
   void* area = mmap(nullptr, port->area_size_, PROT_READ | PROT_WRITE,

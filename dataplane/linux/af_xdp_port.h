@@ -84,7 +84,7 @@ class AfXdpPort final : public LinuxPort {
   // One queue's socket and libxdp ring state.
   struct Queue;
 
-  AfXdpPort(std::string name, int ifindex, uint32_t mtu, bool running);
+  AfXdpPort(std::string name, int ifindex, Mac mac, uint32_t mtu, bool running);
   // Moves completed TX frames back to the free list.
   void ReclaimLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(tx_mu_);
   // Kicks the kernel until it took every submitted descriptor (or refuses:

@@ -26,6 +26,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/types/span.h"
 #include "dataplane/frame.h"
+#include "dataplane/mac_address.h"
 #include "dataplane/port.h"
 
 namespace veb {
@@ -51,13 +52,15 @@ class LinuxPort : public Port {
  public:
   using BatchFn = absl::FunctionRef<void(absl::Span<const RxFrame>)>;
 
-  LinuxPort(std::string name, int ifindex, uint32_t mtu, bool running)
-      : name_(std::move(name)), ifindex_(ifindex), mtu_(mtu), running_(running) {}
+  LinuxPort(std::string name, int ifindex, Mac mac, uint32_t mtu, bool running)
+      : name_(std::move(name)), ifindex_(ifindex), mac_(mac), mtu_(mtu), running_(running) {}
 
   const std::string& name() const override { return name_; }
   bool running() const override { return running_.load(std::memory_order_relaxed); }
   uint32_t mtu() const override { return mtu_.load(std::memory_order_relaxed); }
   int ifindex() const { return ifindex_; }
+  // The interface's MAC as the backend found it when opening (for the API).
+  Mac mac() const { return mac_; }
 
   void set_running(bool up) { running_.store(up, std::memory_order_relaxed); }
   void set_mtu(uint32_t mtu) { mtu_.store(mtu, std::memory_order_relaxed); }
@@ -75,6 +78,7 @@ class LinuxPort : public Port {
  private:
   const std::string name_;
   const int ifindex_;
+  const Mac mac_;
   std::atomic<uint32_t> mtu_;
   std::atomic<bool> running_;
 };

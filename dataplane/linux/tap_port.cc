@@ -64,21 +64,21 @@ absl::StatusOr<int> OpenTapFd(const std::string& name, bool persistent) {
   return fd;
 }
 
-TapPort::TapPort(std::string name, int fd, int ifindex, uint32_t mtu)
-    : LinuxPort(std::move(name), ifindex, mtu, /*running=*/true),
+TapPort::TapPort(std::string name, int fd, int ifindex, Mac mac, uint32_t mtu)
+    : LinuxPort(std::move(name), ifindex, mac, mtu, /*running=*/true),
       fd_(fd),
       arena_(kArenaSize) {}
 
 TapPort::~TapPort() { CloseInBackground(fd_); }
 
-absl::StatusOr<std::shared_ptr<TapPort>> TapPort::Create(std::string name,
-                                                         int fd, int ifindex,
+absl::StatusOr<std::shared_ptr<TapPort>> TapPort::Create(std::string name, int fd,
+                                                         int ifindex, Mac mac,
                                                          uint32_t mtu) {
   if (fd < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("port \"", name, "\": add: no TAP file descriptor"));
   }
-  return std::shared_ptr<TapPort>(new TapPort(std::move(name), fd, ifindex, mtu));
+  return std::shared_ptr<TapPort>(new TapPort(std::move(name), fd, ifindex, mac, mtu));
 }
 
 absl::StatusOr<std::shared_ptr<TapPort>> TapPort::Open(const std::string& ifname) {
@@ -101,7 +101,7 @@ absl::StatusOr<std::shared_ptr<TapPort>> TapPort::Open(const std::string& ifname
                         absl::StrCat("port \"", ifname, "\": add: ",
                                      fd.status().message()));
   }
-  auto port = Create(ifname, *fd, link->ifindex, link->mtu);
+  auto port = Create(ifname, *fd, link->ifindex, link->mac, link->mtu);
   if (port.ok()) (*port)->set_running(LinkRunning(*link));
   return port;
 }

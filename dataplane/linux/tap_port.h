@@ -38,9 +38,9 @@ class TapPort final : public LinuxPort {
  public:
   // Takes ownership of `fd` (from OpenTapFd, possibly opened in another
   // namespace). `name` is the port's name; `ifindex` is 0 when the TAP lives
-  // in another namespace. The port starts running.
-  static absl::StatusOr<std::shared_ptr<TapPort>> Create(std::string name,
-                                                         int fd, int ifindex,
+  // in another namespace; `mac` is the TAP's MAC. The port starts running.
+  static absl::StatusOr<std::shared_ptr<TapPort>> Create(std::string name, int fd,
+                                                         int ifindex, Mac mac,
                                                          uint32_t mtu);
   // Attaches to the existing TAP interface `ifname` in this namespace.
   static absl::StatusOr<std::shared_ptr<TapPort>> Open(const std::string& ifname);
@@ -55,7 +55,7 @@ class TapPort final : public LinuxPort {
   BackendStats backend_stats() const override;
 
  private:
-  TapPort(std::string name, int fd, int ifindex, uint32_t mtu);
+  TapPort(std::string name, int fd, int ifindex, Mac mac, uint32_t mtu);
 
   const int fd_;
   std::vector<uint8_t> arena_;  // receive buffer, owned by the polling worker

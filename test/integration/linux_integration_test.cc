@@ -150,7 +150,7 @@ class LinuxSwitchTest : public ::testing::Test {
     MakeNetns(i);
     auto v = CreateTapPodVport("/run/netns/" + Ns(i), "eth0", kPodMac[i]);
     ASSERT_TRUE(v.ok()) << v.status();
-    auto port = TapPort::Create(absl::StrCat(prefix_, "t", i), v->tap_fd, 0, v->mtu);
+    auto port = TapPort::Create(absl::StrCat(prefix_, "t", i), v->tap_fd, 0, v->mac, v->mtu);
     ASSERT_TRUE(port.ok()) << port.status();
     AddPort(*port);
     ASSERT_EQ(Sh(absl::StrCat("ip -n ", Ns(i), " addr add 10.99.0.", i, "/24 dev eth0")).rc, 0);
@@ -611,7 +611,7 @@ TEST_F(LinuxSwitchTest, HostTapVportLifecycle) {
   EXPECT_NE(show.out.find("mtu 1400"), std::string::npos) << show.out;
   EXPECT_NE(show.out.find("02:00:00:99:00:10"), std::string::npos) << show.out;
   EXPECT_NE(show.out.find("UP"), std::string::npos) << show.out;
-  auto port = TapPort::Create(name, v->tap_fd, v->ifindex, v->mtu);
+  auto port = TapPort::Create(name, v->tap_fd, v->ifindex, v->mac, v->mtu);
   ASSERT_TRUE(port.ok()) << port.status();
   AddPort(*port);
   EXPECT_EQ(bridge_->GetPort(name)->mtu, 1400u);
