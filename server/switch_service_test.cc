@@ -848,8 +848,9 @@ TEST_F(SwitchServiceTest, Counters) {
 
 class EventReader {
  public:
-  EventReader(v1::Switch::Stub* stub, const v1::WatchEventsRequest& req) {
-    ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  EventReader(v1::Switch::Stub* stub, const v1::WatchEventsRequest& req,
+              std::chrono::seconds deadline = std::chrono::seconds(20)) {
+    ctx_.set_deadline(std::chrono::system_clock::now() + deadline);
     reader_ = stub->WatchEvents(&ctx_, req);
   }
   ~EventReader() {
@@ -981,7 +982,11 @@ TEST_F(SwitchServiceTest, ConcurrentTrafficRpcsAndWatch) {
   ASSERT_OK(AddPort("veb0", "eth1"));
   ASSERT_OK(AddPort("veb0", "eth2"));
   v1::WatchEventsRequest wreq;
-  EventReader events(stub_.get(), wreq);
+  // The stream must outlive the rounds below. Each port removal waits (QSBR)
+  // until the spinning "worker" gets a CPU again; with other tests on the
+  // same 2 cores the rounds took 10-20 s instead of 0.5 s (a deadlock would
+  // still fail: the test's own timeout is 300 s).
+  EventReader events(stub_.get(), wreq, std::chrono::seconds(120));
   EXPECT_EQ(events.Next().type(), v1::EVENT_TYPE_WATCH_STARTED);
 
   Bridge* bridge = agent_->BridgeForTesting("veb0");
