@@ -1,6 +1,7 @@
 #include "dataplane/bridge.h"
 
 #include <algorithm>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -344,24 +345,30 @@ absl::Status Bridge::UpdatePort(absl::string_view port, const PortConfig& config
   return absl::OkStatus();
 }
 
-absl::Status Bridge::RemovePort(absl::string_view port) {
-  absl::MutexLock lock(&mu_);
-  const PortState* cur = FindLocked(port);
-  if (cur == nullptr) {
-    return absl::NotFoundError(absl::StrCat(
-        "port ", Quote(port), ": delete: not a port of bridge ", Quote(name_)));
+absl::StatusOr<size_t> Bridge::RemovePort(absl::string_view port) {
+  PortRef ref;
+  {
+    absl::MutexLock lock(&mu_);
+    const PortState* cur = FindLocked(port);
+    if (cur == nullptr) {
+      return absl::NotFoundError(absl::StrCat(
+          "port ", Quote(port), ": delete: not a port of bridge ", Quote(name_)));
+    }
+    ref = cur->ref;
+    slot_by_name_.erase(port);
+    auto next = CopyLocked();
+    next->slots[ref.slot].reset();
+    PublishLocked(std::move(next));
   }
-  const PortRef ref = cur->ref;
-  slot_by_name_.erase(port);
-  auto next = CopyLocked();
-  next->slots[ref.slot].reset();
-  PublishLocked(std::move(next));
   // S12: after the grace period no worker holds the old snapshot, so nothing
-  // is sent to the port and nothing more can be learned on it.
+  // is sent to the port and nothing more can be learned on it. The wait
+  // holds no lock (other control calls and readers go on); the slot is
+  // reused only after it.
   qsbr_->Synchronize();
-  table_.RemovePort(ref);
+  const size_t removed = table_.RemovePort(ref);
+  absl::MutexLock lock(&mu_);
   free_slots_.push_back(ref.slot);
-  return absl::OkStatus();
+  return removed;
 }
 
 PortInfo Bridge::InfoOf(const PortState& p) const {
@@ -373,6 +380,7 @@ PortInfo Bridge::InfoOf(const PortState& p) const {
   info.mtu = p.io->mtu();
   info.config = p.config;
   info.rules = p.rules.size();
+  for (const AddressEntry& e : table_.List(clock_->NowNs())) info.addresses += e.port == p.ref;
   return info;
 }
 
@@ -490,6 +498,46 @@ absl::Status Bridge::DeleteAddress(uint16_t vid, Mac mac) {
 
 size_t Bridge::FlushAddresses(bool include_static) {
   return table_.Flush(include_static);
+}
+
+std::vector<AddressInfo> Bridge::ListAddressPage(
+    const AddressFilter& filter, std::optional<std::pair<uint16_t, Mac>> after, size_t limit,
+    size_t* matching) const {
+  std::vector<AddressInfo> all = ListAddresses();
+  std::sort(all.begin(), all.end(), [](const AddressInfo& a, const AddressInfo& b) {
+    return std::tie(a.vid, a.mac) < std::tie(b.vid, b.mac);
+  });
+  std::vector<AddressInfo> out;
+  size_t n = 0;
+  for (AddressInfo& a : all) {
+    if (filter.port && a.port != *filter.port) continue;
+    if (filter.vid && a.vid != *filter.vid) continue;
+    if (filter.mac && a.mac != *filter.mac) continue;
+    if (filter.is_static && a.is_static != *filter.is_static) continue;
+    ++n;
+    if (after && std::make_pair(a.vid, a.mac) <= *after) continue;
+    if (out.size() < limit) out.push_back(std::move(a));
+  }
+  if (matching != nullptr) *matching = n;
+  return out;
+}
+
+std::optional<AddressInfo> Bridge::FindAddress(uint16_t vid, Mac mac) const {
+  AddressFilter f;
+  f.vid = vid;
+  f.mac = mac;
+  std::vector<AddressInfo> page = ListAddressPage(f, std::nullopt, 1, nullptr);
+  if (page.empty()) return std::nullopt;
+  return page[0];
+}
+
+AddressCounts Bridge::address_counts() const {
+  AddressCounts c;
+  for (const AddressInfo& a : ListAddresses()) {
+    ++c.total;
+    c.static_entries += a.is_static;
+  }
+  return c;
 }
 
 size_t Bridge::ExpireAddresses() { return table_.Expire(clock_->NowNs()); }

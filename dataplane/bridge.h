@@ -117,6 +117,20 @@ struct PortInfo {
   uint32_t mtu = 0;
   PortConfig config;
   size_t rules = 0;
+  size_t addresses = 0;  // MAC entries (static and dynamic) on the port
+};
+
+struct AddressCounts {
+  size_t total = 0;
+  size_t static_entries = 0;
+};
+
+// Which entries ListAddressPage returns; unset fields match anything.
+struct AddressFilter {
+  std::optional<std::string> port;
+  std::optional<uint16_t> vid;
+  std::optional<Mac> mac;
+  std::optional<bool> is_static;
 };
 
 struct AddressInfo {
@@ -167,9 +181,11 @@ class Bridge {
                                   const PortConfig& config);
   absl::StatusOr<PortRef> AddSpanPort(std::shared_ptr<Port> port);
   absl::Status UpdatePort(absl::string_view port, const PortConfig& config);
-  // Members and span ports. Returns once no worker can still send to the
-  // port and all its MAC entries are gone (S12).
-  absl::Status RemovePort(absl::string_view port);
+  // Members and span ports. Returns, with the number of MAC entries removed,
+  // once no worker can still send to the port and all its MAC entries are
+  // gone (S12). Waits for a QSBR grace period without holding the bridge's
+  // lock.
+  absl::StatusOr<size_t> RemovePort(absl::string_view port);
   absl::StatusOr<PortInfo> GetPort(absl::string_view port) const;
   std::vector<PortInfo> ListPorts() const;
   size_t port_count() const;
@@ -182,7 +198,16 @@ class Bridge {
   absl::Status DeleteAddress(uint16_t vid, Mac mac);
   size_t FlushAddresses(bool include_static);
   std::vector<AddressInfo> ListAddresses() const;
+  // Up to `limit` live entries matching `filter` strictly after `after` in
+  // (vid, mac) order; `*matching` (if set) receives how many entries match
+  // in all.
+  std::vector<AddressInfo> ListAddressPage(const AddressFilter& filter,
+                                           std::optional<std::pair<uint16_t, Mac>> after,
+                                           size_t limit, size_t* matching) const;
+  // The live entry for (vid, mac), if any.
+  std::optional<AddressInfo> FindAddress(uint16_t vid, Mac mac) const;
   size_t address_count() const { return table_.size(); }
+  AddressCounts address_counts() const;
   // Removes expired dynamic entries; the agent calls it periodically.
   size_t ExpireAddresses();
   // Address events carry PortRefs; resolve names with PortName().

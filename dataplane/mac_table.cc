@@ -167,7 +167,8 @@ LearnResult MacTable::Learn(uint16_t vid, Mac mac, PortRef port,
     if (Expired(*s, v, now_ns)) {
       // Expired but not yet swept: it is gone; this is a fresh learn.
       expired_.fetch_add(1, std::memory_order_relaxed);
-      Emit(AddressEventKind::kExpired, key, ValuePort(v), PortRef{});
+      Emit(AddressEventKind::kExpired, key, ValuePort(v), PortRef{},
+           AgeSeconds(s->last_seen.load(std::memory_order_relaxed), now_ns));
       s->value.store(Value(port, false), std::memory_order_release);
       s->last_seen.store(now_ns, std::memory_order_relaxed);
       learned_.fetch_add(1, std::memory_order_relaxed);
@@ -267,10 +268,15 @@ void MacTable::MaybeShrinkLocked() {
 }
 
 void MacTable::Emit(AddressEventKind kind, uint64_t key, PortRef port,
-                    PortRef old) {
+                    PortRef old, uint32_t age_seconds) {
   if (!sink_) return;
   sink_(AddressEvent{kind, static_cast<uint16_t>((key >> 48) & 0xfff),
-                     key & 0xffffffffffffULL, port, old});
+                     key & 0xffffffffffffULL, port, old, age_seconds});
+}
+
+uint32_t MacTable::AgeSeconds(int64_t last_seen_ns, int64_t now_ns) {
+  if (now_ns <= last_seen_ns) return 0;
+  return static_cast<uint32_t>((now_ns - last_seen_ns) / 1000000000);
 }
 
 absl::Status MacTable::AddStatic(uint16_t vid, Mac mac, PortRef port) {
@@ -349,9 +355,10 @@ size_t MacTable::Expire(int64_t now_ns) {
     if (k == 0 || k == kTombstone) continue;
     const uint64_t v = s.value.load();
     if (!Expired(s, v, now_ns)) continue;
+    const uint32_t age = AgeSeconds(s.last_seen.load(std::memory_order_relaxed), now_ns);
     EraseLocked(t, &s);
     expired_.fetch_add(1, std::memory_order_relaxed);
-    Emit(AddressEventKind::kExpired, k, ValuePort(v), PortRef{});
+    Emit(AddressEventKind::kExpired, k, ValuePort(v), PortRef{}, age);
     ++n;
   }
   if (n > 0) MaybeShrinkLocked();

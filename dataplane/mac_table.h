@@ -68,6 +68,7 @@ struct AddressEvent {
   Mac mac;
   PortRef port;      // the entry's port (new port for kMoved)
   PortRef old_port;  // kMoved only
+  uint32_t age_seconds = 0;  // kExpired only: since the entry was last seen
 };
 // Called with the table lock held, from whichever thread changed the table
 // (workers included): must not block and must not call back into the table.
@@ -151,8 +152,9 @@ class MacTable {
   // Rebuilds into a table sized for the live entries (drops tombstones).
   void RebuildLocked(size_t min_live) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeShrinkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Emit(AddressEventKind kind, uint64_t key, PortRef port, PortRef old)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Emit(AddressEventKind kind, uint64_t key, PortRef port, PortRef old,
+            uint32_t age_seconds = 0) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static uint32_t AgeSeconds(int64_t last_seen_ns, int64_t now_ns);
 
   Qsbr* const qsbr_;
   std::atomic<Table*> table_;

@@ -1,29 +1,36 @@
 // The agent's state: every bridge it owns (veb::Bridge), their ports and the
-// interfaces they hold, and the event hub. Each veb.v1 RPC has a method here
-// taking the request and filling the response; SwitchService is only the
-// gRPC shim around it. Proto <-> dataplane translation goes through
-// server/convert.h.
+// interfaces they hold, the vports it made, and the event hub. Each veb.v1
+// RPC has a method here taking the request and filling the response;
+// SwitchService is only the gRPC shim around it. Stateless request checks
+// are in server/validate.h, proto <-> dataplane mapping in server/convert.h,
+// events in server/agent_events.h, vport records in server/vport_registry.h.
+// The methods are spread over agent.cc (bridges, ports, rules, counters,
+// link monitor), agent_addresses.cc, agent_vports.cc and agent_state.cc
+// (configuration export, replay and persistence).
 //
 // Invariants: an interface is a port (member or span) of at most one bridge
 // (interface_owner_); every mutation is validated fully before anything
-// changes, so a failed request changes nothing (the only multi-step one,
-// AddPort, undoes the open if the bridge refuses the port). After every
-// successful mutation the `persist` callback receives the new configuration
-// (see ExportConfigLocked) before the RPC returns.
+// changes, so a failed request changes nothing (multi-step ones undo what
+// they did). After every successful mutation the `persist` callback
+// receives the new configuration (see ExportConfigLocked) before the RPC
+// returns.
 //
-// Events: bridge/port/static-address/flush events are published by the
-// methods here; learned/moved/expired by the MAC table's event sink, which
-// resolves the port through a per-bridge PortRef -> name map with its own
-// leaf lock (the sink runs in workers with the table lock held and must not
-// call into the Bridge). The map is updated before a port can receive (the
-// worker only learns the PortRef through start_receive) and after it is
-// removed.
+// Locks (short, like veb(4): nothing sleeps under a lock others wait on):
+// - config_mu_ serialises mutations. It is held across what takes time:
+//   opening interfaces and making vports (syscalls, netlink), detaching a
+//   port from its worker, the QSBR grace period of a port removal, and the
+//   state file's fsync. Readers never take it.
+// - mu_ guards the maps below. Writers take it (exclusive) only to change
+//   them, never across a syscall, netlink call, grace period or fsync;
+//   readers (Get/List RPCs, metrics, the link monitor) take it shared.
+// Because only holders of config_mu_ change the maps, a writer may drop mu_
+// between reading and changing them; a BridgeEntry and its Bridge stay put
+// until the writer holding config_mu_ erases them.
+// Lock order: config_mu_ -> mu_ -> Bridge internals -> MAC table ->
+// EventHub::mu_ -> PortNames (a leaf, taken by the event sink).
 //
-// Thread-safety: all methods may be called from any thread. mu_ serialises
-// mutations (exclusive) and readers (shared); lock order is Agent::mu_ ->
-// Bridge internals -> MAC table -> EventHub::mu_ -> PortNames::mu (a leaf,
-// taken by the sink's event builder). Nothing here is called from a
-// dataplane worker except the event sink.
+// Thread-safety: all methods may be called from any thread. Nothing here is
+// called from a dataplane worker except the event sink.
 #ifndef VEB_SERVER_AGENT_H_
 #define VEB_SERVER_AGENT_H_
 
@@ -44,8 +51,10 @@
 #include "dataplane/qsbr.h"
 #include "proto/veb/v1/switch.pb.h"
 #include "server/agent_config.pb.h"
+#include "server/agent_events.h"
 #include "server/event_hub.h"
 #include "server/port_opener.h"
+#include "server/vport_registry.h"
 
 namespace veb::server {
 
@@ -57,8 +66,9 @@ struct AgentOptions {
   int num_workers = 1;  // WorkerContext ids 0..num_workers-1
   size_t event_queue_size = EventHub::kDefaultQueueSize;
   int max_event_streams = EventHub::kDefaultMaxStreams;
-  // Called with mu_ held after each successful mutation; must not call back
-  // into the agent. Errors are logged by the callee; the mutation stands.
+  // Called after each successful mutation, with config_mu_ held (mutations
+  // are saved in order) and mu_ not held; must not call back into the
+  // agent. Errors are logged by the callee; the mutation stands.
   std::function<void(const AgentConfig&)> persist;
 };
 
@@ -125,8 +135,9 @@ class Agent {
       const v1::WatchEventsRequest& req);
 
   // ---- link monitor hooks (for the libnl monitor of dataplane/linux) ----------
-  // Publishes PORT_LINK_UP/DOWN for the port holding `ifname`, if any.
-  void OnLinkChange(const std::string& ifname, bool up);
+  // S1: the link state of the port holding `ifname`, if any, and its MTU
+  // (0: unknown, kept); publishes PORT_LINK_UP/DOWN when the state changed.
+  void OnLinkChange(const std::string& ifname, bool up, uint32_t mtu = 0);
   // S12: removes the port holding `ifname` (cause INTERFACE_GONE), if any,
   // and only if it is still the interface with `ifindex` (0: any): reports
   // arrive late, and a new port may carry the name by then (a pod deleted
@@ -165,19 +176,10 @@ class Agent {
                                             const std::string& port);
 
  private:
-  struct PortNames;
   struct PortRecord {
     OpenedPort opened;
     PortRef ref;
     bool span = false;
-  };
-  // A vport: its interfaces (spec, with the MAC and MTU actually used) and
-  // the bridge its port (same name, in BridgeEntry::ports) belongs to.
-  struct VportRecord {
-    std::string bridge;
-    VportSpec spec;
-    v1::Backend backend = v1::BACKEND_UNSPECIFIED;  // as requested
-    std::string container_id;  // pods
   };
   struct BridgeEntry {
     std::unique_ptr<Bridge> bridge;
@@ -187,84 +189,84 @@ class Agent {
 
   BridgeEntry* FindLocked(const std::string& name) ABSL_SHARED_LOCKS_REQUIRED(mu_);
   const BridgeEntry* FindLocked(const std::string& name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // NOT_FOUND `<object>: <op>: not found` style lookups.
-  absl::StatusOr<BridgeEntry*> BridgeOr(const std::string& name,
-                                        absl::string_view op)
+  // NOT_FOUND `bridge "b": <op>: not found`.
+  absl::StatusOr<BridgeEntry*> BridgeOr(const std::string& name, absl::string_view op)
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // The member port (or, with `span`, the span port) `name` of `e`; else
   // NOT_FOUND `<obj>: not a member of bridge "b"` / `not a span port ...`.
   static absl::StatusOr<PortRecord*> PortOr(BridgeEntry& e, const std::string& name,
                                             bool span, absl::string_view obj);
-  void FillBridgeLocked(const BridgeEntry& e, v1::Bridge* out) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void FillPortLocked(const BridgeEntry& e, const PortRecord& rec,
-                      const PortInfo& info, size_t address_count,
-                      v1::Port* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void FillSpanPortLocked(const BridgeEntry& e, const PortRecord& rec,
-                          v1::SpanPort* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  v1::Address AddressToProto(const BridgeEntry& e, const AddressInfo& a) const
+  // ALREADY_EXISTS / FAILED_PRECONDITION when `ifname` is already a port
+  // somewhere; `span_words` picks the span port wording.
+  absl::Status CheckNotOwnedLocked(const std::string& bridge, const std::string& ifname,
+                                   absl::string_view obj, bool span) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
-  absl::Status AddPortLocked(const v1::AddPortRequest& req, v1::AddPortResponse* resp)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status AddSpanPortLocked(const v1::AddSpanPortRequest& req, v1::AddSpanPortResponse* resp)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Common part of AddPort/AddSpanPort after validation.
-  absl::StatusOr<PortRecord*> OpenAndAddLocked(BridgeEntry& e,
-                                               const std::string& ifname,
-                                               v1::Backend backend, bool span,
-                                               const PortConfig& config,
-                                               const std::string& prefix)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FillBridgeLocked(const BridgeEntry& e, v1::Bridge* out) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void FillPortLocked(const BridgeEntry& e, const PortRecord& rec, const PortInfo& info,
+                      v1::Port* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // GetPort + FillPortLocked; false if the bridge no longer has the port.
+  bool FillPortByNameLocked(const BridgeEntry& e, const std::string& name, v1::Port* out) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void FillSpanPortLocked(const BridgeEntry& e, const PortRecord& rec,
+                          v1::SpanPort* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void FillVportLocked(const std::string& name, const VportRecord& v, v1::Vport* out) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  v1::Address AddressToProto(const BridgeEntry& e, const AddressInfo& a) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  PortEventInfo PortEventLocked(const std::string& bridge, const std::string& port, bool span,
+                                bool link_up, v1::PortRemovalCause cause) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void PublishBridgeEvent(v1::EventType type, const std::string& bridge)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Opens `ifname` (no agent lock held while the backend works) and attaches
+  // it; the bridge was checked by the caller.
+  absl::StatusOr<std::string> OpenAndAdd(const std::string& bridge, const std::string& ifname,
+                                         v1::Backend backend, bool span,
+                                         const PortConfig& config, const std::string& obj)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_) ABSL_LOCKS_EXCLUDED(mu_);
+  // Adds the opened port to the bridge, records it and starts receiving.
+  // On failure everything is undone and `opened` is dropped (the backend
+  // releases the interface); a failed worker attach is such a failure.
+  absl::Status Attach(const std::string& bridge, OpenedPort opened, bool span,
+                      const PortConfig& config)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_) ABSL_LOCKS_EXCLUDED(mu_);
+  // Detaches, removes (S12, grace period without mu_), forgets the port and
+  // publishes PORT_REMOVED and ADDRESSES_FLUSHED. The interface is released
+  // after mu_ is dropped.
+  void RemovePort(const std::string& bridge, const std::string& port,
+                  v1::PortRemovalCause cause)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_) ABSL_LOCKS_EXCLUDED(mu_);
   // Validated CreateVport: the bridge is checked, the vport made and added.
   // `restore`: reattach to existing interfaces first (Apply).
-  absl::Status CreateVportLocked(const v1::CreateVportRequest& req, bool restore,
-                                 v1::CreateVportResponse* resp)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The port is added to the bridge; on failure `opened` is dropped (the
-  // backend releases the interface) and nothing changed.
-  absl::StatusOr<PortRecord*> AttachLocked(BridgeEntry& e, OpenedPort opened, bool span,
-                                           const PortConfig& config)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CreateVportImpl(const v1::CreateVportRequest& req, bool restore,
+                               v1::CreateVportResponse* resp)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_) ABSL_LOCKS_EXCLUDED(mu_);
   // Removes the vport's port and destroys its interfaces. The kernel's part
   // of the destruction (tens of ms of RCU waits) runs on another thread
   // meanwhile; the returned future (std::async: its destructor waits) must be
-  // kept until the caller's lock scope ends, so the interfaces are gone before
-  // the RPC returns.
-  std::future<void> RemoveVportLocked(const std::string& name, v1::PortRemovalCause cause)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // By name or attachment, optionally on one bridge; null if none.
-  const VportRecord* FindVportLocked(const std::string& bridge, const std::string& name,
-                                     const v1::CniAttachment* attachment) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void FillVportLocked(const std::string& name, const VportRecord& v, v1::Vport* out) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  v1::VportKind VportKindLocked(const std::string& port) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // Stops, removes (S12), publishes PORT_REMOVED and ADDRESSES_FLUSHED.
-  void RemovePortLocked(BridgeEntry& e, const std::string& port,
-                        v1::PortRemovalCause cause)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void PublishPortEvent(v1::EventType type, const std::string& bridge,
-                        const std::string& port, bool span, bool link_up,
-                        v1::PortRemovalCause cause) ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void PublishBridgeEvent(v1::EventType type, const BridgeEntry& e)
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void InstallSinkLocked(BridgeEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // kept until the caller is done, so the interfaces are gone before the RPC
+  // returns.
+  std::future<void> RemoveVport(const std::string& name, v1::PortRemovalCause cause)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_) ABSL_LOCKS_EXCLUDED(mu_);
+
   AgentConfig ExportConfigLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void PersistLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Exports under mu_ (shared) and hands the configuration to `persist`
+  // without mu_.
+  void Persist() ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_) ABSL_LOCKS_EXCLUDED(mu_);
 
   const AgentOptions options_;
   Qsbr qsbr_;
   EventHub hub_;
+  mutable absl::Mutex config_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
-  bool replaying_ ABSL_GUARDED_BY(mu_) = false;
+  bool replaying_ ABSL_GUARDED_BY(config_mu_) = false;
   std::map<std::string, BridgeEntry> bridges_ ABSL_GUARDED_BY(mu_);
   // Interface name -> bridge holding it (member or span port).
   absl::flat_hash_map<std::string, std::string> interface_owner_ ABSL_GUARDED_BY(mu_);
-  // Vport name -> record; (container_id, ifname) -> vport name for pods.
-  std::map<std::string, VportRecord> vports_ ABSL_GUARDED_BY(mu_);
-  std::map<std::pair<std::string, std::string>, std::string> attachments_
-      ABSL_GUARDED_BY(mu_);
+  VportRegistry vports_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace veb::server

@@ -449,7 +449,7 @@ v1::LearnRefusedReason LearnRefusalToProto(LearnRefusal r) {
 }
 
 BackendStats BackendStatsOf(const OpenedPort& opened) {
-  return opened.backend_stats ? opened.backend_stats() : BackendStats{};
+  return opened.handle ? opened.handle->Stats() : BackendStats{};
 }
 
 void FillPortCounters(const std::string& bridge, const std::string& port,
@@ -510,6 +510,14 @@ absl::StatusOr<Backend> BackendFromProto(absl::string_view prefix,
       return Invalid(prefix, absl::StrCat("backend ", static_cast<int>(backend),
                                           " unknown"));
   }
+}
+
+v1::VportKind VportKindToProto(VportType type) {
+  return type == VportType::kHost ? v1::VPORT_KIND_HOST : v1::VPORT_KIND_POD;
+}
+
+v1::VportType PodTypeToProto(VportType type) {
+  return type == VportType::kPodTap ? v1::VPORT_TYPE_TAP : v1::VPORT_TYPE_VETH;
 }
 
 v1::Backend BackendToProto(Backend backend) {

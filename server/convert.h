@@ -103,6 +103,30 @@ void FillPortCounters(const std::string& bridge, const std::string& port,
 BackendStats BackendStatsOf(const OpenedPort& opened);
 void FillBridgeCounters(const BridgeCounters& c, v1::BridgeCounters* out);
 
+// ---- vports ------------------------------------------------------------------
+// One vocabulary: the dataplane's VportType (host TAP, pod veth, pod TAP)
+// is VPORT_KIND_HOST/POD plus, for pods, VPORT_TYPE_VETH/TAP.
+v1::VportKind VportKindToProto(VportType type);
+v1::VportType PodTypeToProto(VportType type);
+// The fields a vport shares between the API (v1::Vport) and the state file
+// (v1::CreateVportRequest): one mapping for both. `M` is either message.
+template <typename M>
+void FillVportFields(const std::string& name, const std::string& bridge, const VportSpec& spec,
+                     const std::string& container_id, M* out) {
+  out->set_name(name);
+  out->set_bridge(bridge);
+  out->set_kind(VportKindToProto(spec.type));
+  if (spec.mac) out->set_mac(FormatMac(*spec.mac));
+  if (spec.mtu) out->set_mtu(*spec.mtu);
+  if (spec.type != VportType::kHost) {
+    out->mutable_pod()->set_netns(spec.netns);
+    out->mutable_pod()->mutable_attachment()->set_container_id(container_id);
+    out->mutable_pod()->mutable_attachment()->set_ifname(spec.pod_ifname);
+    out->mutable_pod()->set_type(PodTypeToProto(spec.type));
+  }
+  for (const std::string& p : spec.ip_prefixes) out->add_ip_prefixes(p);
+}
+
 // ---- backends -----------------------------------------------------------------
 // INVALID_ARGUMENT for values outside the enum.
 absl::StatusOr<Backend> BackendFromProto(absl::string_view prefix,

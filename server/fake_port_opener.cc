@@ -34,6 +34,24 @@ absl::StatusOr<OpenedPort> FakePortOpener::Open(const std::string& ifname,
   return OpenLocked(ifname, e, backend);
 }
 
+namespace {
+
+// Nothing polls a fake port (tests inject frames with Bridge::Input).
+class Handle final : public PortHandle {
+ public:
+  explicit Handle(std::shared_ptr<FakePort> port) : port_(std::move(port)) {}
+  absl::Status Attach(veb::Bridge*, veb::PortRef) override { return absl::OkStatus(); }
+  void Detach() override {}
+  void SetRunning(bool up) override { port_->set_running(up); }
+  void SetMtu(uint32_t mtu) override { port_->set_mtu(mtu); }
+  BackendStats Stats() const override { return {}; }
+
+ private:
+  std::shared_ptr<FakePort> port_;
+};
+
+}  // namespace
+
 OpenedPort FakePortOpener::OpenLocked(const std::string& ifname, Entry& e,
                                       Backend backend) {
   auto port = std::make_shared<FakePort>(ifname, /*record=*/true);
@@ -43,8 +61,7 @@ OpenedPort FakePortOpener::OpenLocked(const std::string& ifname, Entry& e,
   out.backend = backend == Backend::kDefault ? Backend::kAfPacket : backend;
   out.ifindex = e.ifindex;
   out.mac = e.iface.mac;
-  FakePort* raw = port.get();
-  out.set_running = [raw](bool up) { raw->set_running(up); };
+  out.handle = std::make_unique<Handle>(port);
   return out;
 }
 

@@ -71,22 +71,40 @@ absl::StatusOr<OpenedPort> LinuxPortOpener::Open(const std::string& ifname, Back
   return out;
 }
 
+namespace {
+
+// A Linux port in the shared worker pool. The pool is held weakly: once it
+// is gone (stopped at shutdown, before the agent), detaching is a no-op.
+class Handle final : public PortHandle {
+ public:
+  Handle(std::weak_ptr<WorkerPool> pool, std::shared_ptr<LinuxPort> port)
+      : pool_(std::move(pool)), port_(std::move(port)) {}
+  absl::Status Attach(veb::Bridge* bridge, veb::PortRef ref) override {
+    std::shared_ptr<WorkerPool> pool = pool_.lock();
+    if (pool == nullptr) return absl::UnavailableError("the worker pool is not running");
+    return pool->Attach(port_, bridge, ref).status();
+  }
+  void Detach() override {
+    if (auto pool = pool_.lock()) (void)pool->Detach(port_.get());
+  }
+  void SetRunning(bool up) override { port_->set_running(up); }
+  void SetMtu(uint32_t mtu) override { port_->set_mtu(mtu); }
+  BackendStats Stats() const override { return port_->backend_stats(); }
+
+ private:
+  const std::weak_ptr<WorkerPool> pool_;
+  const std::shared_ptr<LinuxPort> port_;
+};
+
+}  // namespace
+
 OpenedPort LinuxPortOpener::Wrap(std::shared_ptr<LinuxPort> port, Backend backend) {
   OpenedPort out;
   out.port = port;
   out.backend = backend;
   out.ifindex = static_cast<uint32_t>(port->ifindex());
   out.mac = port->mac();
-  std::weak_ptr<WorkerPool> weak = pool_;
-  LinuxPort* raw = port.get();
-  out.start_receive = [weak, port](veb::Bridge* bridge, veb::PortRef ref) {
-    if (auto pool = weak.lock()) (void)pool->Attach(port, bridge, ref);
-  };
-  out.stop_receive = [weak, raw] {
-    if (auto pool = weak.lock()) (void)pool->Detach(raw);
-  };
-  out.set_running = [raw](bool up) { raw->set_running(up); };
-  out.backend_stats = [port] { return port->backend_stats(); };
+  out.handle = std::make_unique<Handle>(pool_, port);
   return out;
 }
 

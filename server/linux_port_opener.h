@@ -2,8 +2,8 @@
 // (default), AF_XDP (falls back to AF_PACKET, with the reason in
 // backend_detail, where the interface or kernel cannot do it) or TAP (the
 // interface must be a TAP device), received by a shared WorkerPool.
-// start_receive attaches the port to the pool; stop_receive detaches it
-// (after it returns no worker touches the port). Vports come from
+// The port's handle attaches it to the pool and detaches it (after Detach
+// returns no worker touches the port). Vports come from
 // dataplane/linux/vport.h: a pod veth's host end opens like a member port
 // (AF_PACKET or AF_XDP), host and pod TAPs as TapPort over the fd the switch
 // keeps.

@@ -4,8 +4,8 @@
 // plus the interface facts the API reports. Tests and demos without root use
 // FakePortOpener (--fake_interfaces).
 //
-// Lifecycle of one port: Open() -> Bridge::AddPort -> start_receive(bridge,
-// ref) ... stop_receive() -> Bridge::RemovePort -> last shared_ptr dropped
+// Lifecycle of one port: Open() -> Bridge::AddPort -> handle->Attach(bridge,
+// ref) ... handle->Detach() -> Bridge::RemovePort -> last reference dropped
 // (the backend restores the interface, e.g. promiscuous mode off).
 //
 // Thread-safety: Open() may be called from any thread, serialised by the
@@ -14,12 +14,12 @@
 #define VEB_SERVER_PORT_OPENER_H_
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "dataplane/bridge.h"
 #include "dataplane/mac_address.h"
@@ -29,24 +29,36 @@ namespace veb::server {
 
 enum class Backend { kDefault, kAfPacket, kTap, kAfXdp };
 
+// What the agent does with an opened port besides forwarding through it:
+// one interface per backend (LinuxPortOpener, FakePortOpener).
+// Thread-safety: Attach/Detach from the control plane (one at a time);
+// SetRunning/SetMtu/Stats from any thread.
+class PortHandle {
+ public:
+  virtual ~PortHandle() = default;
+  // The port is in `bridge` as `ref`: from now on a worker passes received
+  // batches to bridge->Input(ctx, ref, ...). An error means nothing polls
+  // the port: the caller takes it out of the bridge again.
+  virtual absl::Status Attach(veb::Bridge* bridge, veb::PortRef ref) = 0;
+  // Before the port leaves its bridge; after it returns no worker calls
+  // Input for this port. Idempotent.
+  virtual void Detach() = 0;
+  // Link state (S1) and MTU as the link monitor reports them.
+  virtual void SetRunning(bool up) = 0;
+  virtual void SetMtu(uint32_t mtu) = 0;
+  // The backend's receive losses so far.
+  virtual BackendStats Stats() const = 0;
+};
+
 struct OpenedPort {
   std::shared_ptr<veb::Port> port;  // port->name() == the interface name
+  std::unique_ptr<PortHandle> handle;  // never null for an opened port
   Backend backend = Backend::kAfPacket;  // in use, never kDefault
   Backend requested = Backend::kDefault;  // as asked (kept across restarts)
   // Port.backend_detail: the AF_XDP mode, or why AF_XDP fell back.
   std::string backend_detail;
   uint32_t ifindex = 0;
   Mac mac = 0;
-  // Optional. Called once the port is in `bridge` as `ref`: a worker starts
-  // passing received batches to bridge->Input(ctx, ref, ...).
-  std::function<void(veb::Bridge* bridge, veb::PortRef ref)> start_receive;
-  // Optional. Called before the port leaves its bridge; after it returns no
-  // worker calls Input for this port.
-  std::function<void()> stop_receive;
-  // Optional. Sets the port's link state (S1) from the link monitor.
-  std::function<void(bool up)> set_running;
-  // Optional. The backend's receive losses so far; callable from any thread.
-  std::function<BackendStats()> backend_stats;
 };
 
 // A vport's interfaces, as the agent asks for them (validated names).

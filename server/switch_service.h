@@ -1,9 +1,6 @@
 // veb.v1.Switch over gRPC: a thin shim that hands each request to the Agent
 // and maps its absl::Status 1:1 to grpc::Status (server/convert.h).
 //
-// Vports (CreateVport/DeleteVport/GetVport/ListVports) return UNIMPLEMENTED
-// until the Linux backends (dataplane/linux: TAP, veth, netns) land.
-//
 // WatchEvents: one EventHub subscription per stream (bounded queue,
 // WATCH_STARTED first, EVENTS_LOST on overflow); the handler thread waits on
 // the queue in slices of kWatchPoll so a cancelled client is noticed, and

@@ -43,6 +43,7 @@
 #include "proto/grpc/health/v1/health.pb.h"
 #include "server/state_store.h"
 #include "server/switch_service.h"
+#include "server/workers.h"
 
 ABSL_FLAG(std::string, listen, "unix:///run/veb/vebd.sock",
           "gRPC listener: unix://<absolute path> (socket mode 0600, directory "
@@ -102,12 +103,13 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  int workers = absl::GetFlag(FLAGS_workers);
-  if (workers == 0) workers = static_cast<int>(std::thread::hardware_concurrency());
-  if (workers < 1 || workers > veb::kMaxWorkers) {
-    Log("--workers out of range 1..256");
+  absl::StatusOr<int> resolved = veb::server::ResolveWorkerCount(
+      absl::GetFlag(FLAGS_workers), std::thread::hardware_concurrency());
+  if (!resolved.ok()) {
+    Log(std::string(resolved.status().message()));
     return 2;
   }
+  const int workers = *resolved;
   if (const int p = absl::GetFlag(FLAGS_worker_priority); p < 0 || p > 99) {
     Log("--worker_priority out of range 0..99");
     return 2;
@@ -176,7 +178,7 @@ int main(int argc, char** argv) {
       if (ev.deleted) {
         agent.OnInterfaceGone(ev.name, static_cast<uint32_t>(ev.ifindex));
       } else {
-        agent.OnLinkChange(ev.name, ev.running);
+        agent.OnLinkChange(ev.name, ev.running, ev.mtu);
       }
     });
     if (absl::Status s = monitor->Start(); !s.ok()) {

@@ -1,0 +1,212 @@
+// Agent: the MAC table's API (list by page, static entries, delete, flush).
+// A page costs what the bridge's ordered listing costs, not a copy and sort
+// of the whole table; counts come from the table's own counters.
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/agent.h"
+#include "server/convert.h"
+#include "server/validate.h"
+
+namespace veb::server {
+
+v1::Address Agent::AddressToProto(const BridgeEntry& e, const AddressInfo& a) const {
+  v1::Address out;
+  out.set_bridge(e.bridge->name());
+  out.set_vid(a.vid);
+  out.set_mac(FormatMac(a.mac));
+  out.set_port(a.port);
+  out.set_type(a.is_static ? v1::ADDRESS_TYPE_STATIC : v1::ADDRESS_TYPE_DYNAMIC);
+  out.set_age_seconds(a.age_seconds);
+  if (!a.is_static) {
+    const uint32_t timeout = e.bridge->config().timeout_seconds;
+    out.set_expires_in_seconds(a.age_seconds >= timeout ? 1 : timeout - a.age_seconds);
+  }
+  return out;
+}
+
+absl::Status Agent::ListAddresses(const v1::ListAddressesRequest& req,
+                                  v1::ListAddressesResponse* resp) {
+  absl::StatusOr<AddressQuery> q = ParseAddressQuery(req);
+  if (!q.ok()) return q.status();
+  AddressFilter filter;
+  if (!q->port.empty()) filter.port = q->port;
+  filter.vid = q->vid;
+  filter.mac = q->mac;
+  if (q->type != v1::ADDRESS_TYPE_UNSPECIFIED) {
+    filter.is_static = q->type == v1::ADDRESS_TYPE_STATIC;
+  }
+  absl::ReaderMutexLock lock(&mu_);
+  absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "list addresses");
+  if (!e.ok()) return e.status();
+  if (!q->port.empty()) {
+    absl::StatusOr<PortRecord*> rec =
+        PortOr(**e, q->port, false, PortObj(q->port, "list addresses"));
+    if (!rec.ok()) return rec.status();
+  }
+  size_t matching = 0;
+  // One more than the page: whether a next page exists.
+  std::vector<AddressInfo> page =
+      (*e)->bridge->ListAddressPage(filter, q->after, q->page_size + 1, &matching);
+  resp->set_total_count(static_cast<uint32_t>(matching));
+  const bool more = page.size() > q->page_size;
+  if (more) page.resize(q->page_size);
+  for (const AddressInfo& a : page) *resp->add_addresses() = AddressToProto(**e, a);
+  if (more) resp->set_next_page_token(NextPageToken(*q, page.back().vid, page.back().mac));
+  return absl::OkStatus();
+}
+
+absl::Status Agent::AddStaticAddress(const v1::AddStaticAddressRequest& req,
+                                     v1::AddStaticAddressResponse* resp) {
+  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "add address"), req.bridge());
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<Mac> mac = ParseMacField("address: add", "mac", req.mac());
+  if (!mac.ok()) return mac.status();
+  std::optional<uint16_t> vid;
+  if (req.has_vid()) {
+    if (absl::Status s = ValidateVid(AddrObj(*mac, std::nullopt, "add"), "vid", req.vid());
+        !s.ok()) {
+      return s;
+    }
+    vid = static_cast<uint16_t>(req.vid());
+  }
+  if (IsMulticast(*mac) || *mac == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AddrObj(*mac, vid, "add"), ": multicast or all-zero MAC"));
+  }
+  if (absl::Status s = ValidateName(AddrObj(*mac, vid, "add: port"), req.port()); !s.ok()) {
+    return s;
+  }
+  absl::MutexLock config_lock(&config_mu_);
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "add address");
+    if (!e.ok()) return e.status();
+    auto it = (*e)->ports.find(req.port());
+    if (it == (*e)->ports.end() || it->second.span) {
+      return NotFound(AddrObj(*mac, vid, "add"),
+                      absl::StrCat("port ", Quote(req.port()), " not a member of bridge ",
+                                   Quote(req.bridge())));
+    }
+    if (!vid) {
+      absl::StatusOr<PortInfo> info = (*e)->bridge->GetPort(req.port());
+      if (!info.ok()) return info.status();
+      if (info->config.pvid == kPvidNone) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(AddrObj(*mac, vid, "add"), ": port ", Quote(req.port()),
+                         " has no PVID (give a VID)"));
+      }
+      vid = info->config.pvid;
+    }
+    const std::string obj = AddrObj(*mac, vid, "add");
+    const std::optional<AddressInfo> existing = (*e)->bridge->FindAddress(*vid, *mac);
+    if (existing && existing->is_static) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(obj, ": static entry exists on port ", Quote(existing->port)));
+    }
+    const uint32_t max = (*e)->bridge->config().max_addresses;
+    if (!existing && (*e)->bridge->address_count() >= max) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          obj, ": bridge ", Quote(req.bridge()), " table full (", max, " entries)"));
+    }
+    if (absl::Status s = (*e)->bridge->AddStaticAddress(*vid, *mac, req.port()); !s.ok()) {
+      return s;
+    }
+    AddressInfo info;
+    info.vid = *vid;
+    info.mac = *mac;
+    info.port = req.port();
+    info.is_static = true;
+    *resp->mutable_address() = AddressToProto(**e, info);
+  }
+  PublishAddress(hub_, v1::EVENT_TYPE_ADDRESS_ADDED, resp->address());
+  Persist();
+  return absl::OkStatus();
+}
+
+absl::Status Agent::DeleteAddress(const v1::DeleteAddressRequest& req,
+                                  v1::DeleteAddressResponse* resp) {
+  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "delete address"), req.bridge());
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<Mac> mac = ParseMacField("address: delete", "mac", req.mac());
+  if (!mac.ok()) return mac.status();
+  std::optional<uint16_t> vid;
+  if (req.has_vid()) {
+    if (absl::Status s = ValidateVid(AddrObj(*mac, std::nullopt, "delete"), "vid", req.vid());
+        !s.ok()) {
+      return s;
+    }
+    vid = static_cast<uint16_t>(req.vid());
+  }
+  absl::MutexLock config_lock(&config_mu_);
+  std::vector<v1::Address> deleted;
+  bool any_static = false;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "delete address");
+    if (!e.ok()) return e.status();
+    AddressFilter filter;
+    filter.mac = *mac;
+    filter.vid = vid;
+    // A MAC has at most one entry per VID: 4094 entries bound the listing.
+    for (const AddressInfo& a :
+         (*e)->bridge->ListAddressPage(filter, std::nullopt, kVlanMax + 1, nullptr)) {
+      if (!(*e)->bridge->DeleteAddress(a.vid, a.mac).ok()) continue;  // raced an expiry
+      any_static |= a.is_static;
+      deleted.push_back(AddressToProto(**e, a));
+    }
+  }
+  if (deleted.empty()) return NotFound(AddrObj(*mac, vid, "delete"), "not found");
+  for (const v1::Address& a : deleted) PublishAddress(hub_, v1::EVENT_TYPE_ADDRESS_DELETED, a);
+  resp->set_deleted(static_cast<uint32_t>(deleted.size()));
+  if (any_static) Persist();
+  return absl::OkStatus();
+}
+
+absl::Status Agent::FlushAddresses(const v1::FlushAddressesRequest& req,
+                                   v1::FlushAddressesResponse* resp) {
+  const std::string obj = BridgeObj(req.bridge(), "flush addresses");
+  if (absl::Status s = ValidateName(obj, req.bridge()); !s.ok()) return s;
+  if (!v1::FlushMode_IsValid(req.mode())) {
+    return absl::InvalidArgumentError(absl::StrCat(obj, ": mode ", req.mode(), " unknown"));
+  }
+  if (!req.port().empty()) {
+    if (absl::Status s = ValidateName(PortObj(req.port(), "flush addresses"), req.port());
+        !s.ok()) {
+      return s;
+    }
+  }
+  const bool all = req.mode() == v1::FLUSH_MODE_ALL;
+  absl::MutexLock config_lock(&config_mu_);
+  size_t removed = 0;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "flush addresses");
+    if (!e.ok()) return e.status();
+    if (req.port().empty()) {
+      removed = (*e)->bridge->FlushAddresses(all);
+    } else {
+      absl::StatusOr<PortRecord*> rec =
+          PortOr(**e, req.port(), false, PortObj(req.port(), "flush addresses"));
+      if (!rec.ok()) return rec.status();
+      AddressFilter filter;
+      filter.port = req.port();
+      if (!all) filter.is_static = false;
+      for (const AddressInfo& a : (*e)->bridge->ListAddressPage(
+               filter, std::nullopt, std::numeric_limits<size_t>::max(), nullptr)) {
+        if ((*e)->bridge->DeleteAddress(a.vid, a.mac).ok()) ++removed;
+      }
+    }
+  }
+  resp->set_removed(static_cast<uint32_t>(removed));
+  PublishFlush(hub_, req.bridge(), req.port(), all, removed);
+  if (all) Persist();
+  return absl::OkStatus();
+}
+
+}  // namespace veb::server

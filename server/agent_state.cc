@@ -1,0 +1,119 @@
+// Agent: the configuration as replayable requests (the state file and the
+// startup file share the AgentConfig shape), its export after every
+// mutation and its replay at start (docs/design.md "Agent").
+#include <limits>
+#include <utility>
+
+#include "server/agent.h"
+#include "server/convert.h"
+
+namespace veb::server {
+
+void Agent::Persist() {
+  if (replaying_ || !options_.persist) return;
+  AgentConfig config;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    config = ExportConfigLocked();
+  }
+  options_.persist(config);  // may fsync: mu_ is not held
+}
+
+AgentConfig Agent::ExportConfig() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return ExportConfigLocked();
+}
+
+AgentConfig Agent::ExportConfigLocked() const {
+  AgentConfig out;
+  out.set_version(1);
+  for (const auto& [name, e] : bridges_) {
+    v1::CreateBridgeRequest* b = out.add_bridges();
+    b->set_name(name);
+    *b->mutable_settings() = BridgeSettingsFromConfig(e.bridge->config());
+    for (const auto& [pname, rec] : e.ports) {
+      if (rec.span) {
+        v1::AddSpanPortRequest* s = out.add_span_ports();
+        s->set_bridge(name);
+        s->set_name(pname);
+        s->set_backend(RequestedBackend(rec.opened));
+        continue;
+      }
+      absl::StatusOr<PortInfo> info = e.bridge->GetPort(pname);
+      if (!info.ok()) continue;  // being removed
+      if (const VportRecord* v = vports_.Find(pname)) {
+        v1::CreateVportRequest* c = out.add_vports();
+        FillVportFields(pname, name, v->spec, v->container_id, c);
+        c->set_backend(v->backend);
+        *c->mutable_settings() = PortSettingsFromConfig(info->config);
+      } else {
+        v1::AddPortRequest* p = out.add_ports();
+        p->set_bridge(name);
+        p->set_name(pname);
+        p->set_backend(RequestedBackend(rec.opened));
+        *p->mutable_settings() = PortSettingsFromConfig(info->config);
+      }
+      absl::StatusOr<std::vector<Rule>> rules = e.bridge->ListRules(pname);
+      if (rules.ok()) {
+        for (const Rule& r : *rules) {
+          v1::AddRuleRequest* ar = out.add_rules();
+          ar->set_bridge(name);
+          ar->set_port(pname);
+          *ar->mutable_rule() = RuleToProto(r);
+        }
+      }
+    }
+    AddressFilter statics;
+    statics.is_static = true;
+    for (const AddressInfo& a : e.bridge->ListAddressPage(
+             statics, std::nullopt, std::numeric_limits<size_t>::max(), nullptr)) {
+      v1::AddStaticAddressRequest* s = out.add_static_addresses();
+      s->set_bridge(name);
+      s->set_mac(FormatMac(a.mac));
+      s->set_port(a.port);
+      s->set_vid(a.vid);
+    }
+  }
+  return out;
+}
+
+void Agent::Apply(const AgentConfig& config, std::vector<std::string>* problems) {
+  {
+    absl::MutexLock lock(&config_mu_);
+    replaying_ = true;
+  }
+  auto note = [&](const absl::Status& s) {
+    if (!s.ok() && problems != nullptr) problems->push_back(std::string(s.message()));
+  };
+  for (const auto& req : config.bridges()) {
+    v1::CreateBridgeResponse resp;
+    absl::Status s = CreateBridge(req, &resp);
+    if (s.code() != absl::StatusCode::kAlreadyExists) note(s);
+  }
+  for (const auto& req : config.ports()) {
+    v1::AddPortResponse resp;
+    note(AddPort(req, &resp));
+  }
+  for (const auto& req : config.span_ports()) {
+    v1::AddSpanPortResponse resp;
+    note(AddSpanPort(req, &resp));
+  }
+  for (const auto& req : config.vports()) {
+    v1::CreateVportResponse resp;
+    absl::MutexLock lock(&config_mu_);
+    note(CreateVportImpl(req, /*restore=*/true, &resp));
+  }
+  for (const auto& req : config.rules()) {
+    v1::AddRuleResponse resp;
+    note(AddRule(req, &resp));
+  }
+  for (const auto& req : config.static_addresses()) {
+    v1::AddStaticAddressResponse resp;
+    note(AddStaticAddress(req, &resp));
+  }
+  absl::MutexLock lock(&config_mu_);
+  replaying_ = false;
+  Persist();
+}
+
+}  // namespace veb::server

@@ -1,0 +1,226 @@
+// Agent: vports (docs/design.md "Model"). The backend makes and destroys
+// their interfaces (netlink, namespaces) with no agent lock held; the
+// records live in VportRegistry, the port with the bridge's other ports.
+#include <algorithm>
+#include <future>
+#include <iostream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/agent.h"
+#include "server/convert.h"
+#include "server/validate.h"
+
+namespace veb::server {
+
+absl::Status Agent::CreateVport(const v1::CreateVportRequest& req,
+                                v1::CreateVportResponse* resp) {
+  absl::MutexLock config_lock(&config_mu_);
+  absl::Status s = CreateVportImpl(req, /*restore=*/false, resp);
+  if (s.ok()) Persist();
+  return s;
+}
+
+absl::Status Agent::CreateVportImpl(const v1::CreateVportRequest& req, bool restore,
+                                    v1::CreateVportResponse* resp) {
+  const std::string op = restore ? "restore" : "create";
+  std::string obj = VportObj(req.name(), op);
+  if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "create vport"), req.bridge());
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<VportSpec> spec = VportSpecFromRequest(req, obj);
+  if (!spec.ok()) return spec.status();
+  if (auto c = PortConfigForAdd(obj, req.settings(), 1);
+      !c.ok() && c.status().code() == absl::StatusCode::kInvalidArgument) {
+    return c.status();
+  }
+  const bool pod = spec->type != VportType::kHost;
+  const bool pick_host_name = !pod && spec->name.empty();
+  int next = 0;
+  // Names in use as vports or ports (read under mu_; only config_mu_
+  // holders change them, and we hold it).
+  auto taken = [&](const std::string& n) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return vports_.Contains(n) || interface_owner_.count(n) > 0;
+  };
+  absl::StatusOr<PortConfig> config = absl::UnknownError("");
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "create vport");
+    if (!e.ok()) return e.status();
+    if (pod) {
+      const v1::CniAttachment& a = req.pod().attachment();
+      if (const std::string* n = vports_.NameOf(a.container_id(), a.ifname())) {
+        if (restore) return absl::OkStatus();  // already there (startup file after state)
+        return absl::AlreadyExistsError(absl::StrCat("vport: ", op, ": ", AttachmentText(a),
+                                                     " already exists as ", Quote(*n)));
+      }
+      if (spec->name.empty()) spec->name = PodVportName(a);
+    }
+    if (pick_host_name) {
+      do spec->name = absl::StrCat("vport", next++);
+      while (taken(spec->name));
+    }
+    obj = VportObj(spec->name, op);
+    if (taken(spec->name)) {
+      if (restore && vports_.Contains(spec->name)) return absl::OkStatus();
+      return absl::AlreadyExistsError(absl::StrCat(obj, ": already exists"));
+    }
+    if ((*e)->ports.size() >= kMaxPortsPerBridge) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          obj, ": bridge ", Quote(req.bridge()), " has ", kMaxPortsPerBridge, " ports"));
+    }
+    config = PortConfigForAdd(obj, req.settings(), (*e)->bridge->config().default_pvid);
+    if (!config.ok()) return config.status();
+  }
+  const Backend backend = *BackendFromProto(obj, req.backend());
+
+  absl::StatusOr<OpenedVport> opened = absl::NotFoundError("");
+  if (restore) opened = options_.opener->ReopenVport(*spec, backend);
+  // Host vports of the startup file are made when missing; a pod's
+  // interfaces that are gone stay gone (the pod went while we were down).
+  if (!restore || (opened.status().code() == absl::StatusCode::kNotFound && !pod)) {
+    for (int tries = 0;; ++tries) {
+      opened = options_.opener->CreateVport(*spec, backend);
+      if (!pick_host_name || tries >= 64 ||
+          opened.status().code() != absl::StatusCode::kAlreadyExists) {
+        break;
+      }
+      absl::ReaderMutexLock lock(&mu_);
+      do spec->name = absl::StrCat("vport", next++);
+      while (taken(spec->name));
+      obj = VportObj(spec->name, op);
+    }
+  }
+  if (!opened.ok()) return opened.status();
+  if (opened->port.port == nullptr || opened->port.handle == nullptr ||
+      opened->port.port->name() != spec->name) {
+    opened->port = OpenedPort{};
+    (void)options_.opener->DestroyVport(*spec);
+    return absl::InternalError(absl::StrCat(obj, ": backend opened the wrong interface"));
+  }
+  VportRecord rec;
+  rec.bridge = req.bridge();
+  rec.spec = *spec;
+  rec.spec.mac = opened->stack_mac;
+  rec.spec.mtu = opened->mtu;
+  rec.backend = req.backend();
+  if (pod) rec.container_id = req.pod().attachment().container_id();
+  {
+    // Recorded first so that PORT_ADDED carries the vport kind.
+    absl::MutexLock lock(&mu_);
+    vports_.Add(spec->name, rec);
+  }
+  if (absl::Status s = Attach(req.bridge(), std::move(opened->port), false, *config);
+      !s.ok()) {
+    {
+      absl::MutexLock lock(&mu_);
+      vports_.Remove(spec->name);
+    }
+    if (!restore) (void)options_.opener->DestroyVport(*spec);
+    return absl::Status(s.code(), absl::StrCat(obj, ": ", s.message()));
+  }
+  absl::ReaderMutexLock lock(&mu_);
+  FillVportLocked(spec->name, *vports_.Find(spec->name), resp->mutable_vport());
+  return absl::OkStatus();
+}
+
+std::future<void> Agent::RemoveVport(const std::string& name, v1::PortRemovalCause cause) {
+  VportRecord rec;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    const VportRecord* v = vports_.Find(name);
+    if (v == nullptr) return {};
+    rec = *v;
+  }
+  PortOpener* opener = options_.opener;
+  std::future<void> destroyed = std::async(std::launch::async, [opener, spec = rec.spec] {
+    if (absl::Status s = opener->DestroyVport(spec); !s.ok()) {
+      std::cerr << "vebd: " << s.message() << "\n";
+    }
+  });
+  RemovePort(rec.bridge, name, cause);
+  absl::MutexLock lock(&mu_);
+  vports_.Remove(name);
+  return destroyed;
+}
+
+void Agent::FillVportLocked(const std::string& name, const VportRecord& v,
+                            v1::Vport* out) const {
+  FillVportFields(name, v.bridge, v.spec, v.container_id, out);
+  const BridgeEntry* e = FindLocked(v.bridge);
+  if (e != nullptr) FillPortByNameLocked(*e, name, out->mutable_port());
+}
+
+absl::Status Agent::DeleteVport(const v1::DeleteVportRequest& req,
+                                v1::DeleteVportResponse* resp) {
+  if (absl::Status s = ValidateVportTarget(req, "delete"); !s.ok()) return s;
+  absl::MutexLock config_lock(&config_mu_);
+  std::string name;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    const VportRecord* v = vports_.Find(
+        req.bridge(), req.name(),
+        req.target_case() == v1::DeleteVportRequest::kAttachment ? &req.attachment() : nullptr,
+        &name);
+    if (v == nullptr) {
+      resp->set_deleted(false);
+      return req.allow_missing() ? absl::OkStatus() : VportNotFound(req, "delete");
+    }
+  }
+  std::future<void> destroyed = RemoveVport(name, v1::PORT_REMOVAL_CAUSE_API);
+  resp->set_deleted(true);
+  Persist();  // while the kernel removes the interfaces
+  return absl::OkStatus();
+}
+
+absl::Status Agent::GetVport(const v1::GetVportRequest& req, v1::GetVportResponse* resp) {
+  if (absl::Status s = ValidateVportTarget(req, "get"); !s.ok()) return s;
+  absl::ReaderMutexLock lock(&mu_);
+  std::string name;
+  const VportRecord* v = vports_.Find(
+      req.bridge(), req.name(),
+      req.target_case() == v1::GetVportRequest::kAttachment ? &req.attachment() : nullptr,
+      &name);
+  if (v == nullptr) return VportNotFound(req, "get");
+  FillVportLocked(name, *v, resp->mutable_vport());
+  return absl::OkStatus();
+}
+
+absl::Status Agent::ListVports(const v1::ListVportsRequest& req,
+                               v1::ListVportsResponse* resp) {
+  if (!req.bridge().empty()) {
+    if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "list vports"), req.bridge());
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (!v1::VportKind_IsValid(req.kind())) {
+    return absl::InvalidArgumentError(absl::StrCat("vport: list: kind ", req.kind(), ": unknown"));
+  }
+  if (!req.container_id().empty()) {
+    if (absl::Status s = ValidateContainerId("vport: list", req.container_id()); !s.ok()) {
+      return s;
+    }
+  }
+  absl::ReaderMutexLock lock(&mu_);
+  if (!req.bridge().empty() && FindLocked(req.bridge()) == nullptr) {
+    return NotFound(BridgeObj(req.bridge(), "list vports"), "not found");
+  }
+  std::vector<std::pair<std::string, std::string>> keys;  // (bridge, name)
+  for (const auto& [name, v] : vports_.all()) {
+    if (!req.bridge().empty() && v.bridge != req.bridge()) continue;
+    if (req.kind() != v1::VPORT_KIND_UNSPECIFIED && VportKindToProto(v.spec.type) != req.kind()) {
+      continue;
+    }
+    if (!req.container_id().empty() && v.container_id != req.container_id()) continue;
+    keys.emplace_back(v.bridge, name);
+  }
+  std::sort(keys.begin(), keys.end());
+  for (const auto& [bridge, name] : keys) {
+    FillVportLocked(name, *vports_.Find(name), resp->add_vports());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace veb::server
