@@ -25,11 +25,11 @@ class FakePort final : public Port {
 
   const std::string& name() const override { return name_; }
   bool running() const override { return running_.load(std::memory_order_relaxed); }
-  uint32_t mtu() const override { return mtu_; }
+  uint32_t mtu() const override { return mtu_.load(std::memory_order_relaxed); }
   TxResult Transmit(absl::Span<const TxFrame> frames) override;
 
   void set_running(bool up) { running_.store(up, std::memory_order_relaxed); }
-  void set_mtu(uint32_t mtu) { mtu_ = mtu; }
+  void set_mtu(uint32_t mtu) { mtu_.store(mtu, std::memory_order_relaxed); }
   // Accept `budget` more frames, then fail the rest with `reason`; -1 = never fail.
   void FailAfter(int64_t budget, DropReason reason) {
     fail_budget_ = budget;
@@ -44,7 +44,7 @@ class FakePort final : public Port {
   const std::string name_;
   const bool record_;
   std::atomic<bool> running_{true};
-  uint32_t mtu_ = 1500;
+  std::atomic<uint32_t> mtu_{1500};
   int64_t fail_budget_ = -1;
   DropReason fail_reason_ = DropReason::kTxError;
   uint64_t sent_count_ = 0;

@@ -39,8 +39,15 @@ namespace {
 // Nothing polls a fake port (tests inject frames with Bridge::Input).
 class Handle final : public PortHandle {
  public:
-  explicit Handle(std::shared_ptr<FakePort> port) : port_(std::move(port)) {}
-  absl::Status Attach(veb::Bridge*, veb::PortRef) override { return absl::OkStatus(); }
+  Handle(std::shared_ptr<FakePort> port, std::atomic<int>* fail_attaches)
+      : port_(std::move(port)), fail_attaches_(fail_attaches) {}
+  absl::Status Attach(veb::Bridge*, veb::PortRef) override {
+    int n = fail_attaches_->load();
+    while (n > 0 && !fail_attaches_->compare_exchange_weak(n, n - 1)) {
+    }
+    if (n > 0) return absl::ResourceExhaustedError("injected attach failure");
+    return absl::OkStatus();
+  }
   void Detach() override {}
   void SetRunning(bool up) override { port_->set_running(up); }
   void SetMtu(uint32_t mtu) override { port_->set_mtu(mtu); }
@@ -48,6 +55,7 @@ class Handle final : public PortHandle {
 
  private:
   std::shared_ptr<FakePort> port_;
+  std::atomic<int>* const fail_attaches_;  // the opener's, which outlives its ports
 };
 
 }  // namespace
@@ -61,7 +69,7 @@ OpenedPort FakePortOpener::OpenLocked(const std::string& ifname, Entry& e,
   out.backend = backend == Backend::kDefault ? Backend::kAfPacket : backend;
   out.ifindex = e.ifindex;
   out.mac = e.iface.mac;
-  out.handle = std::make_unique<Handle>(port);
+  out.handle = std::make_unique<Handle>(port, &fail_attaches_);
   return out;
 }
 

@@ -8,6 +8,7 @@
 #ifndef VEB_SERVER_FAKE_PORT_OPENER_H_
 #define VEB_SERVER_FAKE_PORT_OPENER_H_
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <set>
@@ -45,6 +46,9 @@ class FakePortOpener final : public PortOpener {
 
   // The next `n` CreateVport calls fail with UNAVAILABLE.
   void FailNextVports(int n);
+  // The next `n` PortHandle::Attach calls (a worker taking the port) fail
+  // with RESOURCE_EXHAUSTED.
+  void FailNextAttaches(int n) { fail_attaches_.store(n); }
   bool HasInterface(const std::string& name) const;
 
   // The FakePort most recently opened for `name`, or null.
@@ -65,6 +69,7 @@ class FakePortOpener final : public PortOpener {
   std::map<std::string, Entry> ifaces_ ABSL_GUARDED_BY(mu_);
   std::set<std::pair<std::string, std::string>> pod_ifnames_ ABSL_GUARDED_BY(mu_);
   int fail_vports_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<int> fail_attaches_{0};
 };
 
 }  // namespace veb::server

@@ -440,9 +440,23 @@ TEST_F(SwitchServiceTest, PortErrorsChangeNothing) {
   EXPECT_THAT(Call(&v1::Switch::Stub::GetPort, get),
               StatusIs(grpc::NOT_FOUND, "port \"eth3\": get: not a member of bridge \"veb0\""));
 
+  // A port no worker would poll is refused, not listed as if it forwarded.
+  opener_.FailNextAttaches(1);
+  EXPECT_THAT(AddPort("veb0", "eth4"),
+              StatusIs(grpc::RESOURCE_EXHAUSTED,
+                       "port \"eth4\": add: attach to a worker: injected attach failure"));
+  EXPECT_THAT(Call(&v1::Switch::Stub::GetPort, [] {
+                v1::GetPortRequest r;
+                r.set_bridge("veb0");
+                r.set_name("eth4");
+                return r;
+              }()),
+              StatusIs(grpc::NOT_FOUND, "port \"eth4\": get: not a member of bridge \"veb0\""));
+
   EXPECT_EQ(Config(), before);
   // A failed add released the interface: it can be added now.
   EXPECT_OK(AddPort("veb0", "eth2"));
+  EXPECT_OK(AddPort("veb0", "eth4"));
 }
 
 // ---- span ports -------------------------------------------------------------------
@@ -906,11 +920,13 @@ TEST_F(SwitchServiceTest, WatchEventsDeliversLearnedMovedExpired) {
   EXPECT_EQ(e.address().address().port(), "eth2");
   EXPECT_EQ(e.address().previous_port(), "eth1");
 
-  clock_.Advance(11 * kSec);
+  clock_.Advance(13 * kSec);
   agent_->Sweep();
   e = events.Next();
   EXPECT_EQ(e.type(), v1::EVENT_TYPE_ADDRESS_EXPIRED);
   EXPECT_EQ(e.address().address().mac(), "02:00:00:00:00:0a");
+  // The entry's age when it expired (last seen 13 s ago), not the timeout.
+  EXPECT_EQ(e.address().address().age_seconds(), 13u);
 
   ASSERT_OK(AddPort("veb0", "eth3"));
   e = events.Next();
@@ -923,6 +939,12 @@ TEST_F(SwitchServiceTest, WatchEventsDeliversLearnedMovedExpired) {
   agent_->OnLinkChange("eth3", false);  // no change, no event
   agent_->OnLinkChange("eth3", true);
   EXPECT_EQ(events.Next().type(), v1::EVENT_TYPE_PORT_LINK_UP);
+  // The interface's MTU as the link monitor reports it reaches the port.
+  EXPECT_EQ(GetPort("veb0", "eth3").mtu(), 1500u);
+  agent_->OnLinkChange("eth3", true, 9000);
+  EXPECT_EQ(GetPort("veb0", "eth3").mtu(), 9000u);
+  agent_->OnLinkChange("eth3", true, 0);  // unknown: kept
+  EXPECT_EQ(GetPort("veb0", "eth3").mtu(), 9000u);
   Inject("veb0", "eth3", kB, kA);
   EXPECT_EQ(events.Next().type(), v1::EVENT_TYPE_ADDRESS_LEARNED);
   agent_->OnInterfaceGone("eth3", GetPort("veb0", "eth3").ifindex() + 1000);  // another eth3
@@ -1038,11 +1060,13 @@ TEST_F(SwitchServiceTest, ConcurrentTrafficRpcsAndWatch) {
   }
   // The stream still delivers (after possibly many queued events).
   ASSERT_OK(CreateBridge("marker"));
-  for (int i = 0; i < 100000; ++i) {
+  bool marker_seen = false;
+  for (int i = 0; i < 100000 && !marker_seen; ++i) {
     const v1::Event e = events.Next();
-    if (e.type() == v1::EVENT_TYPE_BRIDGE_CREATED && e.bridge() == "marker") break;
+    marker_seen = e.type() == v1::EVENT_TYPE_BRIDGE_CREATED && e.bridge() == "marker";
     ASSERT_NE(e.type(), v1::EVENT_TYPE_UNSPECIFIED);
   }
+  EXPECT_TRUE(marker_seen) << "the marker bridge's event never arrived";
 }
 
 // ---- vports ------------------------------------------------------------------------------
