@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # veb's test entry point (run by .ci/run after scripts/setup.sh).
 #
-# Steps: 1. `bazel test //...` (unit tests, self-tests of the build);
-#        2. fuzzing smoke runs (to come); 3. integration / end-to-end (to come).
+# Steps: 1. `bazel test //...`: unit tests (every S-rule, the agent, the CLI,
+#           the CNI plugin, metrics through promtool) and self-tests of the build;
+#        2. each libFuzzer harness for VEB_FUZZ_SECONDS (ASan + UBSan); a crash
+#           leaves its input in the log directory;
+#        3. the Linux dataplane integration test, as root, in network namespaces;
+#        4.. end-to-end steps with real clients: grpcurl, vebctl golden files, a
+#           Prometheus server and kill -9 restarts, RPC load, the CNI plugin under
+#           cnitool and containerd/crictl, the Helm chart, the node image.
+# Policy: docs/design.md, "Testing".
 # Prints, as its last line, "N passed, M failed" over all steps, and exits
 # non-zero when anything failed. Logs: $VEB_TEST_LOGDIR (default /tmp/veb-test).
 set -euo pipefail
@@ -48,7 +55,9 @@ failed=$((failed + bazel_failed))
 
 # --- 2. fuzzing ---------------------------------------------------------------------
 # Each libFuzzer harness (clang, ASan + UBSan) runs for VEB_FUZZ_SECONDS (default
-# 60) from an empty corpus; a crash, sanitizer report or trap fails the step.
+# 60) from an empty corpus; a crash, sanitizer report or trap fails the step, and
+# the input that caused it is written as ${LOGDIR}/<fuzzer>-crash-<sha1> (or
+# -leak-, -timeout-, -oom-), never into the source tree.
 FUZZ_SECONDS="${VEB_FUZZ_SECONDS:-60}"
 FUZZERS=(//dataplane:pipeline_fuzzer //dataplane/linux:soft_offload_fuzzer)
 for target in "${FUZZERS[@]}"; do
@@ -61,7 +70,8 @@ for target in "${FUZZERS[@]}"; do
   set +e
   "${BAZEL[@]}" build "${BAZEL_FLAGS[@]}" --config=fuzz "${target}" >"${log}" 2>&1 &&
     "$("${BAZEL[@]}" info --config=fuzz bazel-bin 2>/dev/null)/${rel}" \
-      -max_total_time="${FUZZ_SECONDS}" -print_final_stats=1 "${corpus}" >>"${log}" 2>&1
+      -max_total_time="${FUZZ_SECONDS}" -print_final_stats=1 \
+      -artifact_prefix="${LOGDIR}/${name}-" "${corpus}" >>"${log}" 2>&1
   rc=$?
   set -e
   rm -rf "${corpus}"
@@ -69,13 +79,15 @@ for target in "${FUZZERS[@]}"; do
     echo "fuzz ${name}: PASSED ($(grep -oE 'Done [0-9]+ runs' "${log}" | tail -1))"
     passed=$((passed + 1))
   else
-    echo "fuzz ${name}: FAILED (exit ${rc})"; tail -40 "${log}"
+    artifact=$(grep -oE 'Test unit written to [^ ]+' "${log}" | tail -1 | cut -d' ' -f5- || true)
+    echo "fuzz ${name}: FAILED (exit ${rc}${artifact:+; input: ${artifact}})"; tail -40 "${log}"
     failed=$((failed + 1))
   fi
 done
 
 # --- 3. integration / end-to-end tests -------------------------------------------------
-# Network-namespace and real-client tests (DESIGN.md §11); add to passed/failed.
+# Network-namespace and real-client tests (docs/design.md, "Testing"); add to
+# passed/failed.
 # Linux dataplane (root, network namespaces; run.sh always removes what it made):
 # each gtest case counts once, from its "[       OK ]" / "[  FAILED  ]" line.
 it_log="${LOGDIR}/linux-integration.log"
