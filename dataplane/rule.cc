@@ -1,17 +1,8 @@
 #include "dataplane/rule.h"
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 
 namespace veb {
-namespace {
-
-std::string FormatIpv4(uint32_t a) {
-  return absl::StrFormat("%u.%u.%u.%u", a >> 24, (a >> 16) & 0xff,
-                         (a >> 8) & 0xff, a & 0xff);
-}
-
-}  // namespace
 
 bool Rule::operator==(const Rule& o) const {
   return action == o.action && directions == o.directions && src == o.src &&
@@ -76,36 +67,6 @@ bool RulesBlock(const std::vector<Rule>& rules, const ParsedFrame& frame,
     }
   }
   return false;
-}
-
-std::string FormatRule(const Rule& rule) {
-  std::string s = rule.action == RuleAction::kBlock ? "block" : "pass";
-  switch (rule.directions) {
-    case kRuleIn:
-      absl::StrAppend(&s, " in");
-      break;
-    case kRuleOut:
-      absl::StrAppend(&s, " out");
-      break;
-    default:
-      absl::StrAppend(&s, " in/out");
-  }
-  if (rule.src) absl::StrAppend(&s, " src ", FormatMac(*rule.src));
-  if (rule.dst) absl::StrAppend(&s, " dst ", FormatMac(*rule.dst));
-  if (rule.vid) absl::StrAppend(&s, " vid ", *rule.vid);
-  if (rule.arp != ArpKind::kNone) {
-    absl::StrAppend(&s, rule.arp == ArpKind::kArp ? " arp" : " rarp");
-    if (rule.arp_op == kArpOpRequest || rule.arp_op == kRarpOpRequest) {
-      absl::StrAppend(&s, " request");
-    } else if (rule.arp_op != 0) {
-      absl::StrAppend(&s, " reply");
-    }
-    if (rule.arp_sha) absl::StrAppend(&s, " sha ", FormatMac(*rule.arp_sha));
-    if (rule.arp_spa) absl::StrAppend(&s, " spa ", FormatIpv4(*rule.arp_spa));
-    if (rule.arp_tha) absl::StrAppend(&s, " tha ", FormatMac(*rule.arp_tha));
-    if (rule.arp_tpa) absl::StrAppend(&s, " tpa ", FormatIpv4(*rule.arp_tpa));
-  }
-  return s;
 }
 
 }  // namespace veb

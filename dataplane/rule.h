@@ -54,9 +54,6 @@ bool RuleMatches(const Rule& rule, const ParsedFrame& frame,
 bool RulesBlock(const std::vector<Rule>& rules, const ParsedFrame& frame,
                 const uint8_t* data, uint32_t len);
 
-// "block in src aa:.. arp request spa 10.0.0.1" — for logs and the CLI.
-std::string FormatRule(const Rule& rule);
-
 }  // namespace veb
 
 #endif  // VEB_DATAPLANE_RULE_H_

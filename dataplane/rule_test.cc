@@ -118,15 +118,5 @@ TEST(RuleTest, ValidationNamesTheField) {
   EXPECT_TRUE(ValidateRule(r).ok());
 }
 
-TEST(RuleTest, FormatsLikeTheCli) {
-  Rule r;
-  r.directions = kRuleIn;
-  r.src = kA;
-  r.arp = ArpKind::kArp;
-  r.arp_op = kArpOpRequest;
-  r.arp_spa = Ip(10, 0, 0, 1);
-  EXPECT_EQ(FormatRule(r), "block in src 02:00:00:00:00:01 arp request spa 10.0.0.1");
-}
-
 }  // namespace
 }  // namespace veb

@@ -88,11 +88,6 @@ void EventHub::Shutdown() {
   cv_.SignalAll();
 }
 
-uint64_t EventHub::last_sequence() const {
-  absl::MutexLock lock(&mu_);
-  return sequence_;
-}
-
 int EventHub::subscription_count() const {
   absl::MutexLock lock(&mu_);
   return static_cast<int>(subs_.size());

@@ -65,7 +65,6 @@ class EventHub {
   // Ends every subscription (Next returns kClosed) and refuses new ones.
   void Shutdown();
 
-  uint64_t last_sequence() const;
   int subscription_count() const;
 
   enum class NextResult { kEvent, kTimeout, kClosed };

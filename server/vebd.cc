@@ -5,9 +5,9 @@
 // MAC entries every second. SIGTERM/SIGINT: health NOT_SERVING, watch streams
 // end (UNAVAILABLE), RPCs drain (5 s), interfaces are left as they are.
 //
-// Port backends: until dataplane/linux lands, AddPort fails with
-// FAILED_PRECONDITION unless --fake_interfaces names in-memory test
-// interfaces (FakePort: nothing is received, frames sent are discarded).
+// Port backends: the Linux ones (AF_PACKET, AF_XDP, TAP over a worker pool)
+// unless --fake_interfaces names in-memory test interfaces instead (FakePort:
+// nothing is received, frames sent are discarded).
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>

@@ -390,6 +390,16 @@ s = json.load(open(sys.argv[1]))
 ports = [p for p in s.get("ports", []) if p["name"] == sys.argv[2]]
 vports = [v for v in s.get("vports", []) if v["name"] == sys.argv[3]]
 sys.exit(0 if ports and ports[0].get("backend") == "BACKEND_AF_XDP" and vports and vports[0].get("backend") == "BACKEND_AF_XDP" else 1)' "${T}/state.json" "${X4}" "${V3}"
+# The link monitor carries MTU changes to the port (what the pipeline's
+# too_big check uses): the interface is changed behind vebd's back.
+ip link set dev "${X4}" mtu 4000
+port_mtu() { vebctl -o json veb0 ports | pyj "[p.get(\"mtu\", 0) for p in j[\"ports\"] if p[\"name\"] == \"$1\"]"; }
+for _ in $(seq 30); do [[ "$(port_mtu "${X4}")" == "[4000]" ]] && break; sleep 0.1; done
+if [[ "$(port_mtu "${X4}")" == "[4000]" ]]; then
+  pass "an interface MTU change (9000 -> 4000) reaches the port"
+else
+  fail "an interface MTU change (9000 -> 4000) reaches the port" "$(port_mtu "${X4}")"
+fi
 check "delete the fallen-back port" vebctl veb0 del "${X4}"
 if ! xdp_attached "${X4}"; then
   pass "no XDP program on ${X4} after its removal"
