@@ -6,6 +6,7 @@
 
 #include "server/agent.h"
 #include "server/convert.h"
+#include "server/state_store.h"
 
 namespace veb::server {
 
@@ -26,7 +27,7 @@ AgentConfig Agent::ExportConfig() const {
 
 AgentConfig Agent::ExportConfigLocked() const {
   AgentConfig out;
-  out.set_version(1);
+  out.set_version(kStateVersion);
   for (const auto& [name, e] : bridges_) {
     v1::CreateBridgeRequest* b = out.add_bridges();
     b->set_name(name);

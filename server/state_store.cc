@@ -55,18 +55,35 @@ absl::StatusOr<StateStore::Loaded> StateStore::Load() {
   }
   std::stringstream buf;
   buf << in.rdbuf();
-  absl::StatusOr<AgentConfig> config = ParseJson(buf.str());
-  if (config.ok()) {
+  const std::string text = buf.str();
+  absl::StatusOr<AgentConfig> config = ParseJson(text);
+  std::string reason;
+  if (!config.ok()) {
+    reason = absl::StrReplaceAll(config.status().message(), {{"\n", " "}});
+  } else if (config->version() != kStateVersion) {
+    reason = config->version() > kStateVersion
+                 ? absl::StrCat("version ", config->version(),
+                                " was written by a newer vebd (this one reads version ",
+                                kStateVersion, ")")
+                 : absl::StrCat("version ", config->version(), " unknown (expected ",
+                                kStateVersion, ")");
+  } else {
     out.config = std::move(*config);
     return out;
   }
-  const std::string aside =
-      absl::StrCat(path_, ".corrupt-", absl::ToUnixSeconds(absl::Now()));
-  if (rename(path_.c_str(), aside.c_str()) != 0) return Errno("rename aside", path_);
-  out.problem = absl::StrCat("state file ", path_, ": corrupt (",
-                             absl::StrReplaceAll(config.status().message(), {{"\n", " "}}),
-                             "); moved to ", aside, ", starting without it");
-  return out;
+  // Never start without the configuration it holds: the file stays where it
+  // is, untouched; a copy is kept aside for whoever repairs it.
+  const std::string aside = absl::StrCat(path_, ".bad-", absl::ToUnixSeconds(absl::Now()));
+  std::string copied = absl::StrCat("; a copy is at ", aside);
+  {
+    std::ofstream copy(aside, std::ios::binary | std::ios::trunc);
+    copy << text;
+    if (!copy.flush()) copied = absl::StrCat("; could not copy it to ", aside);
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "state file ", path_, ": cannot be used (", reason,
+      "); vebd does not start without it: restore it, or move it away to start empty",
+      copied));
 }
 
 absl::Status StateStore::Save(const AgentConfig& config) {

@@ -40,7 +40,6 @@ TEST(StateStoreTest, MissingFileIsEmpty) {
   auto loaded = store.Load();
   ASSERT_TRUE(loaded.ok());
   EXPECT_EQ(loaded->config.bridges_size(), 0);
-  EXPECT_FALSE(loaded->problem.has_value());
 }
 
 TEST(StateStoreTest, SaveLoadRoundTripLeavesNoTemporary) {
@@ -58,22 +57,41 @@ TEST(StateStoreTest, SaveLoadRoundTripLeavesNoTemporary) {
   EXPECT_EQ(loaded->config.DebugString(), c.DebugString());
 }
 
-TEST(StateStoreTest, CorruptFileIsSetAsideAndReported) {
-  const std::string dir = TempDir();
-  std::ofstream(dir + "/state.json") << "{\"bridges\": [{\"name\": ";  // torn
-  StateStore store(dir + "/state.json");
-  auto loaded = store.Load();
-  ASSERT_TRUE(loaded.ok());
-  ASSERT_TRUE(loaded->problem.has_value());
-  EXPECT_THAT(*loaded->problem, HasSubstr("corrupt"));
-  EXPECT_EQ(loaded->config.bridges_size(), 0);
-  const std::vector<std::string> files = Files(dir);
-  ASSERT_EQ(files.size(), 1u);
-  EXPECT_THAT(files[0], HasSubstr("state.json.corrupt-"));
-  std::ifstream kept(dir + "/" + files[0]);
-  std::stringstream content;
-  content << kept.rdbuf();
-  EXPECT_EQ(content.str(), "{\"bridges\": [{\"name\": ");  // kept as it was
+// Torn, garbage, a field from a newer version, a newer or missing version:
+// never an empty configuration; the file stays as it was and a copy is made.
+TEST(StateStoreTest, UnusableFileIsRefusedKeptAndCopied) {
+  const struct {
+    const char* content;
+    const char* reason;
+  } cases[] = {
+      {"{\"version\": 1, \"bridges\": [{\"name\": ", "cannot be used ("},
+      {"\x89PNG garbage \xff\xfe", "cannot be used ("},
+      {"{\"version\": 1, \"bridges\": [{\"name\": \"veb0\"}], \"tunnels\": []}",
+       "tunnels"},
+      {"{\"version\": 2, \"bridges\": [{\"name\": \"veb0\"}]}",
+       "version 2 was written by a newer vebd (this one reads version 1)"},
+      {"{\"bridges\": [{\"name\": \"veb0\"}]}", "version 0 unknown (expected 1)"},
+  };
+  for (const auto& c : cases) {
+    const std::string dir = TempDir();
+    std::ofstream(dir + "/state.json") << c.content;
+    StateStore store(dir + "/state.json");
+    auto loaded = store.Load();
+    ASSERT_FALSE(loaded.ok()) << c.content;
+    EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(loaded.status().message(), HasSubstr(c.reason)) << c.content;
+    EXPECT_THAT(loaded.status().message(), HasSubstr("does not start without it"));
+    const std::vector<std::string> files = Files(dir);
+    ASSERT_EQ(files.size(), 2u) << c.content;
+    EXPECT_THAT(files[0], "state.json");
+    EXPECT_THAT(files[1], HasSubstr("state.json.bad-"));
+    for (const std::string& f : files) {
+      std::ifstream kept(dir + "/" + f);
+      std::stringstream content;
+      content << kept.rdbuf();
+      EXPECT_EQ(content.str(), c.content) << f;  // untouched, and the copy equal
+    }
+  }
 }
 
 TEST(StateStoreTest, AgentPersistsEveryMutationAndRestores) {

@@ -34,6 +34,7 @@
 #include "prometheus/exposer.h"
 #include "server/agent.h"
 #include "server/fake_port_opener.h"
+#include "server/instance_lock.h"
 #include "server/metrics.h"
 #include "server/port_opener.h"
 #include "server/linux_port_opener.h"
@@ -51,7 +52,11 @@ ABSL_FLAG(std::string, listen, "unix:///run/veb/vebd.sock",
 ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate (TCP listener)");
 ABSL_FLAG(std::string, tls_key, "", "PEM server private key (TCP listener)");
 ABSL_FLAG(std::string, tls_client_ca, "",
-          "PEM CA bundle; when set, TCP clients must present a certificate it signed");
+          "PEM CA bundle: TCP clients must present a certificate it signed "
+          "(required for a TCP listener unless --tls_no_client_auth)");
+ABSL_FLAG(bool, tls_no_client_auth, false,
+          "DANGEROUS: a TCP listener accepts any client that completes TLS "
+          "(full control of the switch); without it --tls_client_ca is required");
 ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9464",
           "host:port of the Prometheus /metrics endpoint; empty disables it");
 ABSL_FLAG(int, workers, 0, "dataplane worker threads, 1..256; 0 = one per CPU");
@@ -115,6 +120,67 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // The listener, checked before anything else is touched.
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  std::string socket_path;
+  if (absl::StartsWith(listen, "unix:")) {
+    socket_path = listen.substr(absl::StartsWith(listen, "unix://") ? 7 : 5);
+    if (socket_path.empty() || socket_path[0] != '/' || socket_path.size() >= 108) {
+      Log("--listen: unix socket path must be absolute and shorter than 108 bytes");
+      return 2;
+    }
+    if (!MakeDirs(socket_path.substr(0, socket_path.rfind('/')))) {
+      Log("cannot create the socket directory: " + std::string(std::strerror(errno)));
+      return 1;
+    }
+    creds = grpc::InsecureServerCredentials();
+  } else {
+    if (absl::GetFlag(FLAGS_tls_cert).empty() || absl::GetFlag(FLAGS_tls_key).empty()) {
+      Log("--listen " + listen + ": TCP requires --tls_cert and --tls_key");
+      return 2;
+    }
+    const bool no_client_auth = absl::GetFlag(FLAGS_tls_no_client_auth);
+    if (absl::GetFlag(FLAGS_tls_client_ca).empty() && !no_client_auth) {
+      Log("--listen " + listen + ": TCP requires --tls_client_ca (clients prove who they "
+          "are with a certificate); --tls_no_client_auth accepts any client");
+      return 2;
+    }
+    if (no_client_auth) {
+      Log("WARNING: --tls_no_client_auth: any client that reaches " + listen +
+          " controls the switch");
+    }
+    grpc::SslServerCredentialsOptions ssl(
+        no_client_auth ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                       : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    ssl.pem_root_certs = ReadFile(absl::GetFlag(FLAGS_tls_client_ca));
+    ssl.pem_key_cert_pairs.push_back(
+        {ReadFile(absl::GetFlag(FLAGS_tls_key)), ReadFile(absl::GetFlag(FLAGS_tls_cert))});
+    creds = grpc::SslServerCredentials(ssl);
+  }
+
+  // One vebd per socket and per state file: locked before the socket is
+  // replaced or any state or interface is touched.
+  std::vector<veb::server::InstanceLock> locks;
+  std::vector<std::string> lock_paths;
+  if (!absl::GetFlag(FLAGS_state_file).empty()) {
+    const std::string& path = absl::GetFlag(FLAGS_state_file);
+    if (path.rfind('/') != std::string::npos && path.rfind('/') > 0) {
+      MakeDirs(path.substr(0, path.rfind('/')));
+    }
+    lock_paths.push_back(path);
+  }
+  if (!socket_path.empty()) lock_paths.push_back(socket_path);
+  for (const std::string& path : lock_paths) {
+    absl::StatusOr<veb::server::InstanceLock> lock = veb::server::InstanceLock::Acquire(path);
+    if (!lock.ok()) {
+      Log(std::string(lock.status().message()));
+      return 1;
+    }
+    locks.push_back(*std::move(lock));
+  }
+  if (!socket_path.empty()) unlink(socket_path.c_str());  // a stale socket of a previous run
+
   veb::server::LinuxPortOpener* linux_opener = nullptr;
   std::unique_ptr<veb::server::PortOpener> opener;
   if (!absl::GetFlag(FLAGS_fake_interfaces).empty()) {
@@ -134,10 +200,6 @@ int main(int argc, char** argv) {
   std::unique_ptr<veb::server::StateStore> store;
   if (!absl::GetFlag(FLAGS_state_file).empty()) {
     store = std::make_unique<veb::server::StateStore>(absl::GetFlag(FLAGS_state_file));
-    const std::string& path = store->path();
-    if (path.rfind('/') != std::string::npos && path.rfind('/') > 0) {
-      MakeDirs(path.substr(0, path.rfind('/')));
-    }
   }
 
   veb::server::AgentOptions options;
@@ -194,7 +256,6 @@ int main(int argc, char** argv) {
       Log(std::string(loaded.status().message()));
       return 1;
     }
-    if (loaded->problem) Log(*loaded->problem);
     std::vector<std::string> problems;
     agent.Apply(loaded->config, &problems);
     for (const std::string& p : problems) Log("restore: " + p);
@@ -209,37 +270,6 @@ int main(int argc, char** argv) {
     std::vector<std::string> problems;
     agent.Apply(*config, &problems);
     for (const std::string& p : problems) Log("config: " + p);
-  }
-
-  // gRPC.
-  const std::string listen = absl::GetFlag(FLAGS_listen);
-  std::shared_ptr<grpc::ServerCredentials> creds;
-  std::string socket_path;
-  if (absl::StartsWith(listen, "unix:")) {
-    socket_path = listen.substr(absl::StartsWith(listen, "unix://") ? 7 : 5);
-    if (socket_path.empty() || socket_path[0] != '/' || socket_path.size() >= 108) {
-      Log("--listen: unix socket path must be absolute and shorter than 108 bytes");
-      return 2;
-    }
-    if (!MakeDirs(socket_path.substr(0, socket_path.rfind('/')))) {
-      Log("cannot create the socket directory: " + std::string(std::strerror(errno)));
-      return 1;
-    }
-    unlink(socket_path.c_str());  // a stale socket of a previous run
-    creds = grpc::InsecureServerCredentials();
-  } else {
-    if (absl::GetFlag(FLAGS_tls_cert).empty() || absl::GetFlag(FLAGS_tls_key).empty()) {
-      Log("--listen " + listen + ": TCP requires --tls_cert and --tls_key");
-      return 2;
-    }
-    grpc::SslServerCredentialsOptions ssl(
-        absl::GetFlag(FLAGS_tls_client_ca).empty()
-            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-            : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-    ssl.pem_root_certs = ReadFile(absl::GetFlag(FLAGS_tls_client_ca));
-    ssl.pem_key_cert_pairs.push_back(
-        {ReadFile(absl::GetFlag(FLAGS_tls_key)), ReadFile(absl::GetFlag(FLAGS_tls_cert))});
-    creds = grpc::SslServerCredentials(ssl);
   }
 
   grpc::EnableDefaultHealthCheckService(true);

@@ -66,6 +66,39 @@ std::string HttpGet(int port, const std::string& path) {
   return out;
 }
 
+// Runs vebd with `args` until it exits (at most 20 s); its exit status and
+// stderr.
+std::pair<int, std::string> RunToExit(std::vector<std::string> args) {
+  int fds[2];
+  if (pipe(fds) != 0) return {-1, "pipe failed"};
+  args.insert(args.begin(), VebdPath());
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    close(fds[0]);
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    alarm(20);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string err;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) err.append(buf, n);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return {status, err};
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 class VebdTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -242,69 +275,164 @@ TEST_F(VebdTest, ServesPersistsAndShutsDown) {
   ASSERT_TRUE(Call(&veb::v1::Switch::Stub::GetBridge, gb, &gbr).ok());
   EXPECT_EQ(gbr.bridge().max_addresses(), 500u);
 
-  // kill -9, corrupt state: vebd starts empty and keeps the bad file aside.
+  // kill -9, corrupt state: vebd refuses to start (never empty and
+  // SERVING), leaves the file as it was and keeps a copy.
   kill(pid_, SIGKILL);
   waitpid(pid_, nullptr, 0);
   pid_ = -1;
   std::ofstream(state_) << "{ not json";
-  Start();
-  veb::v1::ListBridgesResponse lbr;
-  ASSERT_TRUE(Call(&veb::v1::Switch::Stub::ListBridges, veb::v1::ListBridgesRequest(), &lbr).ok());
-  EXPECT_EQ(lbr.bridges_size(), 0);
+  auto [bad_status, err] = RunToExit({"--listen=unix://" + socket_, "--state_file=" + state_,
+                                      "--metrics_address=", "--workers=1",
+                                      "--fake_interfaces=eth1,eth2"});
+  EXPECT_TRUE(WIFEXITED(bad_status) && WEXITSTATUS(bad_status) == 1) << bad_status;
+  EXPECT_NE(err.find("state file " + state_ + ": cannot be used"), std::string::npos) << err;
+  std::ifstream kept(state_);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "{ not json");
   bool aside = false;
   DIR* d = opendir((dir_ + "/lib").c_str());
-  while (dirent* e = readdir(d)) aside |= std::string(e->d_name).find("state.json.corrupt-") == 0;
+  while (dirent* e = readdir(d)) aside |= std::string(e->d_name).find("state.json.bad-") == 0;
   closedir(d);
   EXPECT_TRUE(aside);
 }
 
-TEST_F(VebdTest, TcpWithTls) {
-  const std::string cert = dir_ + "/cert.pem", key = dir_ + "/key.pem";
+TEST_F(VebdTest, TcpWithTlsRequiresAClientCertificate) {
+  const std::string d = dir_ + "/";
   const std::string gen =
+      "cd " + d + " && "
       "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
-      "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " + key +
-      " -out " + cert + " >/dev/null 2>&1";
-  ASSERT_EQ(system(gen.c_str()), 0) << "openssl failed (scripts/setup.sh installs it)";
+      "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout key.pem -out cert.pem && "
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=veb-test-ca "
+      "-keyout ca.key -out ca.pem && "
+      "openssl req -newkey rsa:2048 -nodes -subj /CN=operator -keyout client.key "
+      "-out client.csr && "
+      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+      "-out client.pem) >/dev/null 2>&1";
+  ASSERT_EQ(system(("(" + gen).c_str()), 0) << "openssl failed (scripts/setup.sh installs it)";
   const int port = FreeTcpPort();
   pid_ = fork();
   ASSERT_GE(pid_, 0);
   if (pid_ == 0) {
     std::vector<std::string> args = {
-        VebdPath(), "--listen=127.0.0.1:" + std::to_string(port), "--tls_cert=" + cert,
-        "--tls_key=" + key, "--state_file=", "--metrics_address=", "--workers=1"};
+        VebdPath(), "--listen=127.0.0.1:" + std::to_string(port), "--tls_cert=" + d + "cert.pem",
+        "--tls_key=" + d + "key.pem", "--tls_client_ca=" + d + "ca.pem", "--state_file=",
+        "--metrics_address=", "--workers=1"};
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     execv(argv[0], argv.data());
     _exit(127);
   }
-  std::ifstream in(cert);
+  grpc::ChannelArguments channel_args;
+  channel_args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs.assign(std::istreambuf_iterator<char>(in), {});
+  ssl.pem_root_certs = ReadAll(d + "cert.pem");
+  ssl.pem_private_key = ReadAll(d + "client.key");
+  ssl.pem_cert_chain = ReadAll(d + "client.pem");
+  auto channel = grpc::CreateCustomChannel("localhost:" + std::to_string(port),
+                                           grpc::SslCredentials(ssl), channel_args);
+  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() +
+                                        std::chrono::seconds(20)));
+  grpc::ClientContext ctx;
+  veb::v1::CreateBridgeRequest req;
+  req.set_name("veb0");
+  veb::v1::CreateBridgeResponse resp;
+  EXPECT_TRUE(veb::v1::Switch::NewStub(channel)->CreateBridge(&ctx, req, &resp).ok());
+
+  // TLS without a client certificate, and plaintext, get nowhere.
+  grpc::SslCredentialsOptions anonymous;
+  anonymous.pem_root_certs = ssl.pem_root_certs;
+  for (const auto& creds : {grpc::SslCredentials(anonymous), grpc::InsecureChannelCredentials()}) {
+    auto other = grpc::CreateCustomChannel("localhost:" + std::to_string(port), creds,
+                                           channel_args);
+    grpc::ClientContext octx;
+    octx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    veb::v1::ListBridgesResponse lresp;
+    EXPECT_FALSE(veb::v1::Switch::NewStub(other)
+                     ->ListBridges(&octx, veb::v1::ListBridgesRequest(), &lresp)
+                     .ok());
+  }
+  const int status = Stop();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+
+  // Without a client CA a TCP listener is refused unless explicitly asked
+  // for, and then vebd warns.
+  const std::string tcp = "--listen=127.0.0.1:" + std::to_string(FreeTcpPort());
+  auto [refused, why] = RunToExit({tcp, "--tls_cert=" + d + "cert.pem",
+                                   "--tls_key=" + d + "key.pem", "--state_file=",
+                                   "--metrics_address="});
+  EXPECT_TRUE(WIFEXITED(refused) && WEXITSTATUS(refused) == 2) << refused;
+  EXPECT_NE(why.find("TCP requires --tls_client_ca"), std::string::npos) << why;
+}
+
+TEST_F(VebdTest, TcpWithoutClientAuthOnlyWhenAskedAndWarned) {
+  const std::string d = dir_ + "/";
+  ASSERT_EQ(system(("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+                    "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " + d +
+                    "key.pem -out " + d + "cert.pem >/dev/null 2>&1")
+                       .c_str()),
+            0);
+  const int port = FreeTcpPort();
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_ = fork();
+  ASSERT_GE(pid_, 0);
+  if (pid_ == 0) {
+    dup2(fds[1], 2);
+    std::vector<std::string> args = {
+        VebdPath(), "--listen=127.0.0.1:" + std::to_string(port), "--tls_cert=" + d + "cert.pem",
+        "--tls_key=" + d + "key.pem", "--tls_no_client_auth", "--state_file=",
+        "--metrics_address=", "--workers=1"};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadAll(d + "cert.pem");
   grpc::ChannelArguments channel_args;
   channel_args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   auto channel = grpc::CreateCustomChannel("localhost:" + std::to_string(port),
                                            grpc::SslCredentials(ssl), channel_args);
   ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() +
                                         std::chrono::seconds(20)));
-  auto stub = veb::v1::Switch::NewStub(channel);
-  grpc::ClientContext ctx;
-  veb::v1::CreateBridgeRequest req;
-  req.set_name("veb0");
-  veb::v1::CreateBridgeResponse resp;
-  EXPECT_TRUE(stub->CreateBridge(&ctx, req, &resp).ok());
+  Stop();
+  std::string err;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) err.append(buf, n);
+  close(fds[0]);
+  EXPECT_NE(err.find("WARNING: --tls_no_client_auth"), std::string::npos) << err;
+}
 
-  // A plaintext client gets nowhere.
-  auto plain = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
-                                         grpc::InsecureChannelCredentials(), channel_args);
-  grpc::ClientContext pctx;
-  pctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  veb::v1::ListBridgesResponse lresp;
-  EXPECT_FALSE(veb::v1::Switch::NewStub(plain)
-                   ->ListBridges(&pctx, veb::v1::ListBridgesRequest(), &lresp)
-                   .ok());
-  const int status = Stop();
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+TEST_F(VebdTest, OneAgentPerSocketAndStateFile) {
+  Start();
+  // A second vebd on the same socket and state exits at once, naming the
+  // holder, and leaves the first one's socket alone.
+  auto [status, err] = RunToExit({"--listen=unix://" + socket_, "--state_file=" + state_,
+                                  "--metrics_address=", "--workers=1",
+                                  "--fake_interfaces=eth1"});
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+  EXPECT_NE(err.find("in use by another vebd (pid " + std::to_string(pid_) + ")"),
+            std::string::npos)
+      << err;
+  // Same state file, another socket: refused too.
+  auto [status2, err2] =
+      RunToExit({"--listen=unix://" + dir_ + "/other.sock", "--state_file=" + state_,
+                 "--metrics_address=", "--workers=1"});
+  EXPECT_TRUE(WIFEXITED(status2) && WEXITSTATUS(status2) == 1) << status2;
+  EXPECT_NE(err2.find(state_ + ": in use by another vebd"), std::string::npos) << err2;
+  veb::v1::ListBridgesResponse resp;
+  EXPECT_TRUE(Call(&veb::v1::Switch::Stub::ListBridges, veb::v1::ListBridgesRequest(), &resp)
+                  .ok());
+  // After kill -9 the lock is gone with the process: a restart works at once.
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  Start();
+  EXPECT_TRUE(Call(&veb::v1::Switch::Stub::ListBridges, veb::v1::ListBridgesRequest(), &resp)
+                  .ok());
 }
 
 TEST_F(VebdTest, TcpWithoutTlsIsRefused) {
