@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/config_edit.h"
 #include "server/convert.h"
 #include "server/validate.h"
 
@@ -160,7 +161,7 @@ absl::Status Agent::CreateBridge(const v1::CreateBridgeRequest& req,
   if (!config.ok()) return config.status();
   absl::MutexLock config_lock(&config_mu_);
   {
-    absl::MutexLock lock(&mu_);
+    absl::ReaderMutexLock lock(&mu_);
     if (bridges_.count(req.name())) {
       return absl::AlreadyExistsError(absl::StrCat(obj, ": already exists"));
     }
@@ -168,9 +169,20 @@ absl::Status Agent::CreateBridge(const v1::CreateBridgeRequest& req,
       return absl::ResourceExhaustedError(
           absl::StrCat(obj, ": limit of ", kMaxBridges, " bridges reached"));
     }
-    absl::StatusOr<std::unique_ptr<Bridge>> bridge = Bridge::Create(
-        req.name(), *config, options_.clock, &qsbr_, options_.num_workers);
-    if (!bridge.ok()) return bridge.status();
+  }
+  absl::StatusOr<std::unique_ptr<Bridge>> bridge = Bridge::Create(
+      req.name(), *config, options_.clock, &qsbr_, options_.num_workers);
+  if (!bridge.ok()) return bridge.status();
+  if (absl::Status s = Persist(obj, [&](AgentConfig* c) {
+        v1::CreateBridgeRequest* b = c->add_bridges();
+        b->set_name(req.name());
+        *b->mutable_settings() = BridgeSettingsFromConfig(*config);
+      });
+      !s.ok()) {
+    return s;
+  }
+  {
+    absl::MutexLock lock(&mu_);
     BridgeEntry& e = bridges_[req.name()];
     e.bridge = std::move(*bridge);
     e.names = std::make_shared<PortNames>();
@@ -179,7 +191,6 @@ absl::Status Agent::CreateBridge(const v1::CreateBridgeRequest& req,
     FillBridgeLocked(e, resp->mutable_bridge());
   }
   PublishBridgeEvent(v1::EVENT_TYPE_BRIDGE_CREATED, req.name());
-  Persist();
   return absl::OkStatus();
 }
 
@@ -214,6 +225,10 @@ absl::Status Agent::DeleteBridge(const v1::DeleteBridgeRequest& req,
     }
     FillBridgeLocked(*e, &before);
   }
+  if (absl::Status s = Persist(obj, [&](AgentConfig* c) { EraseBridge(c, req.name()); });
+      !s.ok()) {
+    return s;
+  }
   std::vector<std::future<void>> destroyed;
   for (const auto& [n, vport] : ports) {
     if (vport) {
@@ -233,7 +248,6 @@ absl::Status Agent::DeleteBridge(const v1::DeleteBridgeRequest& req,
   gone.reset();  // outside mu_
   hub_.Publish(v1::EVENT_TYPE_BRIDGE_DELETED, req.name(),
                [&](v1::Event* ev) { *ev->mutable_bridge_info() = before; });
-  Persist();
   return absl::OkStatus();
 }
 
@@ -264,23 +278,35 @@ absl::Status Agent::UpdateBridge(const v1::UpdateBridgeRequest& req,
     return c.status();
   }
   absl::MutexLock config_lock(&config_mu_);
+  absl::StatusOr<BridgeConfig> config = absl::UnknownError("");
   {
     absl::ReaderMutexLock lock(&mu_);
     BridgeEntry* e = FindLocked(req.name());
     if (e == nullptr) return NotFound(obj, "not found");
+    config = ApplyBridgeSettings(obj, req.settings(), e->bridge->config());
+    if (!config.ok()) return config.status();
+  }
+  if (req.has_settings()) {
+    if (absl::Status s = Persist(obj, [&](AgentConfig* c) {
+          SetBridgeSettings(c, req.name(), BridgeSettingsFromConfig(*config));
+        });
+        !s.ok()) {
+      return s;
+    }
+  }
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    BridgeEntry* e = FindLocked(req.name());
     if (req.has_settings()) {
-      absl::StatusOr<BridgeConfig> config =
-          ApplyBridgeSettings(obj, req.settings(), e->bridge->config());
-      if (!config.ok()) return config.status();
-      if (absl::Status s = e->bridge->Update(*config); !s.ok()) return s;
+      if (absl::Status s = e->bridge->Update(*config); !s.ok()) {
+        PersistCurrent();  // validated above: not expected
+        return s;
+      }
       e->names->set_timeout_seconds(config->timeout_seconds);
     }
     FillBridgeLocked(*e, resp->mutable_bridge());
   }
-  if (req.has_settings()) {
-    PublishBridgeEvent(v1::EVENT_TYPE_BRIDGE_UPDATED, req.name());
-    Persist();
-  }
+  if (req.has_settings()) PublishBridgeEvent(v1::EVENT_TYPE_BRIDGE_UPDATED, req.name());
   return absl::OkStatus();
 }
 
@@ -295,6 +321,7 @@ absl::Status Agent::AddRule(const v1::AddRuleRequest& req, v1::AddRuleResponse* 
   absl::StatusOr<Rule> rule = RuleFromProto("rule: add", req.rule());
   if (!rule.ok()) return rule.status();
   absl::MutexLock config_lock(&config_mu_);
+  size_t index = 0;
   {
     absl::ReaderMutexLock lock(&mu_);
     absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "add rule");
@@ -307,14 +334,30 @@ absl::Status Agent::AddRule(const v1::AddRuleRequest& req, v1::AddRuleResponse* 
       return absl::ResourceExhaustedError(
           absl::StrCat(obj, ": ", kMaxRulesPerPort, " rules already"));
     }
-    if (absl::Status s = (*e)->bridge->AddRule(req.port(), *rule); !s.ok()) return s;
-    v1::Rule* out = resp->mutable_rule();
-    *out = RuleToProto(*rule);
-    out->set_bridge(req.bridge());
-    out->set_port(req.port());
-    out->set_index(static_cast<uint32_t>(info->rules));
+    index = info->rules;
   }
-  Persist();
+  v1::Rule* out = resp->mutable_rule();
+  *out = RuleToProto(*rule);
+  if (absl::Status s = Persist(obj, [&](AgentConfig* c) {
+        v1::AddRuleRequest* ar = c->add_rules();
+        ar->set_bridge(req.bridge());
+        ar->set_port(req.port());
+        *ar->mutable_rule() = *out;
+      });
+      !s.ok()) {
+    return s;
+  }
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (absl::Status s = FindLocked(req.bridge())->bridge->AddRule(req.port(), *rule);
+        !s.ok()) {
+      PersistCurrent();  // validated above: not expected
+      return s;
+    }
+  }
+  out->set_bridge(req.bridge());
+  out->set_port(req.port());
+  out->set_index(static_cast<uint32_t>(index));
   return absl::OkStatus();
 }
 
@@ -369,12 +412,18 @@ absl::Status Agent::FlushRules(const v1::FlushRulesRequest& req,
     if (!e.ok()) return e.status();
     absl::StatusOr<PortRecord*> rec = PortOr(**e, req.port(), false, obj);
     if (!rec.ok()) return rec.status();
-    absl::StatusOr<PortInfo> info = (*e)->bridge->GetPort(req.port());
-    if (!info.ok()) return info.status();
-    if (absl::Status s = (*e)->bridge->FlushRules(req.port()); !s.ok()) return s;
-    resp->set_removed(static_cast<uint32_t>(info->rules));
   }
-  Persist();
+  if (absl::Status s =
+          Persist(obj, [&](AgentConfig* c) { EraseRules(c, req.bridge(), req.port()); });
+      !s.ok()) {
+    return s;
+  }
+  absl::ReaderMutexLock lock(&mu_);
+  Bridge* b = FindLocked(req.bridge())->bridge.get();
+  absl::StatusOr<PortInfo> info = b->GetPort(req.port());
+  if (!info.ok()) return info.status();
+  if (absl::Status s = b->FlushRules(req.port()); !s.ok()) return s;
+  resp->set_removed(static_cast<uint32_t>(info->rules));
   return absl::OkStatus();
 }
 
@@ -505,7 +554,7 @@ void Agent::OnInterfaceGone(const std::string& ifname, uint32_t ifindex) {
     RemovePort(bridge, ifname, v1::PORT_REMOVAL_CAUSE_INTERFACE_GONE);
   }
   // The port stays out of the persisted state: the interface is gone.
-  Persist();
+  PersistCurrent();
 }
 
 // ---- housekeeping ------------------------------------------------------------------------
@@ -537,7 +586,7 @@ void Agent::Sweep() {
         destroyed.push_back(RemoveVport(name, v1::PORT_REMOVAL_CAUSE_INTERFACE_GONE));
       }
     }
-    Persist();
+    PersistCurrent();
   }
   qsbr_.Reclaim();
 }

@@ -11,9 +11,15 @@
 // Invariants: an interface is a port (member or span) of at most one bridge
 // (interface_owner_); every mutation is validated fully before anything
 // changes, so a failed request changes nothing (multi-step ones undo what
-// they did). After every successful mutation the `persist` callback
-// receives the new configuration (see ExportConfigLocked) before the RPC
-// returns.
+// they did).
+//
+// Durable or refused (docs/design.md §6): a mutation is saved before it is
+// applied. The agent exports its configuration, edits the export the way
+// the mutation will change it and hands it to `persist`; only when that
+// succeeds does the mutation change the dataplane (what can fail there is
+// checked or prepared before, e.g. the interface is already open). If the
+// save fails the RPC fails with UNAVAILABLE naming the reason and nothing
+// changed, so the dataplane and the state file never disagree.
 //
 // Locks (short, like veb(4): nothing sleeps under a lock others wait on):
 // - config_mu_ serialises mutations. It is held across what takes time:
@@ -34,6 +40,7 @@
 #ifndef VEB_SERVER_AGENT_H_
 #define VEB_SERVER_AGENT_H_
 
+#include <atomic>
 #include <functional>
 #include <future>
 #include <map>
@@ -66,10 +73,10 @@ struct AgentOptions {
   int num_workers = 1;  // WorkerContext ids 0..num_workers-1
   size_t event_queue_size = EventHub::kDefaultQueueSize;
   int max_event_streams = EventHub::kDefaultMaxStreams;
-  // Called after each successful mutation, with config_mu_ held (mutations
-  // are saved in order) and mu_ not held; must not call back into the
-  // agent. Errors are logged by the callee; the mutation stands.
-  std::function<void(const AgentConfig&)> persist;
+  // Saves the configuration a mutation is about to produce, with config_mu_
+  // held (saves happen in order) and mu_ not held; must not call back into
+  // the agent. An error refuses the mutation.
+  std::function<absl::Status(const AgentConfig&)> persist;
 };
 
 // Read-only view of one bridge for metrics, taken under the agent's lock.
@@ -166,6 +173,11 @@ class Agent {
   // Metrics: a consistent read of every bridge, sorted by name.
   std::vector<BridgeView> Views() const;
 
+  // Saves that failed so far, and whether the last one did (health reports
+  // NOT_SERVING while saves fail).
+  uint64_t save_failures() const { return save_failures_.load(); }
+  bool saves_failing() const { return saves_failing_.load(); }
+
   EventHub& hub() { return hub_; }
   Qsbr& qsbr() { return qsbr_; }
 
@@ -253,9 +265,14 @@ class Agent {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_) ABSL_LOCKS_EXCLUDED(mu_);
 
   AgentConfig ExportConfigLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // Exports under mu_ (shared) and hands the configuration to `persist`
-  // without mu_.
-  void Persist() ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_) ABSL_LOCKS_EXCLUDED(mu_);
+  // Exports under mu_ (shared), applies `edit` (the change about to be made;
+  // null: none) and hands the result to `persist` without mu_. UNAVAILABLE
+  // `<obj>: not saved (<reason>); nothing changed` when it fails.
+  absl::Status Persist(absl::string_view obj, const std::function<void(AgentConfig*)>& edit)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_) ABSL_LOCKS_EXCLUDED(mu_);
+  // After a change that could not be undone: saves what is in memory, logs
+  // a failure.
+  void PersistCurrent() ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_) ABSL_LOCKS_EXCLUDED(mu_);
 
   const AgentOptions options_;
   Qsbr qsbr_;
@@ -263,6 +280,8 @@ class Agent {
   mutable absl::Mutex config_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   bool replaying_ ABSL_GUARDED_BY(config_mu_) = false;
+  std::atomic<uint64_t> save_failures_{0};
+  std::atomic<bool> saves_failing_{false};
   std::map<std::string, BridgeEntry> bridges_ ABSL_GUARDED_BY(mu_);
   // Interface name -> bridge holding it (member or span port).
   absl::flat_hash_map<std::string, std::string> interface_owner_ ABSL_GUARDED_BY(mu_);

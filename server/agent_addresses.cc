@@ -1,11 +1,13 @@
 // Agent: the MAC table's API (list by page, static entries, delete, flush).
 // A page costs what the bridge's ordered listing costs, not a copy and sort
 // of the whole table; counts come from the table's own counters.
+#include <algorithm>
 #include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "server/agent.h"
+#include "server/config_edit.h"
 #include "server/convert.h"
 #include "server/validate.h"
 
@@ -112,7 +114,23 @@ absl::Status Agent::AddStaticAddress(const v1::AddStaticAddressRequest& req,
       return absl::ResourceExhaustedError(absl::StrCat(
           obj, ": bridge ", Quote(req.bridge()), " table full (", max, " entries)"));
     }
-    if (absl::Status s = (*e)->bridge->AddStaticAddress(*vid, *mac, req.port()); !s.ok()) {
+  }
+  const std::string obj = AddrObj(*mac, vid, "add");
+  if (absl::Status s = Persist(obj, [&](AgentConfig* c) {
+        v1::AddStaticAddressRequest* a = c->add_static_addresses();
+        a->set_bridge(req.bridge());
+        a->set_mac(FormatMac(*mac));
+        a->set_port(req.port());
+        a->set_vid(*vid);
+      });
+      !s.ok()) {
+    return s;
+  }
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    const BridgeEntry* e = FindLocked(req.bridge());
+    if (absl::Status s = e->bridge->AddStaticAddress(*vid, *mac, req.port()); !s.ok()) {
+      PersistCurrent();  // e.g. the table filled up meanwhile
       return s;
     }
     AddressInfo info;
@@ -120,10 +138,9 @@ absl::Status Agent::AddStaticAddress(const v1::AddStaticAddressRequest& req,
     info.mac = *mac;
     info.port = req.port();
     info.is_static = true;
-    *resp->mutable_address() = AddressToProto(**e, info);
+    *resp->mutable_address() = AddressToProto(*e, info);
   }
   PublishAddress(hub_, v1::EVENT_TYPE_ADDRESS_ADDED, resp->address());
-  Persist();
   return absl::OkStatus();
 }
 
@@ -144,27 +161,41 @@ absl::Status Agent::DeleteAddress(const v1::DeleteAddressRequest& req,
     vid = static_cast<uint16_t>(req.vid());
   }
   absl::MutexLock config_lock(&config_mu_);
-  std::vector<v1::Address> deleted;
-  bool any_static = false;
+  const std::string obj = AddrObj(*mac, vid, "delete");
+  AddressFilter filter;
+  filter.mac = *mac;
+  filter.vid = vid;
+  std::vector<AddressInfo> victims;
   {
     absl::ReaderMutexLock lock(&mu_);
     absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "delete address");
     if (!e.ok()) return e.status();
-    AddressFilter filter;
-    filter.mac = *mac;
-    filter.vid = vid;
     // A MAC has at most one entry per VID: 4094 entries bound the listing.
-    for (const AddressInfo& a :
-         (*e)->bridge->ListAddressPage(filter, std::nullopt, kVlanMax + 1, nullptr)) {
-      if (!(*e)->bridge->DeleteAddress(a.vid, a.mac).ok()) continue;  // raced an expiry
-      any_static |= a.is_static;
-      deleted.push_back(AddressToProto(**e, a));
+    victims = (*e)->bridge->ListAddressPage(filter, std::nullopt, kVlanMax + 1, nullptr);
+  }
+  if (victims.empty()) return NotFound(obj, "not found");
+  if (std::any_of(victims.begin(), victims.end(),
+                  [](const AddressInfo& a) { return a.is_static; })) {
+    if (absl::Status s = Persist(obj, [&](AgentConfig* c) {
+          EraseStatic(c, req.bridge(), FormatMac(*mac),
+                      vid ? std::optional<uint32_t>(*vid) : std::nullopt);
+        });
+        !s.ok()) {
+      return s;
     }
   }
-  if (deleted.empty()) return NotFound(AddrObj(*mac, vid, "delete"), "not found");
+  std::vector<v1::Address> deleted;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    const BridgeEntry* e = FindLocked(req.bridge());
+    for (const AddressInfo& a : victims) {
+      if (!e->bridge->DeleteAddress(a.vid, a.mac).ok()) continue;  // raced an expiry
+      deleted.push_back(AddressToProto(*e, a));
+    }
+  }
+  if (deleted.empty()) return NotFound(obj, "not found");
   for (const v1::Address& a : deleted) PublishAddress(hub_, v1::EVENT_TYPE_ADDRESS_DELETED, a);
   resp->set_deleted(static_cast<uint32_t>(deleted.size()));
-  if (any_static) Persist();
   return absl::OkStatus();
 }
 
@@ -183,29 +214,41 @@ absl::Status Agent::FlushAddresses(const v1::FlushAddressesRequest& req,
   }
   const bool all = req.mode() == v1::FLUSH_MODE_ALL;
   absl::MutexLock config_lock(&config_mu_);
-  size_t removed = 0;
   {
     absl::ReaderMutexLock lock(&mu_);
     absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "flush addresses");
     if (!e.ok()) return e.status();
-    if (req.port().empty()) {
-      removed = (*e)->bridge->FlushAddresses(all);
-    } else {
+    if (!req.port().empty()) {
       absl::StatusOr<PortRecord*> rec =
           PortOr(**e, req.port(), false, PortObj(req.port(), "flush addresses"));
       if (!rec.ok()) return rec.status();
+    }
+  }
+  if (all) {
+    if (absl::Status s = Persist(
+            obj, [&](AgentConfig* c) { EraseStatics(c, req.bridge(), req.port()); });
+        !s.ok()) {
+      return s;
+    }
+  }
+  size_t removed = 0;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    Bridge* b = FindLocked(req.bridge())->bridge.get();
+    if (req.port().empty()) {
+      removed = b->FlushAddresses(all);
+    } else {
       AddressFilter filter;
       filter.port = req.port();
       if (!all) filter.is_static = false;
-      for (const AddressInfo& a : (*e)->bridge->ListAddressPage(
+      for (const AddressInfo& a : b->ListAddressPage(
                filter, std::nullopt, std::numeric_limits<size_t>::max(), nullptr)) {
-        if ((*e)->bridge->DeleteAddress(a.vid, a.mac).ok()) ++removed;
+        if (b->DeleteAddress(a.vid, a.mac).ok()) ++removed;
       }
     }
   }
   resp->set_removed(static_cast<uint32_t>(removed));
   PublishFlush(hub_, req.bridge(), req.port(), all, removed);
-  if (all) Persist();
   return absl::OkStatus();
 }
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/agent.h"
+#include "server/config_edit.h"
 #include "server/convert.h"
 #include "server/validate.h"
 
@@ -47,7 +48,28 @@ absl::StatusOr<std::string> Agent::OpenAndAdd(const std::string& bridge,
       opened->port->name() != ifname) {
     return absl::InternalError(absl::StrCat(obj, ": backend opened the wrong interface"));
   }
+  // Saved while the interface is open but not yet a port: a failed save
+  // drops `opened`, which releases the interface.
+  const v1::Backend requested = RequestedBackend(*opened);
+  if (absl::Status s = Persist(obj, [&](AgentConfig* c) {
+        if (span) {
+          v1::AddSpanPortRequest* r = c->add_span_ports();
+          r->set_bridge(bridge);
+          r->set_name(ifname);
+          r->set_backend(requested);
+        } else {
+          v1::AddPortRequest* r = c->add_ports();
+          r->set_bridge(bridge);
+          r->set_name(ifname);
+          r->set_backend(requested);
+          *r->mutable_settings() = PortSettingsFromConfig(config);
+        }
+      });
+      !s.ok()) {
+    return s;
+  }
   if (absl::Status s = Attach(bridge, *std::move(opened), span, config); !s.ok()) {
+    PersistCurrent();  // the port is not there after all
     return absl::Status(s.code(), absl::StrCat(obj, ": ", s.message()));
   }
   return ifname;
@@ -171,7 +193,6 @@ absl::Status Agent::AddPort(const v1::AddPortRequest& req, v1::AddPortResponse* 
     absl::ReaderMutexLock lock(&mu_);
     FillPortByNameLocked(*FindLocked(req.bridge()), req.name(), resp->mutable_port());
   }
-  Persist();
   return absl::OkStatus();
 }
 
@@ -194,8 +215,12 @@ absl::Status Agent::DeletePort(const v1::DeletePortRequest& req,
           obj, ": is a ", v->pod() ? "pod" : "host", " vport (use DeleteVport)"));
     }
   }
+  if (absl::Status s =
+          Persist(obj, [&](AgentConfig* c) { ErasePort(c, req.bridge(), req.name()); });
+      !s.ok()) {
+    return s;
+  }
   RemovePort(req.bridge(), req.name(), v1::PORT_REMOVAL_CAUSE_API);
-  Persist();
   return absl::OkStatus();
 }
 
@@ -251,6 +276,7 @@ absl::Status Agent::UpdatePort(const v1::UpdatePortRequest& req,
   }
   absl::MutexLock config_lock(&config_mu_);
   PortEventInfo info;
+  absl::StatusOr<PortConfig> config = absl::UnknownError("");
   {
     absl::ReaderMutexLock lock(&mu_);
     absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "update port");
@@ -259,16 +285,28 @@ absl::Status Agent::UpdatePort(const v1::UpdatePortRequest& req,
     if (!rec.ok()) return rec.status();
     absl::StatusOr<PortInfo> cur = (*e)->bridge->GetPort(req.name());
     if (!cur.ok()) return cur.status();
-    absl::StatusOr<PortConfig> config =
-        PortConfigForUpdate(obj, req.settings(), add, remove, cur->config);
+    config = PortConfigForUpdate(obj, req.settings(), add, remove, cur->config);
     if (!config.ok()) return config.status();
-    if (absl::Status s = (*e)->bridge->UpdatePort(req.name(), *config); !s.ok()) return s;
-    FillPortByNameLocked(**e, req.name(), resp->mutable_port());
-    info = PortEventLocked(req.bridge(), req.name(), false, (*rec)->opened.port->running(),
+  }
+  if (absl::Status s = Persist(obj, [&](AgentConfig* c) {
+        SetPortSettings(c, req.bridge(), req.name(), PortSettingsFromConfig(*config));
+      });
+      !s.ok()) {
+    return s;
+  }
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    BridgeEntry* e = FindLocked(req.bridge());
+    if (absl::Status s = e->bridge->UpdatePort(req.name(), *config); !s.ok()) {
+      PersistCurrent();  // validated above: not expected
+      return s;
+    }
+    FillPortByNameLocked(*e, req.name(), resp->mutable_port());
+    info = PortEventLocked(req.bridge(), req.name(), false,
+                           e->ports.at(req.name()).opened.port->running(),
                            v1::PORT_REMOVAL_CAUSE_UNSPECIFIED);
   }
   PublishPortEvent(hub_, v1::EVENT_TYPE_PORT_UPDATED, info);
-  Persist();
   return absl::OkStatus();
 }
 
@@ -297,7 +335,6 @@ absl::Status Agent::AddSpanPort(const v1::AddSpanPortRequest& req,
     BridgeEntry* e = FindLocked(req.bridge());
     FillSpanPortLocked(*e, e->ports.at(req.name()), resp->mutable_span_port());
   }
-  Persist();
   return absl::OkStatus();
 }
 
@@ -316,8 +353,12 @@ absl::Status Agent::DeleteSpanPort(const v1::DeleteSpanPortRequest& req,
     absl::StatusOr<PortRecord*> rec = PortOr(**e, req.name(), true, obj);
     if (!rec.ok()) return rec.status();
   }
+  if (absl::Status s =
+          Persist(obj, [&](AgentConfig* c) { ErasePort(c, req.bridge(), req.name()); });
+      !s.ok()) {
+    return s;
+  }
   RemovePort(req.bridge(), req.name(), v1::PORT_REMOVAL_CAUSE_API);
-  Persist();
   return absl::OkStatus();
 }
 

@@ -1,23 +1,42 @@
 // Agent: the configuration as replayable requests (the state file and the
 // startup file share the AgentConfig shape), its export after every
 // mutation and its replay at start (docs/design.md "Agent").
+#include <iostream>
 #include <limits>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "server/agent.h"
+#include "server/config_edit.h"
 #include "server/convert.h"
 #include "server/state_store.h"
 
 namespace veb::server {
 
-void Agent::Persist() {
-  if (replaying_ || !options_.persist) return;
+absl::Status Agent::Persist(absl::string_view obj,
+                            const std::function<void(AgentConfig*)>& edit) {
+  if (replaying_ || !options_.persist) return absl::OkStatus();
   AgentConfig config;
   {
     absl::ReaderMutexLock lock(&mu_);
     config = ExportConfigLocked();
   }
-  options_.persist(config);  // may fsync: mu_ is not held
+  if (edit) {
+    edit(&config);
+    Canonicalize(&config);
+  }
+  absl::Status s = options_.persist(config);  // may fsync: mu_ is not held
+  saves_failing_.store(!s.ok());
+  if (s.ok()) return s;
+  save_failures_.fetch_add(1);
+  return absl::UnavailableError(
+      absl::StrCat(obj, ": not saved (", s.message(), "); nothing changed"));
+}
+
+void Agent::PersistCurrent() {
+  if (absl::Status s = Persist("configuration", nullptr); !s.ok()) {
+    std::cerr << "vebd: " << s.message() << "\n";
+  }
 }
 
 AgentConfig Agent::ExportConfig() const {
@@ -114,7 +133,7 @@ void Agent::Apply(const AgentConfig& config, std::vector<std::string>* problems)
   }
   absl::MutexLock lock(&config_mu_);
   replaying_ = false;
-  Persist();
+  PersistCurrent();
 }
 
 }  // namespace veb::server

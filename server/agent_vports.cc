@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/agent.h"
+#include "server/config_edit.h"
 #include "server/convert.h"
 #include "server/validate.h"
 
@@ -16,9 +17,7 @@ namespace veb::server {
 absl::Status Agent::CreateVport(const v1::CreateVportRequest& req,
                                 v1::CreateVportResponse* resp) {
   absl::MutexLock config_lock(&config_mu_);
-  absl::Status s = CreateVportImpl(req, /*restore=*/false, resp);
-  if (s.ok()) Persist();
-  return s;
+  return CreateVportImpl(req, /*restore=*/false, resp);
 }
 
 absl::Status Agent::CreateVportImpl(const v1::CreateVportRequest& req, bool restore,
@@ -106,6 +105,19 @@ absl::Status Agent::CreateVportImpl(const v1::CreateVportRequest& req, bool rest
   rec.spec.mtu = opened->mtu;
   rec.backend = req.backend();
   if (pod) rec.container_id = req.pod().attachment().container_id();
+  // Saved while the interfaces exist but are not yet a port: a failed save
+  // removes what was made.
+  if (absl::Status s = Persist(obj, [&](AgentConfig* c) {
+        v1::CreateVportRequest* v = c->add_vports();
+        FillVportFields(spec->name, rec.bridge, rec.spec, rec.container_id, v);
+        v->set_backend(rec.backend);
+        *v->mutable_settings() = PortSettingsFromConfig(*config);
+      });
+      !s.ok()) {
+    opened->port = OpenedPort{};
+    if (!restore) (void)options_.opener->DestroyVport(*spec);
+    return s;
+  }
   {
     // Recorded first so that PORT_ADDED carries the vport kind.
     absl::MutexLock lock(&mu_);
@@ -118,6 +130,7 @@ absl::Status Agent::CreateVportImpl(const v1::CreateVportRequest& req, bool rest
       vports_.Remove(spec->name);
     }
     if (!restore) (void)options_.opener->DestroyVport(*spec);
+    PersistCurrent();  // the vport is not there after all
     return absl::Status(s.code(), absl::StrCat(obj, ": ", s.message()));
   }
   absl::ReaderMutexLock lock(&mu_);
@@ -168,9 +181,18 @@ absl::Status Agent::DeleteVport(const v1::DeleteVportRequest& req,
       return req.allow_missing() ? absl::OkStatus() : VportNotFound(req, "delete");
     }
   }
+  std::string bridge;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    bridge = vports_.Find(name)->bridge;
+  }
+  if (absl::Status s = Persist(VportObj(name, "delete"),
+                               [&](AgentConfig* c) { ErasePort(c, bridge, name); });
+      !s.ok()) {
+    return s;
+  }
   std::future<void> destroyed = RemoveVport(name, v1::PORT_REMOVAL_CAUSE_API);
   resp->set_deleted(true);
-  Persist();  // while the kernel removes the interfaces
   return absl::OkStatus();
 }
 

@@ -115,12 +115,17 @@ std::vector<MetricFamily> AgentCollector::Collect() const {
     }
   }
   Add(&build, {{"version", kVebVersion}}, 1);
+  auto save_failures = Family("veb_state_save_failures_total",
+                              "Configuration changes refused because the state file could "
+                              "not be written.",
+                              MetricType::Counter);
+  Add(&save_failures, {}, static_cast<double>(agent_->save_failures()));
 
   std::vector<MetricFamily> out;
   for (MetricFamily* f : {&addresses, &addresses_max, &learned, &moved, &expired, &refused,
                           &rx_packets, &rx_bytes, &tx_packets, &tx_bytes, &drops,
                           &backend_drops, &flooded,
-                          &ports, &build}) {
+                          &ports, &build, &save_failures}) {
     out.push_back(std::move(*f));
   }
   return out;

@@ -1,11 +1,13 @@
-// StateStore: atomic save and load round trip, missing file, corrupt file
-// set aside (never deleted), and an agent restored from a saved state.
+// StateStore: atomic save and load round trip, missing file, unusable files
+// refused and kept, an agent restored from a saved state, and every
+// mutation of the agent durable or refused.
 #include "server/state_store.h"
 
 #include <dirent.h>
 #include <stdlib.h>
 
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "gmock/gmock.h"
@@ -106,7 +108,9 @@ TEST(StateStoreTest, AgentPersistsEveryMutationAndRestores) {
     o.opener = &opener;
     o.persist = [&](const AgentConfig& c) {
       ++saves;
-      ASSERT_TRUE(store.Save(c).ok());
+      absl::Status s = store.Save(c);
+      EXPECT_TRUE(s.ok()) << s;
+      return s;
     };
     Agent agent(o);
     v1::CreateBridgeRequest cb;
@@ -155,6 +159,213 @@ TEST(StateStoreTest, AgentPersistsEveryMutationAndRestores) {
   ASSERT_TRUE(agent.GetBridge(gb, &gbr).ok());
   EXPECT_EQ(gbr.bridge().address_timeout_seconds(), 30u);
   EXPECT_EQ(gbr.bridge().static_address_count(), 1u);
+}
+
+// Each mutation is saved before it is applied: with saving failing, each is
+// refused with UNAVAILABLE and changes nothing (in memory or on disk); with
+// saving working, the file always equals the agent's export afterwards.
+TEST(StateStoreTest, EveryMutationIsDurableOrRefused) {
+  const std::string dir = TempDir();
+  StateStore store(dir + "/state.json");
+  const std::string netns = dir + "/netns-pod1";
+  std::ofstream(netns) << "";
+  FakePortOpener opener;
+  for (const char* n : {"eth1", "eth2", "eth3", "eth4", "eth5"}) opener.AddInterface(n);
+  bool fail = false;
+  AgentOptions o;
+  o.opener = &opener;
+  o.persist = [&](const AgentConfig& c) {
+    if (fail) return absl::ResourceExhaustedError("file state.json: write: No space left on device");
+    return store.Save(c);
+  };
+  Agent agent(o);
+  auto file = [&] {
+    auto loaded = store.Load();
+    EXPECT_TRUE(loaded.ok()) << loaded.status();
+    return loaded.ok() ? loaded->config.DebugString() : std::string();
+  };
+  auto bridge = [](const std::string& name) {
+    v1::CreateBridgeRequest r;
+    r.set_name(name);
+    return r;
+  };
+  auto port = [](const std::string& name) {
+    v1::AddPortRequest r;
+    r.set_bridge("veb0");
+    r.set_name(name);
+    return r;
+  };
+  v1::CreateBridgeResponse cbr;
+  v1::AddPortResponse apr;
+  ASSERT_TRUE(agent.CreateBridge(bridge("veb0"), &cbr).ok());
+  ASSERT_TRUE(agent.AddPort(port("eth1"), &apr).ok());
+  ASSERT_TRUE(agent.AddPort(port("eth2"), &apr).ok());
+
+  struct Step {
+    const char* name;
+    std::function<absl::Status()> run;
+  };
+  const std::vector<Step> steps = {
+      {"CreateBridge", [&] { return agent.CreateBridge(bridge("veb1"), &cbr); }},
+      {"UpdateBridge",
+       [&] {
+         v1::UpdateBridgeRequest r;
+         r.set_name("veb0");
+         r.mutable_settings()->set_max_addresses(500);
+         v1::UpdateBridgeResponse resp;
+         return agent.UpdateBridge(r, &resp);
+       }},
+      {"AddPort", [&] { return agent.AddPort(port("eth3"), &apr); }},
+      {"UpdatePort",
+       [&] {
+         v1::UpdatePortRequest r;
+         r.set_bridge("veb0");
+         r.set_name("eth3");
+         r.mutable_settings()->set_discover(false);
+         v1::UpdatePortResponse resp;
+         return agent.UpdatePort(r, &resp);
+       }},
+      {"AddSpanPort",
+       [&] {
+         v1::AddSpanPortRequest r;
+         r.set_bridge("veb0");
+         r.set_name("eth4");
+         v1::AddSpanPortResponse resp;
+         return agent.AddSpanPort(r, &resp);
+       }},
+      {"AddRule",
+       [&] {
+         v1::AddRuleRequest r;
+         r.set_bridge("veb0");
+         r.set_port("eth1");
+         r.mutable_rule()->set_action(v1::RULE_ACTION_BLOCK);
+         r.mutable_rule()->set_direction(v1::RULE_DIRECTION_IN);
+         r.mutable_rule()->set_src("02:00:00:00:00:09");
+         v1::AddRuleResponse resp;
+         return agent.AddRule(r, &resp);
+       }},
+      {"AddStaticAddress",
+       [&] {
+         v1::AddStaticAddressRequest r;
+         r.set_bridge("veb0");
+         r.set_port("eth1");
+         r.set_mac("02:00:00:00:00:01");
+         v1::AddStaticAddressResponse resp;
+         return agent.AddStaticAddress(r, &resp);
+       }},
+      {"CreateVport (pod)",
+       [&] {
+         v1::CreateVportRequest r;
+         r.set_bridge("veb0");
+         r.set_kind(v1::VPORT_KIND_POD);
+         r.mutable_pod()->set_netns(netns);
+         r.mutable_pod()->mutable_attachment()->set_container_id("c1");
+         r.mutable_pod()->mutable_attachment()->set_ifname("eth0");
+         v1::CreateVportResponse resp;
+         return agent.CreateVport(r, &resp);
+       }},
+      {"CreateVport (host)",
+       [&] {
+         v1::CreateVportRequest r;
+         r.set_bridge("veb0");
+         r.set_kind(v1::VPORT_KIND_HOST);
+         r.set_name("gw0");
+         r.add_ip_prefixes("10.1.0.1/24");
+         v1::CreateVportResponse resp;
+         return agent.CreateVport(r, &resp);
+       }},
+      {"DeleteAddress",
+       [&] {
+         v1::DeleteAddressRequest r;
+         r.set_bridge("veb0");
+         r.set_mac("02:00:00:00:00:01");
+         v1::DeleteAddressResponse resp;
+         return agent.DeleteAddress(r, &resp);
+       }},
+      {"FlushRules",
+       [&] {
+         v1::FlushRulesRequest r;
+         r.set_bridge("veb0");
+         r.set_port("eth1");
+         v1::FlushRulesResponse resp;
+         return agent.FlushRules(r, &resp);
+       }},
+      {"DeleteVport",
+       [&] {
+         v1::DeleteVportRequest r;
+         r.set_name("gw0");
+         v1::DeleteVportResponse resp;
+         return agent.DeleteVport(r, &resp);
+       }},
+      {"DeleteSpanPort",
+       [&] {
+         v1::DeleteSpanPortRequest r;
+         r.set_bridge("veb0");
+         r.set_name("eth4");
+         v1::DeleteSpanPortResponse resp;
+         return agent.DeleteSpanPort(r, &resp);
+       }},
+      {"DeletePort",
+       [&] {
+         v1::DeletePortRequest r;
+         r.set_bridge("veb0");
+         r.set_name("eth2");
+         v1::DeletePortResponse resp;
+         return agent.DeletePort(r, &resp);
+       }},
+      {"AddStaticAddress (another)",
+       [&] {
+         v1::AddStaticAddressRequest r;
+         r.set_bridge("veb0");
+         r.set_port("eth3");
+         r.set_mac("02:00:00:00:00:02");
+         v1::AddStaticAddressResponse resp;
+         return agent.AddStaticAddress(r, &resp);
+       }},
+      {"FlushAddresses (all)",
+       [&] {
+         v1::FlushAddressesRequest r;
+         r.set_bridge("veb0");
+         r.set_mode(v1::FLUSH_MODE_ALL);
+         v1::FlushAddressesResponse resp;
+         return agent.FlushAddresses(r, &resp);
+       }},
+      {"DeleteBridge",
+       [&] {
+         v1::DeleteBridgeRequest r;
+         r.set_name("veb0");
+         r.set_force(true);
+         v1::DeleteBridgeResponse resp;
+         return agent.DeleteBridge(r, &resp);
+       }},
+  };
+  for (const Step& step : steps) {
+    SCOPED_TRACE(step.name);
+    const std::string before = agent.ExportConfig().DebugString();
+    const std::string on_disk = file();
+    const uint64_t failures = agent.save_failures();
+    fail = true;
+    absl::Status refused = step.run();
+    EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
+    EXPECT_THAT(refused.message(), HasSubstr("not saved (file state.json: write: No space"));
+    EXPECT_THAT(refused.message(), HasSubstr("nothing changed"));
+    EXPECT_TRUE(agent.saves_failing());
+    EXPECT_EQ(agent.save_failures(), failures + 1);
+    EXPECT_EQ(agent.ExportConfig().DebugString(), before);
+    EXPECT_EQ(file(), on_disk);
+    fail = false;
+    absl::Status done = step.run();
+    EXPECT_TRUE(done.ok()) << done;
+    EXPECT_FALSE(agent.saves_failing());
+    EXPECT_EQ(file(), agent.ExportConfig().DebugString());
+    EXPECT_NE(file(), on_disk);
+  }
+  // Interfaces refused along the way were released: the pod vport's were
+  // destroyed, eth2 and eth3 can be added again.
+  EXPECT_EQ(agent.ExportConfig().bridges_size(), 1);  // veb1
+  ASSERT_TRUE(agent.CreateBridge(bridge("veb0"), &cbr).ok());
+  EXPECT_TRUE(agent.AddPort(port("eth2"), &apr).ok());
+  EXPECT_TRUE(agent.AddPort(port("eth3"), &apr).ok());
 }
 
 }  // namespace

@@ -208,7 +208,9 @@ int main(int argc, char** argv) {
   if (store) {
     veb::server::StateStore* s = store.get();
     options.persist = [s](const veb::server::AgentConfig& config) {
-      if (absl::Status st = s->Save(config); !st.ok()) Log(std::string(st.message()));
+      absl::Status st = s->Save(config);
+      if (!st.ok()) Log(std::string(st.message()));
+      return st;
     };
   }
   // Keep grpc.health.v1's descriptor in the binary for reflection.
@@ -305,6 +307,7 @@ int main(int argc, char** argv) {
   // Control thread: dead ports every 100 ms, MAC expiry and vport sweep
   // every second.
   absl::Notification stop;
+  bool saves_failing = false;
   std::thread sweeper([&] {
     for (int tick = 1; !stop.WaitForNotificationWithTimeout(absl::Milliseconds(100)); ++tick) {
       std::vector<std::pair<std::string, uint32_t>> dead;
@@ -314,6 +317,15 @@ int main(int argc, char** argv) {
       }
       for (const auto& [name, ifindex] : dead) agent.OnInterfaceGone(name, ifindex);
       if (tick % 10 == 0) agent.Sweep();
+      // Not serving while the configuration cannot be saved (changes are
+      // refused then); serving again after the next successful save.
+      const bool failing = agent.saves_failing();
+      if (failing != saves_failing) {
+        saves_failing = failing;
+        server->GetHealthCheckService()->SetServingStatus(!failing);
+        Log(failing ? "state file cannot be written: health NOT_SERVING"
+                    : "state file written again: health SERVING");
+      }
     }
   });
 
@@ -322,12 +334,12 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&sigs, &sig);
   Log(std::string("signal ") + strsignal(sig) + ": shutting down");
+  stop.Notify();
+  sweeper.join();
   server->GetHealthCheckService()->SetServingStatus(false);
   agent.Shutdown();  // ends WatchEvents streams
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
-  stop.Notify();
-  sweeper.join();
   if (monitor) monitor->Stop();
   exposer.reset();
   if (!socket_path.empty()) unlink(socket_path.c_str());
