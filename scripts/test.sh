@@ -125,6 +125,8 @@ run_step "agent under load" "${LOGDIR}/load.log" bash test/load/load_test.sh
 # The CNI plugin through cnitool and the reference plugins (chaining, 60 pods,
 # restart between ADD and DEL, failures midway, bad input, leak checks).
 run_step "CNI plugin with cnitool" "${LOGDIR}/cni.log" bash test/cni/cnitool_test.sh
+# The plugin binary with hostile stdin (bad UTF-8, deep nesting, 2 MiB, bad mtu).
+run_step "CNI plugin bad input" "${LOGDIR}/cni-bad-input.log" bash test/cni/bad_input_test.sh
 # The kubelet path: containerd's CRI plugin driven by crictl, two pod sandboxes.
 run_step "CNI through containerd/crictl" "${LOGDIR}/containerd.log" bash test/cni/containerd_test.sh
 # helm lint/template and strict validation against the Kubernetes API types.
