@@ -50,7 +50,7 @@ failed=$((failed + bazel_failed))
 # Each libFuzzer harness (clang, ASan + UBSan) runs for VEB_FUZZ_SECONDS (default
 # 60) from an empty corpus; a crash, sanitizer report or trap fails the step.
 FUZZ_SECONDS="${VEB_FUZZ_SECONDS:-60}"
-FUZZERS=(//dataplane:pipeline_fuzzer //dataplane/linux:soft_offload_fuzzer)
+FUZZERS=(//dataplane:pipeline_fuzzer //dataplane/linux:soft_offload_fuzzer //cni-plugin:netconf_fuzzer)
 for target in "${FUZZERS[@]}"; do
   name="${target##*:}"
   rel="${target#//}"
