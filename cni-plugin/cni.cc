@@ -224,7 +224,8 @@ std::optional<Error> ValidateEnv(const Env& env) {
                               env.ifname == ".." ||
                               env.ifname.find_first_of("/: \t\n") != std::string::npos)) {
     return Error{kInvalidEnvironment,
-                 absl::StrCat("CNI_IFNAME ", Quote(env.ifname), " is not a valid interface name"), ""};
+                 absl::StrCat("CNI_IFNAME ", Quote(env.ifname), " is not a valid interface name"),
+                 ""};
   }
   return std::nullopt;
 }
@@ -346,7 +347,8 @@ std::optional<Error> ParseNetConf(const std::string& text, const Env& env,
   // The agent checks the MAC's syntax; only its length is checked here, so an
   // over-long value is not sent (nor echoed back).
   if (!out->mac.empty() && out->mac.size() != 17) {
-    return Invalid(absl::StrCat("mac ", Quote(out->mac), " is not a MAC address (xx:xx:xx:xx:xx:xx)"));
+    return Invalid(
+        absl::StrCat("mac ", Quote(out->mac), " is not a MAC address (xx:xx:xx:xx:xx:xx)"));
   }
   if (j.contains("cni.dev/valid-attachments")) {
     const json& va = j["cni.dev/valid-attachments"];

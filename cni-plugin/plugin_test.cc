@@ -160,6 +160,14 @@ TEST_F(PluginTest, EnvironmentIsQuotedAsAPrefix) {
   env.command = "\xff\xfe";  // printed, not thrown
   j = RunJson(env, Conf().dump(), &rc);
   EXPECT_EQ(j["code"], kInvalidEnvironment);
+  // A long CNI_PATH in the delegation error.
+  env = MakeEnv("ADD");
+  env.path = std::string(100000, 'p');
+  std::string out;
+  auto e = ExecPlugin(env, "ADD", "no-such-ipam", Conf().dump(), &out);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->msg, "plugin \"no-such-ipam\" not found in CNI_PATH \"" +
+                        std::string(kMaxQuoted, 'p') + "\xe2\x80\xa6\"");
 }
 
 // The agent's messages name their object; the plugin adds its own words only
