@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "absl/strings/match.h"
+#include "google/protobuf/descriptor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -19,6 +20,12 @@ using absl::InvalidArgumentError;
 using absl::StatusOr;
 using Args = std::vector<std::string>;
 
+// How messages echo a word: quoted, at most kMaxQuoted bytes of it.
+std::string Quote(absl::string_view w) {
+  if (w.size() <= kMaxQuoted) return absl::StrCat("\"", w, "\"");
+  return absl::StrCat("\"", w.substr(0, kMaxQuoted), "\u2026\" (", w.size(), " bytes)");
+}
+
 absl::Status Syntax(const std::string& msg) {
   return InvalidArgumentError(absl::StrCat(msg, " (vebctl -h for usage)"));
 }
@@ -26,7 +33,7 @@ absl::Status Syntax(const std::string& msg) {
 StatusOr<uint32_t> Number(const std::string& word, const std::string& what) {
   uint32_t v;
   if (!absl::SimpleAtoi(word, &v)) {
-    return Syntax(absl::StrCat(what, ": \"", word, "\" is not a number"));
+    return Syntax(absl::StrCat(what, ": ", Quote(word), " is not a number"));
   }
   return v;
 }
@@ -53,7 +60,7 @@ class Cursor {
     return a_[pos_++];
   }
   absl::Status End() {
-    if (!done()) return Syntax(absl::StrCat("unexpected \"", a_[pos_], "\""));
+    if (!done()) return Syntax(absl::StrCat("unexpected ", Quote(a_[pos_])));
     return absl::OkStatus();
   }
 
@@ -77,7 +84,7 @@ StatusOr<std::optional<uint32_t>> TrailingVid(Cursor& c) {
   std::optional<uint32_t> vid;
   if (!c.done()) {
     ASSIGN_OR_RETURN(w, c.Next("vid"));
-    if (w != "vid") return Syntax(absl::StrCat("unexpected \"", w, "\""));
+    if (w != "vid") return Syntax(absl::StrCat("unexpected ", Quote(w)));
     ASSIGN_OR_RETURN(v, c.Next("vid value"));
     ASSIGN_OR_RETURN(n, Number(v, "vid"));
     vid = n;
@@ -90,7 +97,7 @@ StatusOr<v1::Backend> ParseBackend(const std::string& w) {
   if (w == "af_packet") return v1::BACKEND_AF_PACKET;
   if (w == "tap") return v1::BACKEND_TAP;
   if (w == "af_xdp") return v1::BACKEND_AF_XDP;
-  return Syntax(absl::StrCat("backend \"", w, "\": use af_packet, tap or af_xdp"));
+  return Syntax(absl::StrCat("backend ", Quote(w), ": use af_packet, tap or af_xdp"));
 }
 
 absl::Status ParsePvid(const std::string& w, v1::Pvid* pvid) {
@@ -142,7 +149,7 @@ StatusOr<Invocation> ParseRule(const std::string& bridge, Cursor& c) {
   } else if (action == "pass") {
     r->set_action(v1::RULE_ACTION_PASS);
   } else {
-    return Syntax(absl::StrCat("rule: \"", action, "\": expected block or pass"));
+    return Syntax(absl::StrCat("rule: ", Quote(action), ": expected block or pass"));
   }
   ASSIGN_OR_RETURN(dir, c.Next("in, out or in/out"));
   if (dir == "in") {
@@ -152,10 +159,10 @@ StatusOr<Invocation> ParseRule(const std::string& bridge, Cursor& c) {
   } else if (dir == "in/out" || dir == "inout") {
     r->set_direction(v1::RULE_DIRECTION_IN_OUT);
   } else {
-    return Syntax(absl::StrCat("rule: \"", dir, "\": expected in, out or in/out"));
+    return Syntax(absl::StrCat("rule: ", Quote(dir), ": expected in, out or in/out"));
   }
   ASSIGN_OR_RETURN(on, c.Next("on"));
-  if (on != "on") return Syntax(absl::StrCat("rule: expected \"on PORT\", got \"", on, "\""));
+  if (on != "on") return Syntax(absl::StrCat("rule: expected \"on PORT\", got ", Quote(on)));
   ASSIGN_OR_RETURN(port, c.Next("rule port"));
   req->set_port(port);
   while (!c.done()) {
@@ -170,10 +177,10 @@ StatusOr<Invocation> ParseRule(const std::string& bridge, Cursor& c) {
     } else if (w == "arp" || w == "rarp") {
       r->mutable_arp()->set_kind(w == "arp" ? v1::ARP_KIND_ARP : v1::ARP_KIND_RARP);
     } else if (w == "request" || w == "reply") {
-      if (!r->has_arp()) return Syntax(absl::StrCat("rule: \"", w, "\" needs arp or rarp first"));
+      if (!r->has_arp()) return Syntax(absl::StrCat("rule: ", Quote(w), " needs arp or rarp first"));
       r->mutable_arp()->set_opcode(w == "request" ? v1::ARP_OPCODE_REQUEST : v1::ARP_OPCODE_REPLY);
     } else if (w == "sha" || w == "spa" || w == "tha" || w == "tpa") {
-      if (!r->has_arp()) return Syntax(absl::StrCat("rule: \"", w, "\" needs arp or rarp first"));
+      if (!r->has_arp()) return Syntax(absl::StrCat("rule: ", Quote(w), " needs arp or rarp first"));
       ASSIGN_OR_RETURN(v, c.Next(w + " value"));
       v1::ArpMatch* a = r->mutable_arp();
       if (w == "sha") a->set_sha(v);
@@ -181,7 +188,7 @@ StatusOr<Invocation> ParseRule(const std::string& bridge, Cursor& c) {
       if (w == "tha") a->set_tha(v);
       if (w == "tpa") a->set_tpa(v);
     } else {
-      return Syntax(absl::StrCat("rule: unknown word \"", w, "\""));
+      return Syntax(absl::StrCat("rule: unknown word ", Quote(w)));
     }
   }
   return Make("AddRule", std::move(req));
@@ -239,7 +246,7 @@ StatusOr<Invocation> BridgeCommand(const std::string& bridge, const std::string&
     ASSIGN_OR_RETURN(port, c.Next(verb + " interface"));
     if (!c.done()) {
       ASSIGN_OR_RETURN(w, c.Next("backend"));
-      if (w != "backend") return Syntax(absl::StrCat("unexpected \"", w, "\""));
+      if (w != "backend") return Syntax(absl::StrCat("unexpected ", Quote(w)));
       ASSIGN_OR_RETURN(b, c.Next("backend name"));
       ASSIGN_OR_RETURN(parsed, ParseBackend(b));
       backend = parsed;
@@ -383,7 +390,7 @@ StatusOr<Invocation> BridgeCommand(const std::string& bridge, const std::string&
       // The attachment's container ID defaults to the namespace's file name.
       pod->mutable_attachment()->set_container_id(netns.substr(netns.rfind('/') + 1));
     } else {
-      return Syntax(absl::StrCat("vport: \"", kind, "\": expected host or pod"));
+      return Syntax(absl::StrCat("vport: ", Quote(kind), ": expected host or pod"));
     }
     while (!c.done()) {
       ASSIGN_OR_RETURN(w, c.Next("vport option"));
@@ -405,7 +412,7 @@ StatusOr<Invocation> BridgeCommand(const std::string& bridge, const std::string&
         ASSIGN_OR_RETURN(b, ParseBackend(v));
         req->set_backend(b);
       } else {
-        return Syntax(absl::StrCat("vport ", kind, ": unknown option \"", w, " ", v, "\""));
+        return Syntax(absl::StrCat("vport ", kind, ": unknown option ", Quote(absl::StrCat(w, " ", v))));
       }
     }
     return Make("CreateVport", std::move(req));
@@ -443,13 +450,55 @@ StatusOr<Invocation> BridgeCommand(const std::string& bridge, const std::string&
     req->set_port(port);
     return Make("GetPortCounters", std::move(req));
   }
-  return Syntax(absl::StrCat("unknown command \"", verb, "\""));
+  return Syntax(absl::StrCat("unknown command ", Quote(verb)));
 }
 
-}  // namespace
+// The label of a name-like field of a request, "" for other fields.
+std::string NameLabel(const std::string& message, const std::string& field) {
+  if (field == "bridge") return "bridge name";
+  if (field == "port") return "port name";
+  if (field == "ifname") return "interface name";
+  if (field != "name") return "";
+  if (absl::StrContains(message, "Bridge")) return "bridge name";
+  if (absl::StrContains(message, "Vport")) return "vport name";
+  if (absl::StrContains(message, "SpanPort")) return "span port name";
+  return "port name";
+}
 
-StatusOr<Invocation> ParseCommand(const std::vector<std::string>& args) {
+// Every name in `m` (recursively) within kMaxNameBytes.
+absl::Status CheckNames(const google::protobuf::Message& m) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection* r = m.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  for (const FieldDescriptor* f : fields) {
+    if (f->is_repeated()) {
+      if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
+      for (int i = 0; i < r->FieldSize(m, f); ++i) {
+        if (auto st = CheckNames(r->GetRepeatedMessage(m, f, i)); !st.ok()) return st;
+      }
+    } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      if (auto st = CheckNames(r->GetMessage(m, f)); !st.ok()) return st;
+    } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_STRING) {
+      const std::string label = NameLabel(m.GetDescriptor()->name(), f->name());
+      const std::string v = r->GetString(m, f);
+      if (!label.empty() && v.size() > kMaxNameBytes) {
+        return InvalidArgumentError(absl::StrCat(label, " ", Quote(v), " is longer than ",
+                                                 kMaxNameBytes, " bytes (not sent to the agent)"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+StatusOr<Invocation> ParseWords(const std::vector<std::string>& args) {
   if (args.empty()) return Syntax("missing command");
+  if (args[0] == "--") {  // BRIDGE COMMAND...: a bridge named like a command
+    if (args.size() < 2) return Syntax("missing bridge name after \"--\"");
+    if (args.size() < 3) return Syntax(absl::StrCat("missing command after ", Quote(args[1])));
+    Cursor rest(args, 3);
+    return BridgeCommand(args[1], args[2], rest);
+  }
   Cursor c(args, 1);
   const std::string& first = args[0];
   if (first == "list") {
@@ -476,7 +525,7 @@ StatusOr<Invocation> ParseCommand(const std::vector<std::string>& args) {
     while (!c.done()) {
       ASSIGN_OR_RETURN(verb, c.Next("setting"));
       ASSIGN_OR_RETURN(ok, BridgeSetting(verb, c, req->mutable_settings()));
-      if (!ok) return Syntax(absl::StrCat("create: unknown setting \"", verb, "\""));
+      if (!ok) return Syntax(absl::StrCat("create: unknown setting ", Quote(verb)));
     }
     return Make("CreateBridge", std::move(req));
   }
@@ -486,19 +535,38 @@ StatusOr<Invocation> ParseCommand(const std::vector<std::string>& args) {
     req->set_name(bridge);
     if (!c.done()) {
       ASSIGN_OR_RETURN(w, c.Next("force"));
-      if (w != "force") return Syntax(absl::StrCat("unexpected \"", w, "\""));
+      if (w != "force") return Syntax(absl::StrCat("unexpected ", Quote(w)));
       req->set_force(true);
     }
     if (auto st = c.End(); !st.ok()) return st;
     return Make("DeleteBridge", std::move(req));
   }
-  if (args.size() < 2) return Syntax(absl::StrCat("missing command after \"", first, "\""));
+  if (args.size() < 2) return Syntax(absl::StrCat("missing command after ", Quote(first)));
   Cursor rest(args, 2);
   return BridgeCommand(first, args[1], rest);
 }
 
+}  // namespace
+
+StatusOr<Invocation> ParseCommand(const std::vector<std::string>& args) {
+  // Syntax errors quote a prefix of any word, so parsing comes first; then
+  // names get their own message, and nothing longer than any value can be is
+  // sent (the agent's error would echo it).
+  ASSIGN_OR_RETURN(inv, ParseWords(args));
+  if (inv.request) {
+    if (auto st = CheckNames(*inv.request); !st.ok()) return st;
+  }
+  for (const std::string& w : args) {
+    if (w.size() > kMaxWordBytes) {
+      return InvalidArgumentError(absl::StrCat("argument ", Quote(w), " is longer than ",
+                                               kMaxWordBytes, " bytes (not sent to the agent)"));
+    }
+  }
+  return inv;
+}
+
 const char* Usage() {
-  return R"(usage: vebctl [--socket=PATH] [-o text|json] COMMAND
+  return R"(usage: vebctl [--socket=PATH] [-o text|json] [--] COMMAND
 
 agent:
   list                                 bridges
@@ -529,6 +597,12 @@ bridge (vebctl BRIDGE ...):
        [container ID] [mac MAC] [mtu N]
   delvport NAME | vports
   ports | counters [IF]
+
+A bridge named like a command (create, list, addr, ...) or like an option:
+  vebctl -- BRIDGE COMMAND             "--" ends the options, and the word after
+                                       it is always a bridge name
+Names (bridges, ports, vports, interfaces) are 1..15 bytes; longer ones are
+refused here, before anything is sent.
 )";
 }
 

@@ -138,5 +138,72 @@ TEST(CommandTest, SyntaxErrorsSayWhat) {
   EXPECT_THAT(Parsed("list extra"), HasSubstr("unexpected \"extra\""));
 }
 
+// A bridge named like an agent command is reached after "--"; without it the
+// word is the command.
+TEST(CommandTest, DoubleDashMakesTheNextWordABridge) {
+  EXPECT_EQ(Parsed("create create"), R"(CreateBridge {"name":"create"})");
+  EXPECT_EQ(Parsed("-- create show"), R"(Show {"name":"create"})");
+  EXPECT_EQ(Parsed("-- create add eth1"),
+            R"(AddPort {"bridge":"create","name":"eth1"})");
+  EXPECT_EQ(Parsed("-- list addr"), R"(ListAllAddresses {"bridge":"list"})");
+  EXPECT_EQ(Parsed("-- addr addr"), R"(ListAllAddresses {"bridge":"addr"})");
+  EXPECT_EQ(Parsed("-- destroy down"), R"(UpdateBridge {"name":"destroy","settings":{"up":false}})");
+  EXPECT_EQ(Parsed("-- health vports"), R"(ListVports {"bridge":"health"})");
+  EXPECT_EQ(Parsed("-- watch ports"), R"(ListPorts {"bridge":"watch"})");
+  EXPECT_EQ(Parsed("-- -o show"), R"(Show {"name":"-o"})");
+  EXPECT_EQ(Parsed("-- -- show"), R"(Show {"name":"--"})");
+  // Without "--" the same words are agent commands.
+  EXPECT_THAT(Parsed("create add eth1"), HasSubstr("unknown setting \"eth1\""));
+  EXPECT_THAT(Parsed("list addr"), HasSubstr("unexpected \"addr\""));
+  EXPECT_THAT(Parsed("--"), HasSubstr("missing bridge name after \"--\""));
+  EXPECT_THAT(Parsed("-- list"), HasSubstr("missing command after \"list\""));
+  EXPECT_THAT(Parsed("-- list frob"), HasSubstr("unknown command \"frob\""));
+}
+
+// Names longer than the agent accepts are refused before sending, quoting a
+// prefix only; so is any word longer than any value can be.
+TEST(CommandTest, OverlongNamesAreRefusedLocally) {
+  const std::string huge(3 << 20, 'b');  // 3 MB
+  const std::string big(20 << 10, 'b');  // 20 KB
+  const std::string shown = "\"" + std::string(kMaxQuoted, 'b') + "\xe2\x80\xa6\" (";
+  struct Case {
+    std::vector<std::string> words;
+    std::string text;
+  };
+  const Case cases[] = {
+      {{"create", big}, "bridge name " + shown + "20480 bytes) is longer than 15 bytes"},
+      {{big, "show"}, "bridge name " + shown + "20480 bytes) is longer than 15 bytes"},
+      {{"--", big, "addr"}, "bridge name " + shown + "20480 bytes) is longer than 15 bytes"},
+      {{"destroy", "0123456789abcdef"}, "bridge name \"0123456789abcdef\" is longer than 15 bytes"},
+      {{"watch", big}, "bridge name"},
+      {{"veb0", "add", big}, "port name " + shown + "20480 bytes) is longer than 15 bytes"},
+      {{"veb0", "addspan", big}, "span port name"},
+      {{"veb0", "static", "02:00:00:00:00:01", big}, "port name"},
+      {{"veb0", "rule", "block", "in", "on", big}, "port name"},
+      {{"veb0", "delvport", big}, "vport name"},
+      {{"veb0", "vport", "host", big}, "vport name"},
+      {{"veb0", "vport", "pod", "/n", big}, "interface name"},
+      {{"create", huge}, "bridge name " + shown + "3145728 bytes) is longer than 15 bytes"},
+      {{"veb0", "static", huge, "eth1"}, "argument " + shown + "3145728 bytes) is longer than 4096 bytes"},
+      {{"veb0", "vport", "pod", "/" + huge, "eth0"}, "is longer than 4096 bytes"},
+  };
+  for (const Case& tc : cases) {
+    auto inv = ParseCommand(tc.words);
+    ASSERT_FALSE(inv.ok()) << tc.text;
+    const std::string msg(inv.status().message());
+    EXPECT_THAT(msg, HasSubstr(tc.text));
+    EXPECT_THAT(msg, HasSubstr("not sent to the agent"));
+    EXPECT_LT(msg.size(), 200u) << tc.text;
+  }
+  // 15 bytes is fine; a long netns path is not a name.
+  EXPECT_TRUE(ParseCommand({"create", "0123456789abcde"}).ok());
+  EXPECT_TRUE(ParseCommand({"veb0", "vport", "pod", "/" + std::string(4000, 'n'), "eth0"}).ok());
+  // Syntax errors quote a prefix of an unknown long word.
+  auto inv = ParseCommand({"veb0", huge});
+  ASSERT_FALSE(inv.ok());
+  EXPECT_THAT(std::string(inv.status().message()), HasSubstr("unknown command " + shown + "3145728 bytes)"));
+  EXPECT_LT(inv.status().message().size(), 200u);
+}
+
 }  // namespace
 }  // namespace veb::cli

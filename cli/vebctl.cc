@@ -299,7 +299,13 @@ int main(int argc, char** argv) {
   std::vector<std::string> words;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
+    if (a == "--") {
+      // The end of the options: the rest are words, whatever they look like.
+      // First, it also makes the next word a bridge name (ParseCommand).
+      if (words.empty()) words.push_back(a);
+      words.insert(words.end(), argv + i + 1, argv + argc);
+      break;
+    } else if (a == "-h" || a == "--help") {
       std::cout << veb::cli::Usage();
       return 0;
     } else if (a.rfind("--socket=", 0) == 0) {

@@ -1,5 +1,6 @@
 #include "cni-plugin/agent_client.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace veb::cni {
@@ -103,20 +104,36 @@ grpc::Status AgentClient::ListPodVports(const std::string& bridge, std::vector<v
   return s;
 }
 
+bool AgentNamesObject(absl::string_view msg) {
+  for (absl::string_view object : {"bridge", "span port", "port", "vport", "address", "rule"}) {
+    if (absl::StartsWith(msg, object)) {
+      const absl::string_view rest = msg.substr(object.size());
+      if (absl::StartsWith(rest, " \"") || absl::StartsWith(rest, ":")) return true;
+    }
+  }
+  return false;
+}
+
 Error AgentClient::ToCniError(const grpc::Status& s, const std::string& what) const {
+  // The agent's own messages name the object and the operation; prefixing
+  // `what` would say it twice ("create pod vport: vport \"vp1\": create: ...").
+  const std::string& m = s.error_message();
+  const bool named = AgentNamesObject(m);
+  const std::string msg = named ? m : absl::StrCat(what, ": ", m);
   switch (s.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      // Named: the agent answered (e.g. it could not save); else transport.
       return Error{kTryAgainLater,
-                   absl::StrCat("veb agent at ", socket_, " not reachable: ", what, ": ",
-                                s.error_message()), ""};
+                   named ? absl::StrCat("veb agent at ", Quote(socket_), ": ", msg)
+                         : absl::StrCat("veb agent at ", Quote(socket_), " not reachable: ", msg),
+                   ""};
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::FAILED_PRECONDITION:
-      return Error{kInvalidConfig, absl::StrCat(what, ": ", s.error_message()), ""};
+      return Error{kInvalidConfig, msg, ""};
     default:
-      return Error{kAgentError, absl::StrCat(what, ": ", s.error_message()),
-                   absl::StrCat("grpc status ", s.error_code())};
+      return Error{kAgentError, msg, absl::StrCat("grpc status ", s.error_code())};
   }
 }
 

@@ -10,12 +10,17 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "cni-plugin/cni.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/grpc/health/v1/health.grpc.pb.h"
 #include "proto/veb/v1/switch.grpc.pb.h"
 
 namespace veb::cni {
+
+// Whether an agent error message starts with the object it is about, as all
+// of vebd's do: `bridge "veb0": get: not found`, `vport: create: ...`.
+bool AgentNamesObject(absl::string_view msg);
 
 class AgentClient {
  public:
@@ -32,7 +37,9 @@ class AgentClient {
                                 const std::string& mac);
   grpc::Status ListPodVports(const std::string& bridge, std::vector<v1::Vport>* out);
 
-  // `what` names the operation, e.g. "create vport".
+  // `what` names the operation, e.g. "create pod vport"; it prefixes the
+  // message only when the agent's message does not name its object itself
+  // (AgentNamesObject), so no message carries two prefixes.
   Error ToCniError(const grpc::Status& s, const std::string& what) const;
 
  private:

@@ -19,6 +19,103 @@ std::string GetEnv(const char* name) {
 
 Error Invalid(const std::string& msg) { return Error{kInvalidConfig, msg, ""}; }
 
+// Length of the UTF-8 sequence starting at text[i] (RFC 3629: no overlong
+// forms, no surrogates, nothing above U+10FFFF), or 0 if it is invalid.
+size_t Utf8SequenceLength(const std::string& text, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char b0 = byte(i);
+  if (b0 < 0x80) return 1;
+  size_t n;
+  unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    n = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    n = 3;
+    if (b0 == 0xE0) lo = 0xA0;  // overlong
+    if (b0 == 0xED) hi = 0x9F;  // surrogates
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    n = 4;
+    if (b0 == 0xF0) lo = 0x90;  // overlong
+    if (b0 == 0xF4) hi = 0x8F;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + n > text.size()) return 0;
+  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+  }
+  return n;
+}
+
+// Checks the limits ParseJsonText documents without parsing: one pass over
+// the bytes, tracking strings (where brackets do not count) and escapes.
+std::optional<Error> CheckJsonText(const std::string& text, const char* what) {
+  if (text.size() > kMaxConfigBytes) {
+    return Error{kDecodeFailure,
+                 absl::StrCat(what, " is ", text.size(), " bytes, more than the limit of ",
+                              kMaxConfigBytes, " bytes"),
+                 ""};
+  }
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (size_t i = 0; i < text.size();) {
+    const size_t n = Utf8SequenceLength(text, i);
+    if (n == 0) {
+      return Error{kDecodeFailure,
+                   absl::StrCat(what, " is not valid UTF-8: invalid byte 0x",
+                                absl::Hex(static_cast<unsigned char>(text[i]), absl::kZeroPad2),
+                                " at offset ", i),
+                   ""};
+    }
+    const char c = text[i];
+    i += n;
+    if (n > 1) continue;
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxConfigDepth) {
+        return Error{kDecodeFailure,
+                     absl::StrCat(what, " nests arrays/objects deeper than the limit of ",
+                                  kMaxConfigDepth, " levels (at offset ", i - 1, ")"),
+                     ""};
+      }
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+
+// An optional integer key in lo..hi. JSON has one number type, so a float
+// (1500.5, also 1500.0), a string ("1500") or a bool are refused by name, not
+// converted.
+std::optional<Error> GetInteger(const json& obj, const char* key, int64_t lo, int64_t hi,
+                                std::optional<uint32_t>* out) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return std::nullopt;
+  const std::string shown = Prefix(Dump(*it), kMaxQuoted);
+  if (!it->is_number_integer()) {
+    return Invalid(absl::StrCat(key, " ", shown, " is not an integer (", lo, "..", hi, ")"));
+  }
+  const bool in_range = it->is_number_unsigned()
+                            ? it->get<uint64_t>() >= static_cast<uint64_t>(lo) &&
+                                  it->get<uint64_t>() <= static_cast<uint64_t>(hi)
+                            : it->get<int64_t>() >= lo && it->get<int64_t>() <= hi;
+  if (!in_range) return Invalid(absl::StrCat(key, " ", shown, " out of range ", lo, "..", hi));
+  *out = static_cast<uint32_t>(it->get<int64_t>());
+  return std::nullopt;
+}
+
 // Reads an optional field of the expected JSON type; a wrong type is an error
 // naming the key.
 template <typename T>
@@ -42,7 +139,7 @@ std::optional<Error> GetIdList(const json& obj, const char* key, uint32_t lo,
   }
   for (const json& v : *it) {
     if (!v.is_number_unsigned() || v.get<uint64_t>() < lo || v.get<uint64_t>() > hi) {
-      return Invalid(absl::StrCat("config key \"", key, "\": ", v.dump(),
+      return Invalid(absl::StrCat("config key \"", key, "\": ", Prefix(Dump(v), kMaxQuoted),
                                   " out of range ", lo, "..", hi));
     }
     out->push_back(v.get<uint32_t>());
@@ -55,9 +152,33 @@ std::optional<Error> GetIdList(const json& obj, const char* key, uint32_t lo,
 json Error::ToJson(const std::string& cni_version) const {
   json j = {{"cniVersion", cni_version.empty() ? kPluginVersion : cni_version},
             {"code", code},
-            {"msg", msg}};
-  if (!details.empty()) j["details"] = details;
+            {"msg", Prefix(msg, kMaxErrorText)}};
+  if (!details.empty()) j["details"] = Prefix(details, kMaxErrorText);
   return j;
+}
+
+std::string Prefix(absl::string_view s, size_t max) {
+  if (s.size() <= max) return std::string(s);
+  size_t n = max;
+  // Back off to the start of a UTF-8 sequence (never cut a character).
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80 && max - n < 3) --n;
+  return absl::StrCat(s.substr(0, n), "\u2026");
+}
+
+std::string Quote(absl::string_view s) { return absl::StrCat("\"", Prefix(s, kMaxQuoted), "\""); }
+
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::optional<Error> ParseJsonText(const std::string& text, const char* what, json* out) {
+  if (auto e = CheckJsonText(text, what)) return e;
+  try {
+    *out = json::parse(text);
+  } catch (const json::exception& e) {
+    // The message quotes the token it stopped at, which may be long.
+    return Error{kDecodeFailure, absl::StrCat(what, " is not valid JSON"),
+                 Prefix(e.what(), 256)};
+  }
+  return std::nullopt;
 }
 
 Env Env::FromProcess() {
@@ -85,16 +206,26 @@ std::optional<Error> ValidateEnv(const Env& env) {
                       return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' ||
                              ch == '.' || ch == '-';
                     });
-    if (!ok) {
+    if (!ok || id.size() > 255) {  // the agent's rule (veb.v1 PodAttachment)
       return Error{kInvalidEnvironment,
-                   absl::StrCat("CNI_CONTAINERID \"", id, "\" has invalid characters"), ""};
+                   absl::StrCat("CNI_CONTAINERID ", Quote(id),
+                                " must be 1..255 characters of [A-Za-z0-9_.-] starting with a "
+                                "letter or digit (it is ", id.size(), " bytes)"),
+                   ""};
     }
+  }
+  if (env.netns.size() > 4095) {  // PATH_MAX - 1, the agent's rule (veb.v1 PodVport)
+    return Error{kInvalidEnvironment,
+                 absl::StrCat("CNI_NETNS ", Quote(env.netns), " is ", env.netns.size(),
+                              " bytes, longer than a path (4095)"),
+                 ""};
   }
   if (!env.ifname.empty() && (env.ifname.size() > 15 || env.ifname == "." ||
                               env.ifname == ".." ||
                               env.ifname.find_first_of("/: \t\n") != std::string::npos)) {
     return Error{kInvalidEnvironment,
-                 absl::StrCat("CNI_IFNAME \"", env.ifname, "\" is not a valid interface name"), ""};
+                 absl::StrCat("CNI_IFNAME ", Quote(env.ifname), " is not a valid interface name"),
+                 ""};
   }
   return std::nullopt;
 }
@@ -102,11 +233,7 @@ std::optional<Error> ValidateEnv(const Env& env) {
 std::optional<Error> ParseNetConf(const std::string& text, const Env& env,
                                   NetConf* out) {
   json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    return Error{kDecodeFailure, "network configuration is not valid JSON", e.what()};
-  }
+  if (auto e = ParseJsonText(text, "network configuration", &j)) return e;
   if (!j.is_object()) {
     return Error{kDecodeFailure, "network configuration is not a JSON object", ""};
   }
@@ -117,8 +244,8 @@ std::optional<Error> ParseNetConf(const std::string& text, const Env& env,
   const auto& versions = SupportedVersions();
   if (std::find(versions.begin(), versions.end(), out->cni_version) == versions.end()) {
     return Error{kIncompatibleVersion,
-                 absl::StrCat("cniVersion \"", out->cni_version,
-                              "\" is not supported (supported: 0.4.0, 1.0.0, 1.1.0)"),
+                 absl::StrCat("cniVersion ", Quote(out->cni_version),
+                              " is not supported (supported: 0.4.0, 1.0.0, 1.1.0)"),
                  ""};
   }
   s.reset();
@@ -133,32 +260,32 @@ std::optional<Error> ParseNetConf(const std::string& text, const Env& env,
   if (auto e = Get(j, "bridge", &s)) return e;
   if (!s || s->empty()) return Invalid("config key \"bridge\" is required");
   if (s->size() > 15 || s->find_first_of("/: \t\n") != std::string::npos) {
-    return Invalid(absl::StrCat("bridge \"", *s, "\" is not a valid bridge name"));
+    return Invalid(absl::StrCat("bridge ", Quote(*s), " is not a valid bridge name"));
   }
   out->bridge = *s;
   s.reset();
   if (auto e = Get(j, "socket", &s)) return e;
   if (s) {
     if (s->empty() || (*s)[0] != '/') {
-      return Invalid(absl::StrCat("socket \"", *s, "\" must be an absolute path"));
+      return Invalid(absl::StrCat("socket ", Quote(*s), " must be an absolute path"));
+    }
+    if (s->size() > 107) {  // sockaddr_un.sun_path holds 108 bytes with the NUL
+      return Invalid(absl::StrCat("socket ", Quote(*s), " is ", s->size(),
+                                  " bytes, longer than a unix socket path (107)"));
     }
     out->socket = *s;
   }
   s.reset();
   if (auto e = Get(j, "mac", &s)) return e;
   out->mac = s.value_or("");
-  std::optional<uint64_t> n;
-  if (auto e = Get(j, "mtu", &n)) return e;
-  if (n) {
-    if (*n < 68 || *n > 65535) {
-      return Invalid(absl::StrCat("mtu ", *n, " out of range 68..65535"));
-    }
-    out->mtu = static_cast<uint32_t>(*n);
-  }
+  // 68: the smallest MTU IPv4 allows (RFC 791) and the kernel's minimum for
+  // veth and tap (ETH_MIN_MTU); 65535: the kernel's maximum for both
+  // (ETH_MAX_MTU). The kernel would refuse anything else after the vport exists.
+  if (auto e = GetInteger(j, "mtu", 68, 65535, &out->mtu)) return e;
   s.reset();
   if (auto e = Get(j, "portType", &s)) return e;
   if (s && *s != "veth" && *s != "tap") {
-    return Invalid(absl::StrCat("portType \"", *s, "\" must be \"veth\" or \"tap\""));
+    return Invalid(absl::StrCat("portType ", Quote(*s), " must be \"veth\" or \"tap\""));
   }
   out->port_type = s.value_or("");
   if (auto e = Get(j, "learning", &out->learning)) return e;
@@ -174,19 +301,19 @@ std::optional<Error> ParseNetConf(const std::string& text, const Env& env,
   out->is_gateway = b.value_or(false);
   if (auto e = GetIdList(j, "protected", 1, 31, &out->protected_domains)) return e;
   if (auto e = GetIdList(j, "trunk", 1, 4094, &out->trunk)) return e;
-  n.reset();
-  if (auto e = Get(j, "vlan", &n)) return e;
-  if (n) {
-    if (*n < 1 || *n > 4094) return Invalid(absl::StrCat("vlan ", *n, " out of range 1..4094"));
-    if (std::find(out->trunk.begin(), out->trunk.end(), *n) != out->trunk.end()) {
-      return Invalid(absl::StrCat("vlan ", *n, " is also in trunk"));
-    }
-    out->vlan = static_cast<uint32_t>(*n);
+  if (auto e = GetInteger(j, "vlan", 1, 4094, &out->vlan)) return e;
+  if (out->vlan &&
+      std::find(out->trunk.begin(), out->trunk.end(), *out->vlan) != out->trunk.end()) {
+    return Invalid(absl::StrCat("vlan ", *out->vlan, " is also in trunk"));
   }
   if (j.contains("ipam") && !j["ipam"].is_null()) {
     if (!j["ipam"].is_object() || !j["ipam"].contains("type") || !j["ipam"]["type"].is_string() ||
         j["ipam"]["type"].get<std::string>().empty()) {
       return Invalid("config key \"ipam\" must be an object with a \"type\"");
+    }
+    const std::string type = j["ipam"]["type"].get<std::string>();
+    if (type.size() > 255 || type.find('/') != std::string::npos) {  // a file in CNI_PATH
+      return Invalid(absl::StrCat("ipam type ", Quote(type), " is not a plugin file name"));
     }
     out->ipam = j["ipam"];
   }
@@ -216,6 +343,12 @@ std::optional<Error> ParseNetConf(const std::string& text, const Env& env,
         if (ip.is_string()) out->requested_ips.push_back(ip);
       }
     }
+  }
+  // The agent checks the MAC's syntax; only its length is checked here, so an
+  // over-long value is not sent (nor echoed back).
+  if (!out->mac.empty() && out->mac.size() != 17) {
+    return Invalid(
+        absl::StrCat("mac ", Quote(out->mac), " is not a MAC address (xx:xx:xx:xx:xx:xx)"));
   }
   if (j.contains("cni.dev/valid-attachments")) {
     const json& va = j["cni.dev/valid-attachments"];

@@ -2,15 +2,24 @@
 // configuration (CNI 1.1.0; 0.4.0 and 1.0.0 accepted), results and errors, with
 // JSON through nlohmann-json. The spec's well-known error codes are used; agent
 // failures that are not "try again later" use code 100 (plugin-specific).
-// Thread-safety: plain values.
+//
+// stdin comes from whoever runs the plugin, so every byte sequence must end in
+// a CNI error, never a crash: the text is checked for size, UTF-8 and nesting
+// depth before nlohmann-json sees it (its parser is iterative, but copying or
+// printing a deeply nested value recurses), every error message quotes at
+// most a prefix of what it echoes, and JSON is printed with invalid UTF-8
+// replaced rather than throwing.
+// Thread-safety: plain values and pure functions.
 #ifndef VEB_CNI_PLUGIN_CNI_H_
 #define VEB_CNI_PLUGIN_CNI_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
 
 namespace veb::cni {
@@ -34,6 +43,17 @@ enum ErrorCode : int {
   kAgentError = 100,
 };
 
+// Limits on the network configuration read from stdin. A real configuration
+// (a conflist entry with prevResult and runtimeConfig) is a few KiB and nests
+// about 6 levels deep; the limits leave a wide margin and bound the memory and
+// stack any input can cost.
+inline constexpr size_t kMaxConfigBytes = 1 << 20;  // 1 MiB
+inline constexpr int kMaxConfigDepth = 64;          // nested arrays/objects
+// Error messages quote at most this many bytes of an input (then "...").
+inline constexpr size_t kMaxQuoted = 64;
+// msg and details are cut to this many bytes in the error JSON.
+inline constexpr size_t kMaxErrorText = 4096;
+
 struct Error {
   int code = 0;
   std::string msg;
@@ -41,6 +61,20 @@ struct Error {
   // {"cniVersion", "code", "msg", "details"}
   nlohmann::json ToJson(const std::string& cni_version) const;
 };
+
+// `s` cut to at most `max` bytes on a UTF-8 character boundary, with "…"
+// appended when cut.
+std::string Prefix(absl::string_view s, size_t max);
+// "\"s\"" with s cut to kMaxQuoted bytes: how messages echo an input.
+std::string Quote(absl::string_view s);
+// j.dump() that never throws: invalid UTF-8 in strings becomes U+FFFD.
+std::string Dump(const nlohmann::json& j);
+
+// Parses stdin-like `text` within kMaxConfigBytes and kMaxConfigDepth; code 6
+// (decoding failure) naming `what` and the reason (size, invalid UTF-8 with its
+// offset, depth, or the JSON syntax error).
+std::optional<Error> ParseJsonText(const std::string& text, const char* what,
+                                   nlohmann::json* out);
 
 // The CNI_* environment of one invocation.
 struct Env {
@@ -88,8 +122,10 @@ struct NetConf {
   nlohmann::json raw;          // the whole configuration, for delegation
 };
 
-// Parses and validates the configuration on stdin: 6 for bad JSON, 1 for an
-// unsupported cniVersion, 7 for a missing or invalid key (named).
+// Parses and validates the configuration on stdin: 6 for bad JSON (through
+// ParseJsonText: too big, not UTF-8, too deep, syntax), 1 for an unsupported
+// cniVersion, 7 for a missing or invalid key (named; integers such as mtu and
+// vlan must be JSON integers in range: "1500" or 1500.5 are refused).
 // CNI_ARGS (MAC=, IP=) and runtimeConfig/args ("mac", "ips") override.
 std::optional<Error> ParseNetConf(const std::string& text, const Env& env,
                                   NetConf* out);

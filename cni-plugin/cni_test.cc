@@ -110,6 +110,171 @@ TEST(CniConfTest, InvalidJsonIsDecodeFailure) {
   }
 }
 
+// Every hostile stdin is a decoding failure (6) naming the reason.
+TEST(CniConfTest, HostileStdinIsDecodeFailureNamingTheReason) {
+  struct Case {
+    std::string text;
+    const char* reason;
+  };
+  const std::string deep_arrays = std::string(50000, '[') + std::string(50000, ']');
+  std::string deep_objects;
+  for (int i = 0; i < 50000; ++i) deep_objects += "{\"a\":";
+  deep_objects += "1" + std::string(50000, '}');
+  std::string big = Base().dump();
+  big.insert(big.size() - 1, ",\"pad\":\"" + std::string(2 << 20, 'x') + "\"");
+  const Case cases[] = {
+      {"{\"cniVersion\":\"1.1.0\",\"bridge\":\"veb\xff\"}", "not valid UTF-8: invalid byte 0xff at offset 35"},
+      {"\xfe{}", "invalid byte 0xfe at offset 0"},
+      {"{\"a\":\"\xc0\xaf\"}", "invalid byte 0xc0 at offset 6"},          // overlong '/'
+      {"{\"a\":\"\xed\xa0\x80\"}", "invalid byte 0xed at offset 6"},      // surrogate
+      {"{\"a\":\"\xf4\x90\x80\x80\"}", "invalid byte 0xf4 at offset 6"},  // > U+10FFFF
+      {"{\"a\":\"\xe2\x82\"}", "invalid byte 0xe2 at offset 6"},          // truncated
+      {deep_arrays, "deeper than the limit of 64 levels (at offset 64)"},
+      {deep_objects, "deeper than the limit of 64 levels"},
+      {big, "more than the limit of 1048576 bytes"},
+      {"{\"a\":1,}", "not valid JSON"},
+  };
+  for (const Case& tc : cases) {
+    NetConf c;
+    auto e = ParseNetConf(tc.text, AddEnv(), &c);
+    ASSERT_TRUE(e.has_value()) << tc.reason;
+    EXPECT_EQ(e->code, kDecodeFailure) << tc.reason;
+    EXPECT_THAT(e->msg, HasSubstr("network configuration")) << tc.reason;
+    EXPECT_THAT(e->msg, HasSubstr(tc.reason));
+    EXPECT_LE(e->details.size(), 300u);
+    // The error itself prints as JSON (nothing echoed is invalid UTF-8).
+    EXPECT_NO_THROW(json::parse(e->ToJson("1.1.0").dump()));
+  }
+}
+
+TEST(CniConfTest, DepthLimitIsExactAndStringsDoNotCount) {
+  auto nested = [](int depth) {
+    std::string s = "{\"cniVersion\":\"1.1.0\",\"name\":\"n\",\"type\":\"veb\",\"bridge\":\"veb0\",\"x\":";
+    s += std::string(depth - 1, '[') + std::string(depth - 1, ']') + "}";
+    return s;
+  };
+  NetConf c;
+  EXPECT_FALSE(ParseNetConf(nested(kMaxConfigDepth), AddEnv(), &c).has_value());
+  auto e = ParseNetConf(nested(kMaxConfigDepth + 1), AddEnv(), &c);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->code, kDecodeFailure);
+  json j = Base();
+  j["note"] = std::string(1000, '[') + "\\\"{";  // brackets and an escaped quote in a string
+  NetConf c2;
+  EXPECT_FALSE(Parse(j, &c2).has_value());
+  // Valid multi-byte UTF-8 passes.
+  j["note"] = "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80";
+  EXPECT_FALSE(Parse(j, &c2).has_value());
+}
+
+TEST(CniConfTest, MtuMustBeAnIntegerInRange) {
+  struct Case {
+    json mtu;
+    const char* text;
+  };
+  const Case cases[] = {
+      {"1500", "mtu \"1500\" is not an integer (68..65535)"},
+      {"abc", "mtu \"abc\" is not an integer (68..65535)"},
+      {1500.5, "mtu 1500.5 is not an integer (68..65535)"},
+      {1500.0, "mtu 1500.0 is not an integer (68..65535)"},
+      {true, "mtu true is not an integer (68..65535)"},
+      {json::array({1500}), "mtu [1500] is not an integer (68..65535)"},
+      {-1, "mtu -1 out of range 68..65535"},
+      {67, "mtu 67 out of range 68..65535"},
+      {65536, "mtu 65536 out of range 68..65535"},
+      {70000, "mtu 70000 out of range 68..65535"},
+      {json(uint64_t{18446744073709551615u}), "mtu 18446744073709551615 out of range 68..65535"},
+      {json(int64_t{-4294965796}), "mtu -4294965796 out of range 68..65535"},  // -2^32 + 1500
+  };
+  for (const Case& tc : cases) {
+    json j = Base();
+    j["mtu"] = tc.mtu;
+    NetConf c;
+    auto e = Parse(j, &c);
+    ASSERT_TRUE(e.has_value()) << tc.mtu.dump();
+    EXPECT_EQ(e->code, kInvalidConfig) << tc.mtu.dump();
+    EXPECT_EQ(e->msg, tc.text);
+  }
+  for (int ok : {68, 1500, 65535}) {
+    json j = Base();
+    j["mtu"] = ok;
+    NetConf c;
+    ASSERT_FALSE(Parse(j, &c).has_value()) << ok;
+    EXPECT_EQ(c.mtu, static_cast<uint32_t>(ok));
+  }
+  json j = Base();
+  j["vlan"] = 10.5;
+  NetConf c;
+  EXPECT_EQ(Parse(j, &c)->msg, "vlan 10.5 is not an integer (1..4094)");
+}
+
+// Inputs are echoed as a prefix of kMaxQuoted bytes, however long they are.
+TEST(CniConfTest, LongInputsAreQuotedAsAPrefix) {
+  const std::string huge(3 << 20, 'b');  // 3 MB
+  const std::string prefix = "\"" + std::string(kMaxQuoted, 'b') + "\xe2\x80\xa6\"";
+  struct Case {
+    const char* key;
+    json value;
+    int code;
+    const char* text;
+  };
+  const Case cases[] = {
+      {"bridge", huge.substr(0, 900000), kInvalidConfig, " is not a valid bridge name"},
+      {"socket", "/" + huge.substr(0, 900000), kInvalidConfig, " bytes, longer than a unix socket path (107)"},
+      {"portType", huge.substr(0, 900000), kInvalidConfig, " must be \"veth\" or \"tap\""},
+      {"mac", huge.substr(0, 900000), kInvalidConfig, " is not a MAC address"},
+      {"cniVersion", huge.substr(0, 900000), kIncompatibleVersion, " is not supported"},
+      {"mtu", huge.substr(0, 900000), kInvalidConfig, " is not an integer"},
+  };
+  for (const Case& tc : cases) {
+    json j = Base();
+    j[tc.key] = tc.value;
+    NetConf c;
+    auto e = Parse(j, &c);
+    ASSERT_TRUE(e.has_value()) << tc.key;
+    EXPECT_EQ(e->code, tc.code) << tc.key;
+    EXPECT_THAT(e->msg, HasSubstr(tc.text)) << tc.key;
+    EXPECT_LT(e->msg.size(), 200u) << tc.key;
+    EXPECT_THAT(e->msg, HasSubstr("\xe2\x80\xa6")) << tc.key;
+  }
+  json j = Base();
+  j["ipam"] = {{"type", huge.substr(0, 900000)}};
+  NetConf c;
+  auto e = Parse(j, &c);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->msg, "ipam type " + prefix + " is not a plugin file name");
+
+  Env env = AddEnv();
+  env.container_id = huge;
+  e = ValidateEnv(env);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->code, kInvalidEnvironment);
+  EXPECT_LT(e->msg.size(), 250u);
+  EXPECT_THAT(e->msg, HasSubstr("CNI_CONTAINERID " + prefix));
+  env = AddEnv();
+  env.netns = "/" + huge;
+  e = ValidateEnv(env);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_THAT(e->msg, HasSubstr("CNI_NETNS"));
+  EXPECT_THAT(e->msg, HasSubstr("longer than a path (4095)"));
+  EXPECT_LT(e->msg.size(), 200u);
+}
+
+TEST(CniErrorTest, PrefixNeverCutsACharacterAndDumpNeverThrows) {
+  EXPECT_EQ(Prefix("abc", 3), "abc");
+  EXPECT_EQ(Prefix("abcd", 3), "abc\xe2\x80\xa6");
+  // "\xe2\x82\xac" is one character (the euro sign): cut before it, not inside.
+  EXPECT_EQ(Prefix("ab\xe2\x82\xac", 3), "ab\xe2\x80\xa6");
+  EXPECT_EQ(Prefix("ab\xe2\x82\xac", 4), "ab\xe2\x80\xa6");
+  Error e{kDecodeFailure, "bad \xff byte", std::string(10000, 'd')};
+  std::string text;
+  ASSERT_NO_THROW(text = Dump(e.ToJson("1.1.0")));
+  json j = json::parse(text);
+  EXPECT_EQ(j["code"], kDecodeFailure);
+  EXPECT_EQ(j["msg"], "bad \xef\xbf\xbd byte");  // U+FFFD
+  EXPECT_LE(j["details"].get<std::string>().size(), kMaxErrorText + 3);
+}
+
 TEST(CniConfTest, RuntimeMacAndIpsHonoured) {
   json j = Base();
   j["runtimeConfig"] = {{"mac", "02:00:00:00:00:09"}, {"ips", {"10.1.0.5/24"}}};

@@ -37,12 +37,13 @@ std::optional<Error> ExecPlugin(const Env& env, const std::string& command,
                                 const std::string& type, const std::string& stdin_text,
                                 std::string* stdout_text) {
   if (type.find('/') != std::string::npos) {
-    return Error{kInvalidConfig, absl::StrCat("plugin type \"", type, "\" may not contain '/'"), ""};
+    return Error{kInvalidConfig, absl::StrCat("plugin type ", Quote(type), " may not contain '/'"), ""};
   }
   const std::string binary = FindPlugin(env.path, type);
   if (binary.empty()) {
     return Error{kInvalidConfig,
-                 absl::StrCat("plugin \"", type, "\" not found in CNI_PATH \"", env.path, "\""), ""};
+                 absl::StrCat("plugin ", Quote(type), " not found in CNI_PATH ", Quote(env.path)),
+                 ""};
   }
   std::vector<std::string> envs;
   for (char** e = environ; *e != nullptr; ++e) {

@@ -87,9 +87,9 @@ ErrorOr Add(const Env& env, const NetConf& c, const std::string& stdin_text, std
   if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
     return Error{kInvalidConfig, absl::StrCat("bridge \"", c.bridge, "\" does not exist on the veb agent"), ""};
   }
-  if (!s.ok()) return agent.ToCniError(s, absl::StrCat("bridge \"", c.bridge, "\""));
+  if (!s.ok()) return agent.ToCniError(s, absl::StrCat("get bridge \"", c.bridge, "\""));
   if (!NetnsExists(env.netns)) {
-    return Error{kUnknownContainer, absl::StrCat("netns \"", env.netns, "\" does not exist"), ""};
+    return Error{kUnknownContainer, absl::StrCat("netns ", Quote(env.netns), " does not exist"), ""};
   }
 
   // The agent makes the vport while the IPAM plugin allocates: the two are
@@ -130,11 +130,7 @@ ErrorOr Add(const Env& env, const NetConf& c, const std::string& stdin_text, std
   Result ipam;
   if (c.ipam.is_object()) {
     json j;
-    try {
-      j = json::parse(ipam_out);
-    } catch (const json::exception& ex) {
-      return undo(Error{kDecodeFailure, "IPAM result is not valid JSON", ex.what()});
-    }
+    if (auto e = ParseJsonText(ipam_out, "IPAM result", &j)) return undo(*e);
     if (auto e = ParseResult(j, &ipam)) return undo(*e);
   }
 
@@ -163,7 +159,7 @@ ErrorOr Add(const Env& env, const NetConf& c, const std::string& stdin_text, std
   if (c.is_gateway) {
     if (auto e = EnsureGateway(agent, c, ipam)) return undo(*e);
   }
-  *out = ResultToJson(result, c.cni_version).dump();
+  *out = Dump(ResultToJson(result, c.cni_version));
   return std::nullopt;
 }
 
@@ -199,7 +195,7 @@ ErrorOr Check(const Env& env, const NetConf& c, const std::string& stdin_text) {
   }
   if (index < 0) {
     return Error{kInvalidConfig,
-                 absl::StrCat("prevResult has no interface \"", env.ifname, "\" in ", env.netns), ""};
+                 absl::StrCat("prevResult has no interface \"", env.ifname, "\" in ", Quote(env.netns)), ""};
   }
   AgentClient agent(c.socket);
   v1::Vport vport;
@@ -255,8 +251,9 @@ ErrorOr Status(const NetConf& c) {
   v1::Bridge bridge;
   s = agent.GetBridge(c.bridge, &bridge);
   if (!s.ok()) {
-    return Error{kPluginNotAvailable,
-                 absl::StrCat("bridge \"", c.bridge, "\": ", s.error_message()), ""};
+    // The agent's message names the bridge already ("bridge \"veb0\": get: ...").
+    Error e = agent.ToCniError(s, absl::StrCat("get bridge \"", c.bridge, "\""));
+    return Error{kPluginNotAvailable, e.msg, e.details};
   }
   return std::nullopt;
 }
@@ -266,25 +263,25 @@ ErrorOr Status(const NetConf& c) {
 int Run(const Env& env, const std::string& stdin_text, std::string* out) {
   std::string version = kPluginVersion;
   auto fail = [&](const Error& e) {
-    *out = e.ToJson(version).dump();
+    *out = Dump(e.ToJson(version));
     return 1;
   };
   if (env.command == "VERSION") {
-    // The configuration is optional for VERSION.
-    try {
-      auto j = json::parse(stdin_text.empty() ? "{}" : stdin_text);
-      if (j.is_object() && j.contains("cniVersion") && j["cniVersion"].is_string()) {
-        version = j["cniVersion"];
-      }
-    } catch (const json::exception&) {
+    // The configuration is optional for VERSION; its cniVersion is echoed
+    // only if it looks like a version (a short string).
+    json j;
+    if (!stdin_text.empty() && !ParseJsonText(stdin_text, "network configuration", &j) &&
+        j.is_object() && j.contains("cniVersion") && j["cniVersion"].is_string() &&
+        j["cniVersion"].get<std::string>().size() <= 16) {
+      version = j["cniVersion"];
     }
-    *out = json{{"cniVersion", version}, {"supportedVersions", SupportedVersions()}}.dump();
+    *out = Dump(json{{"cniVersion", version}, {"supportedVersions", SupportedVersions()}});
     return 0;
   }
   const char* const kCommands[] = {"ADD", "DEL", "CHECK", "GC", "STATUS"};
   if (std::find(std::begin(kCommands), std::end(kCommands), env.command) == std::end(kCommands)) {
     return fail(Error{kInvalidEnvironment,
-                      absl::StrCat("CNI_COMMAND \"", env.command, "\" is not supported"), ""});
+                      absl::StrCat("CNI_COMMAND ", Quote(env.command), " is not supported"), ""});
   }
   if (auto e = ValidateEnv(env)) return fail(*e);
   NetConf conf;

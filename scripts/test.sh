@@ -59,7 +59,7 @@ failed=$((failed + bazel_failed))
 # the input that caused it is written as ${LOGDIR}/<fuzzer>-crash-<sha1> (or
 # -leak-, -timeout-, -oom-), never into the source tree.
 FUZZ_SECONDS="${VEB_FUZZ_SECONDS:-60}"
-FUZZERS=(//dataplane:pipeline_fuzzer //dataplane/linux:soft_offload_fuzzer)
+FUZZERS=(//dataplane:pipeline_fuzzer //dataplane/linux:soft_offload_fuzzer //cni-plugin:netconf_fuzzer)
 for target in "${FUZZERS[@]}"; do
   name="${target##*:}"
   rel="${target#//}"
@@ -137,6 +137,8 @@ run_step "agent under load" "${LOGDIR}/load.log" bash test/load/load_test.sh
 # The CNI plugin through cnitool and the reference plugins (chaining, 60 pods,
 # restart between ADD and DEL, failures midway, bad input, leak checks).
 run_step "CNI plugin with cnitool" "${LOGDIR}/cni.log" bash test/cni/cnitool_test.sh
+# The plugin binary with hostile stdin (bad UTF-8, deep nesting, 2 MiB, bad mtu).
+run_step "CNI plugin bad input" "${LOGDIR}/cni-bad-input.log" bash test/cni/bad_input_test.sh
 # The kubelet path: containerd's CRI plugin driven by crictl, two pod sandboxes.
 run_step "CNI through containerd/crictl" "${LOGDIR}/containerd.log" bash test/cni/containerd_test.sh
 # helm lint/template and strict validation against the Kubernetes API types.

@@ -298,7 +298,11 @@ expect_code() {  # NAME CODE PATTERN CONFIG [ENV...]
 expect_code "invalid JSON" 6 "JSON" '{"cniVersion": '
 expect_code "missing bridge" 7 "bridge" "{${good}}"
 expect_code "unknown bridge" 7 'bridge "nope"' "{${good}, \"bridge\": \"nope\"}"
-expect_code "bad MAC" 7 "mac" "{${good}, \"bridge\": \"vcn0\", \"mac\": \"02:00:zz:00:00:01\"}"
+# The agent's message as it is: it names the vport and the operation itself,
+# so the plugin adds no second prefix ("create pod vport: vport ...: create:").
+expect_code "bad MAC (the agent's message, no doubled prefix)" 7 \
+  '^vport[^:]*: create: mac "02:00:zz:00:00:01": invalid MAC address$' \
+  "{${good}, \"bridge\": \"vcn0\", \"mac\": \"02:00:zz:00:00:01\"}"
 expect_code "missing CNI_NETNS" 4 "CNI_NETNS" "{${good}, \"bridge\": \"vcn0\"}" CNI_NETNS=
 expect_code "unsupported cniVersion" 1 "9.9.9" '{"cniVersion": "9.9.9", "name": "n", "type": "veb", "bridge": "vcn0"}'
 if ip -n "$(ns 1)" link show eth0 >/dev/null 2>&1; then fail "bad input leaves nothing in the pod"; else pass "bad input leaves nothing in the pod"; fi

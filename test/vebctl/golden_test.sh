@@ -3,9 +3,10 @@
 # `vebctl -h` (agent commands, every bridge verb, vports, watch), in text and,
 # for listings, show and counters, with `-o json`, plus error cases (unknown
 # bridge, bad MAC, bad VID, locked+learning, unknown command, missing
-# argument, no agent). vebd runs with in-memory interfaces (--fake_interfaces),
-# so no root or real interface is needed; the pod vports' "netns" is a plain
-# file under the temporary directory.
+# argument, no agent), bridges named like commands (`vebctl -- BRIDGE ...`)
+# and over-long names refused by vebctl itself. vebd runs with in-memory
+# interfaces (--fake_interfaces), so no root or real interface is needed; the
+# pod vports' "netns" is a plain file under the temporary directory.
 #
 # Each command's stdout, stderr (lines prefixed "stderr: ") and exit status
 # are compared with test/vebctl/golden/<NNN>-<slug>.txt after normalisation
@@ -405,6 +406,48 @@ t destroy-force destroy veb0 force
 t destroy-json -o json destroy veb2
 t list-end list
 t list-end-json -o json list
+
+# ---- names: bridges named like commands ("--"), over-long names -------------
+# `--` ends the options and makes the next word a bridge name.
+t create-named-create create create
+t create-named-addr create addr
+t create-named-list -o json create list
+t create-named-dash create -- -o
+t list-named list
+t named-create-add -- create add eth1
+t named-create-show -- create show
+t named-addr-add -- addr add eth2
+t named-addr-static -- addr static 02:00:00:00:00:61 eth2
+t named-addr-addr -- addr addr
+t named-list-ports-json -o json -- list ports
+t named-dash-show -- -o show
+t err-named-create-without-dashes create add eth1
+t err-named-list-without-dashes list ports
+t err-dashes-no-bridge --
+t err-dashes-no-command -- list
+# Over-long names are refused by vebctl itself (exit 2, nothing sent), with a
+# prefix of the name; Linux allows one argument of at most 128 KiB.
+long20k="$(printf '%*s' 20480 '' | tr ' ' b)"
+long100k="$(printf '%*s' 102400 '' | tr ' ' p)"
+# tl SLUG SHOWN WORDS...: like t, the transcript shows SHOWN for the words.
+tl() {
+  local slug="$1" shown="$2"; shift 2
+  timeout 20 "${VEBCTL_BIN}" --socket="${SOCK}" "$@" >"${T}/stdout" 2>"${T}/stderr"
+  local rc=$?
+  record "${slug}" "vebctl ${shown}" "${T}/stdout" "${T}/stderr" "${rc}" 0
+}
+tl err-name-20k-create "create <20 KB name>" create "${long20k}"
+tl err-name-20k-show "<20 KB name> show" "${long20k}" show
+tl err-name-100k-port "create add <100 KB name>" -- create add "${long100k}"
+tl err-name-100k-vport "create vport host <100 KB name>" -- create vport host "${long100k}"
+tl err-mac-100k "create static <100 KB> eth1" -- create static "${long100k}" eth1
+t err-name-16 create 0123456789abcdef
+t list-after-long-names list
+t destroy-named-create destroy create force
+t destroy-named-addr destroy addr force
+t destroy-named-list destroy list
+t destroy-named-dash destroy -- -o
+t list-named-end list
 
 # ---- the agent goes away: a watch ends with UNAVAILABLE, then no agent -----
 watch_start end watch
