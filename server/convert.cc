@@ -72,7 +72,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 std::string Quote(absl::string_view name) {
-  return absl::StrCat("\"", absl::CHexEscape(name), "\"");
+  if (name.size() <= kMaxQuoted) return absl::StrCat("\"", absl::CHexEscape(name), "\"");
+  return absl::StrCat("\"", absl::CHexEscape(name.substr(0, kMaxQuoted)), "\"... (",
+                      name.size(), " bytes)");
 }
 
 absl::Status ValidateName(absl::string_view prefix, absl::string_view name) {

@@ -32,7 +32,10 @@ namespace veb::server {
 // absl::Status -> grpc::Status, same code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-// `"name"` with C escapes, as every message quotes names.
+// `"name"` with C escapes, as every message quotes names. Input longer than
+// kMaxQuoted bytes is cut: `"<first 64 bytes>"... (N bytes)`, so a client
+// never gets its megabyte name back in an error.
+inline constexpr size_t kMaxQuoted = 64;
 std::string Quote(absl::string_view name);
 
 // Linux interface-name rules (types.proto): 1..15 bytes, printable ASCII

@@ -213,6 +213,12 @@ TEST_F(SwitchServiceTest, BridgeErrors) {
               HasSubstr("bridge \"veb/0\": create: invalid name"));
   EXPECT_THAT(CreateBridge("averyverylongname"), CodeIs(grpc::INVALID_ARGUMENT));
   EXPECT_THAT(CreateBridge(""), CodeIs(grpc::INVALID_ARGUMENT));
+  // A 3 MB name is refused with a message quoting only a prefix of it.
+  const grpc::Status huge = CreateBridge(std::string(3 << 20, 'x'));
+  EXPECT_EQ(huge.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(huge.error_message(),
+            "bridge \"" + std::string(64, 'x') +
+                "\"... (3145728 bytes): create: invalid name (longer than 15 bytes)");
   v1::BridgeSettings s;
   s.set_max_addresses(0);
   EXPECT_THAT(CreateBridge("veb2", s),
