@@ -264,11 +264,22 @@ absl::StatusOr<PortConfig> PortConfigForUpdate(
                    "settings.tagged_vids cannot be combined with "
                    "add_tagged_vids/remove_tagged_vids");
   }
+  std::set<uint32_t> added, removed;
   for (uint32_t v : add_tagged) {
     if (absl::Status st = ValidateVid(prefix, "add_tagged_vids", v); !st.ok()) return st;
+    if (!added.insert(v).second) {
+      return Invalid(prefix, absl::StrCat("duplicate add_tagged_vids ", v));
+    }
   }
   for (uint32_t v : remove_tagged) {
     if (absl::Status st = ValidateVid(prefix, "remove_tagged_vids", v); !st.ok()) return st;
+    if (!removed.insert(v).second) {
+      return Invalid(prefix, absl::StrCat("duplicate remove_tagged_vids ", v));
+    }
+    if (added.count(v)) {
+      return Invalid(prefix,
+                     absl::StrCat("vid ", v, " in both add_tagged_vids and remove_tagged_vids"));
+    }
   }
   PortConfig c = current;
   if (absl::Status st = ApplyPortSettings(prefix, s, &c); !st.ok()) return st;

@@ -428,6 +428,21 @@ TEST_F(SwitchServiceTest, PortErrorsChangeNothing) {
   both.mutable_settings()->mutable_tagged_vids()->add_vids(7);
   both.add_add_tagged_vids(8);
   EXPECT_THAT(Call(&v1::Switch::Stub::UpdatePort, both), CodeIs(grpc::INVALID_ARGUMENT));
+  // Duplicates are refused as types.proto documents, not merged.
+  v1::UpdatePortRequest dupvid;
+  dupvid.set_bridge("veb0");
+  dupvid.set_name("eth1");
+  dupvid.add_add_tagged_vids(8);
+  dupvid.add_add_tagged_vids(8);
+  EXPECT_THAT(Call(&v1::Switch::Stub::UpdatePort, dupvid),
+              StatusIs(grpc::INVALID_ARGUMENT, "port \"eth1\": update: duplicate add_tagged_vids 8"));
+  dupvid.clear_add_tagged_vids();
+  dupvid.add_add_tagged_vids(9);
+  dupvid.add_remove_tagged_vids(9);
+  EXPECT_THAT(Call(&v1::Switch::Stub::UpdatePort, dupvid),
+              StatusIs(grpc::INVALID_ARGUMENT,
+                       "port \"eth1\": update: vid 9 in both add_tagged_vids and "
+                       "remove_tagged_vids"));
   v1::UpdatePortRequest tagpvid;
   tagpvid.set_bridge("veb0");
   tagpvid.set_name("eth1");
