@@ -595,7 +595,10 @@ void Bridge::ProcessFrame(WorkerContext& ctx, WorkerCounters& wc,
                           CounterCells& rc, const RxFrame& frame, int64_t now) {
   // S2: span ports get every received frame before any filter.
   for (const PortState* sp : snap.spans) {
-    if (!sp->io->running()) continue;
+    if (!sp->io->running()) {  // S1, S11: a copy not sent is counted
+      Cells(wc, *sp).Out(DropReason::kLinkDown);
+      continue;
+    }
     ctx.tx_[sp->ref.slot].push_back(TxFrame{frame.data, frame.len, TagOp::kKeep, 0, frame.offload});
     if (ctx.tx_[sp->ref.slot].size() == 1) ctx.touched_.push_back(sp->ref.slot);
   }
@@ -639,8 +642,10 @@ void Bridge::ProcessFrame(WorkerContext& ctx, WorkerCounters& wc,
     const std::optional<PortRef> owner = table_.Lookup(pf.vid, pf.src, now);
     if (!owner || *owner != rp.ref) return rc.In(DropReason::kLocked);
   }
-  // S7
-  if (pc.learning && !IsMulticast(pf.src) && pf.src != 0) {
+  // S7: a multicast or all-zero source is never learned; counted.
+  if (pc.learning && (IsMulticast(pf.src) || pf.src == 0)) {
+    wc.refused[static_cast<size_t>(LearnRefusal::kInvalidSource)].Add(1);
+  } else if (pc.learning) {
     switch (table_.Learn(pf.vid, pf.src, rp.ref, now)) {
       case LearnResult::kRefusedFull:
         wc.refused[static_cast<size_t>(LearnRefusal::kTableFull)].Add(1);

@@ -153,6 +153,11 @@ TEST_F(BridgeTest, S2_SpanPortNotRunningGetsNoCopy) {
   SendEth("p1", kA, kB);
   EXPECT_EQ(Sent("span"), 0u);
   EXPECT_EQ(Sent("p2"), 1u);
+  // S11: the copy the span port would have sent is counted, once, as link_down.
+  const PortCounters c = Counters("span");
+  EXPECT_EQ(c.out(DropReason::kLinkDown), 1u);
+  EXPECT_EQ(c.total_out_drops(), 1u);
+  EXPECT_EQ(c.tx_packets, 0u);
 }
 
 // ---- S3 ----------------------------------------------------------------------
@@ -488,6 +493,34 @@ TEST_F(BridgeTest, S7_MulticastAndZeroSourcesNeverLearned) {
   SendEth("p1", 0, kUnknown);
   SendEth("p1", kBroadcastMac, kUnknown);
   EXPECT_TRUE(bridge_->ListAddresses().empty());
+  // Each refused source is counted as invalid_source, and nothing else.
+  const BridgeCounters c = bridge_->GetCounters();
+  EXPECT_EQ(c.refused[static_cast<size_t>(LearnRefusal::kInvalidSource)], 3u);
+  EXPECT_EQ(c.refused[static_cast<size_t>(LearnRefusal::kTableFull)], 0u);
+  EXPECT_EQ(c.refused[static_cast<size_t>(LearnRefusal::kStatic)], 0u);
+}
+
+TEST_F(BridgeTest, S7_InvalidSourceNotCountedOnNonLearningPort) {
+  PortConfig nolearn;
+  nolearn.learning = false;
+  Add("p1", nolearn);
+  Add("p2");
+  SendEth("p1", 0x01005e000001ULL, kUnknown);
+  SendEth("p1", 0, kUnknown);
+  EXPECT_EQ(bridge_->GetCounters().refused[static_cast<size_t>(
+                LearnRefusal::kInvalidSource)],
+            0u);
+}
+
+TEST(LearnRefusalTest, NamesAreTheApiNames) {
+  EXPECT_STREQ(LearnRefusalName(LearnRefusal::kTableFull), "table_full");
+  EXPECT_STREQ(LearnRefusalName(LearnRefusal::kStatic), "static_entry");
+  EXPECT_STREQ(LearnRefusalName(LearnRefusal::kInvalidSource), "invalid_source");
+  EXPECT_STREQ(DropReasonName(DropReason::kLinkDown), "link_down");
+  EXPECT_STREQ(DropReasonName(DropReason::kNoBuffer), "no_buffer");
+  EXPECT_EQ(kAllDropReasons.size(), kNumDropReasons);
+  EXPECT_EQ(kAllDropReasons.back(), DropReason::kNoBuffer);
+  EXPECT_EQ(kAllLearnRefusals.back(), LearnRefusal::kInvalidSource);
 }
 
 TEST_F(BridgeTest, S7_DynamicMovesStaticNever) {
