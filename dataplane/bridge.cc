@@ -25,6 +25,17 @@ struct Cell {
 
 std::string Quote(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
 
+AddressInfo InfoOfEntry(const AddressEntry& e, std::string port, int64_t now) {
+  AddressInfo info;
+  info.vid = e.vid;
+  info.mac = e.mac;
+  info.port = std::move(port);
+  info.is_static = e.is_static;
+  info.age_seconds =
+      e.is_static ? 0 : static_cast<uint32_t>((now - e.last_seen_ns) / 1000000000);
+  return info;
+}
+
 }  // namespace
 
 struct alignas(64) Bridge::CounterCells {
@@ -345,21 +356,27 @@ absl::Status Bridge::UpdatePort(absl::string_view port, const PortConfig& config
 }
 
 absl::Status Bridge::RemovePort(absl::string_view port) {
-  absl::MutexLock lock(&mu_);
-  const PortState* cur = FindLocked(port);
-  if (cur == nullptr) {
-    return absl::NotFoundError(absl::StrCat(
-        "port ", Quote(port), ": delete: not a port of bridge ", Quote(name_)));
+  PortRef ref;
+  {
+    absl::MutexLock lock(&mu_);
+    const PortState* cur = FindLocked(port);
+    if (cur == nullptr) {
+      return absl::NotFoundError(absl::StrCat(
+          "port ", Quote(port), ": delete: not a port of bridge ", Quote(name_)));
+    }
+    ref = cur->ref;
+    slot_by_name_.erase(port);
+    auto next = CopyLocked();
+    next->slots[ref.slot].reset();
+    PublishLocked(std::move(next));
   }
-  const PortRef ref = cur->ref;
-  slot_by_name_.erase(port);
-  auto next = CopyLocked();
-  next->slots[ref.slot].reset();
-  PublishLocked(std::move(next));
   // S12: after the grace period no worker holds the old snapshot, so nothing
-  // is sent to the port and nothing more can be learned on it.
+  // is sent to the port and nothing more can be learned on it. The slot is not
+  // reusable until it is back in free_slots_, so other control calls may run
+  // meanwhile.
   qsbr_->Synchronize();
   table_.RemovePort(ref);
+  absl::MutexLock lock(&mu_);
   free_slots_.push_back(ref.slot);
   return absl::OkStatus();
 }
@@ -373,6 +390,8 @@ PortInfo Bridge::InfoOf(const PortState& p) const {
   info.mtu = p.io->mtu();
   info.config = p.config;
   info.rules = p.rules.size();
+  info.addresses = table_.CountForPort(p.ref);
+  info.static_addresses = table_.StaticCountForPort(p.ref);
   return info;
 }
 
@@ -399,13 +418,6 @@ size_t Bridge::port_count() const {
   absl::ReaderMutexLock lock(&mu_);
   const Snapshot* s = snapshot_.load();
   return s->members.size() + s->spans.size();
-}
-
-std::optional<std::string> Bridge::PortName(PortRef ref) const {
-  absl::ReaderMutexLock lock(&mu_);
-  const PortState* p = snapshot_.load()->At(ref);
-  if (p == nullptr) return std::nullopt;
-  return p->io->name();
 }
 
 absl::Status Bridge::AddRule(absl::string_view port, const Rule& rule) {
@@ -504,16 +516,70 @@ std::vector<AddressInfo> Bridge::ListAddresses() const {
   for (const AddressEntry& e : entries) {
     const PortState* p = snap->At(e.port);
     if (p == nullptr) continue;  // port being removed
-    AddressInfo info;
-    info.vid = e.vid;
-    info.mac = e.mac;
-    info.port = p->io->name();
-    info.is_static = e.is_static;
-    info.age_seconds =
-        e.is_static ? 0 : static_cast<uint32_t>((now - e.last_seen_ns) / 1000000000);
-    out.push_back(std::move(info));
+    out.push_back(InfoOfEntry(e, p->io->name(), now));
   }
   return out;
+}
+
+absl::StatusOr<AddressInfoPage> Bridge::ListAddressPage(
+    const AddressQuery& query, std::optional<AddressKey> after,
+    size_t limit) const {
+  const int64_t now = clock_->NowNs();
+  absl::ReaderMutexLock lock(&mu_);
+  AddressFilter filter;
+  filter.vid = query.vid;
+  filter.mac = query.mac;
+  filter.is_static = query.is_static;
+  if (!query.port.empty()) {
+    const PortState* p = FindLocked(query.port);
+    if (p == nullptr) {
+      return absl::NotFoundError(absl::StrCat("port ", Quote(query.port),
+                                              ": list addresses: not a port of bridge ",
+                                              Quote(name_)));
+    }
+    filter.port = p->ref;
+  }
+  const Snapshot* snap = snapshot_.load();
+  AddressInfoPage out;
+  AddressPage page = table_.ListPage(after, limit, filter, now);
+  out.next_after = page.next_after;
+  out.addresses.reserve(page.entries.size());
+  for (const AddressEntry& e : page.entries) {
+    const PortState* p = snap->At(e.port);
+    if (p == nullptr) continue;  // port being removed
+    out.addresses.push_back(InfoOfEntry(e, p->io->name(), now));
+  }
+  out.total_matching = table_.CountMatching(filter);
+  return out;
+}
+
+std::optional<AddressInfo> Bridge::GetAddress(uint16_t vid, Mac mac) const {
+  const int64_t now = clock_->NowNs();
+  std::optional<AddressEntry> e = table_.Get(vid, mac, now);
+  if (!e) return std::nullopt;
+  absl::ReaderMutexLock lock(&mu_);
+  const PortState* p = snapshot_.load()->At(e->port);
+  if (p == nullptr) return std::nullopt;  // port being removed
+  return InfoOfEntry(*e, p->io->name(), now);
+}
+
+AddressCounts Bridge::GetAddressCounts() const {
+  AddressCounts c;
+  c.total = table_.size();
+  c.statics = table_.static_count();
+  // The two loads are not one snapshot: keep total >= statics.
+  c.total = std::max(c.total, c.statics);
+  return c;
+}
+
+absl::StatusOr<size_t> Bridge::PortAddressCount(absl::string_view port) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const PortState* p = FindLocked(port);
+  if (p == nullptr) {
+    return absl::NotFoundError(absl::StrCat(
+        "port ", Quote(port), ": address count: not a port of bridge ", Quote(name_)));
+  }
+  return table_.CountForPort(p->ref);
 }
 
 absl::StatusOr<PortCounters> Bridge::GetPortCounters(absl::string_view port) const {
@@ -584,7 +650,7 @@ void Bridge::Input(WorkerContext& ctx, PortRef rx,
       if (ctx.tx_.size() < snap->slots.size()) ctx.tx_.resize(snap->slots.size());
       const int64_t now = clock_->NowNs();
       for (const RxFrame& f : frames) ProcessFrame(ctx, wc, *snap, *rp, rc, f, now);
-      Flush(ctx, wc, *snap);
+      TransmitPending(ctx, wc, *snap);
     }
   }
   ctx.reader_->Offline();
@@ -719,7 +785,8 @@ void Bridge::Egress(WorkerContext& ctx, WorkerCounters& wc, const PortState& rp,
   if (q.size() == 1) ctx.touched_.push_back(tp.ref.slot);
 }
 
-void Bridge::Flush(WorkerContext& ctx, WorkerCounters& wc, const Snapshot& snap) {
+void Bridge::TransmitPending(WorkerContext& ctx, WorkerCounters& wc,
+                             const Snapshot& snap) {
   for (uint32_t slot : ctx.touched_) {
     std::vector<TxFrame>& q = ctx.tx_[slot];
     const PortState& tp = *snap.slots[slot];
