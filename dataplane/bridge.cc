@@ -26,6 +26,17 @@ struct Cell {
 
 std::string Quote(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
 
+AddressInfo InfoOfEntry(const AddressEntry& e, std::string port, int64_t now) {
+  AddressInfo info;
+  info.vid = e.vid;
+  info.mac = e.mac;
+  info.port = std::move(port);
+  info.is_static = e.is_static;
+  info.age_seconds =
+      e.is_static ? 0 : static_cast<uint32_t>((now - e.last_seen_ns) / 1000000000);
+  return info;
+}
+
 }  // namespace
 
 struct alignas(64) Bridge::CounterCells {
@@ -380,7 +391,8 @@ PortInfo Bridge::InfoOf(const PortState& p) const {
   info.mtu = p.io->mtu();
   info.config = p.config;
   info.rules = p.rules.size();
-  for (const AddressEntry& e : table_.List(clock_->NowNs())) info.addresses += e.port == p.ref;
+  info.addresses = table_.CountForPort(p.ref);
+  info.static_addresses = table_.StaticCountForPort(p.ref);
   return info;
 }
 
@@ -407,13 +419,6 @@ size_t Bridge::port_count() const {
   absl::ReaderMutexLock lock(&mu_);
   const Snapshot* s = snapshot_.load();
   return s->members.size() + s->spans.size();
-}
-
-std::optional<std::string> Bridge::PortName(PortRef ref) const {
-  absl::ReaderMutexLock lock(&mu_);
-  const PortState* p = snapshot_.load()->At(ref);
-  if (p == nullptr) return std::nullopt;
-  return p->io->name();
 }
 
 absl::Status Bridge::AddRule(absl::string_view port, const Rule& rule) {
@@ -500,46 +505,6 @@ size_t Bridge::FlushAddresses(bool include_static) {
   return table_.Flush(include_static);
 }
 
-std::vector<AddressInfo> Bridge::ListAddressPage(
-    const AddressFilter& filter, std::optional<std::pair<uint16_t, Mac>> after, size_t limit,
-    size_t* matching) const {
-  std::vector<AddressInfo> all = ListAddresses();
-  std::sort(all.begin(), all.end(), [](const AddressInfo& a, const AddressInfo& b) {
-    return std::tie(a.vid, a.mac) < std::tie(b.vid, b.mac);
-  });
-  std::vector<AddressInfo> out;
-  size_t n = 0;
-  for (AddressInfo& a : all) {
-    if (filter.port && a.port != *filter.port) continue;
-    if (filter.vid && a.vid != *filter.vid) continue;
-    if (filter.mac && a.mac != *filter.mac) continue;
-    if (filter.is_static && a.is_static != *filter.is_static) continue;
-    ++n;
-    if (after && std::make_pair(a.vid, a.mac) <= *after) continue;
-    if (out.size() < limit) out.push_back(std::move(a));
-  }
-  if (matching != nullptr) *matching = n;
-  return out;
-}
-
-std::optional<AddressInfo> Bridge::FindAddress(uint16_t vid, Mac mac) const {
-  AddressFilter f;
-  f.vid = vid;
-  f.mac = mac;
-  std::vector<AddressInfo> page = ListAddressPage(f, std::nullopt, 1, nullptr);
-  if (page.empty()) return std::nullopt;
-  return page[0];
-}
-
-AddressCounts Bridge::address_counts() const {
-  AddressCounts c;
-  for (const AddressInfo& a : ListAddresses()) {
-    ++c.total;
-    c.static_entries += a.is_static;
-  }
-  return c;
-}
-
 size_t Bridge::ExpireAddresses() { return table_.Expire(clock_->NowNs()); }
 
 std::vector<AddressInfo> Bridge::ListAddresses() const {
@@ -552,16 +517,70 @@ std::vector<AddressInfo> Bridge::ListAddresses() const {
   for (const AddressEntry& e : entries) {
     const PortState* p = snap->At(e.port);
     if (p == nullptr) continue;  // port being removed
-    AddressInfo info;
-    info.vid = e.vid;
-    info.mac = e.mac;
-    info.port = p->io->name();
-    info.is_static = e.is_static;
-    info.age_seconds =
-        e.is_static ? 0 : static_cast<uint32_t>((now - e.last_seen_ns) / 1000000000);
-    out.push_back(std::move(info));
+    out.push_back(InfoOfEntry(e, p->io->name(), now));
   }
   return out;
+}
+
+absl::StatusOr<AddressInfoPage> Bridge::ListAddressPage(
+    const AddressQuery& query, std::optional<AddressKey> after,
+    size_t limit) const {
+  const int64_t now = clock_->NowNs();
+  absl::ReaderMutexLock lock(&mu_);
+  AddressFilter filter;
+  filter.vid = query.vid;
+  filter.mac = query.mac;
+  filter.is_static = query.is_static;
+  if (!query.port.empty()) {
+    const PortState* p = FindLocked(query.port);
+    if (p == nullptr) {
+      return absl::NotFoundError(absl::StrCat("port ", Quote(query.port),
+                                              ": list addresses: not a port of bridge ",
+                                              Quote(name_)));
+    }
+    filter.port = p->ref;
+  }
+  const Snapshot* snap = snapshot_.load();
+  AddressInfoPage out;
+  AddressPage page = table_.ListPage(after, limit, filter, now);
+  out.next_after = page.next_after;
+  out.addresses.reserve(page.entries.size());
+  for (const AddressEntry& e : page.entries) {
+    const PortState* p = snap->At(e.port);
+    if (p == nullptr) continue;  // port being removed
+    out.addresses.push_back(InfoOfEntry(e, p->io->name(), now));
+  }
+  out.total_matching = table_.CountMatching(filter);
+  return out;
+}
+
+std::optional<AddressInfo> Bridge::GetAddress(uint16_t vid, Mac mac) const {
+  const int64_t now = clock_->NowNs();
+  std::optional<AddressEntry> e = table_.Get(vid, mac, now);
+  if (!e) return std::nullopt;
+  absl::ReaderMutexLock lock(&mu_);
+  const PortState* p = snapshot_.load()->At(e->port);
+  if (p == nullptr) return std::nullopt;  // port being removed
+  return InfoOfEntry(*e, p->io->name(), now);
+}
+
+AddressCounts Bridge::GetAddressCounts() const {
+  AddressCounts c;
+  c.total = table_.size();
+  c.statics = table_.static_count();
+  // The two loads are not one snapshot: keep total >= statics.
+  c.total = std::max(c.total, c.statics);
+  return c;
+}
+
+absl::StatusOr<size_t> Bridge::PortAddressCount(absl::string_view port) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const PortState* p = FindLocked(port);
+  if (p == nullptr) {
+    return absl::NotFoundError(absl::StrCat(
+        "port ", Quote(port), ": address count: not a port of bridge ", Quote(name_)));
+  }
+  return table_.CountForPort(p->ref);
 }
 
 absl::StatusOr<PortCounters> Bridge::GetPortCounters(absl::string_view port) const {
@@ -632,7 +651,7 @@ void Bridge::Input(WorkerContext& ctx, PortRef rx,
       if (ctx.tx_.size() < snap->slots.size()) ctx.tx_.resize(snap->slots.size());
       const int64_t now = clock_->NowNs();
       for (const RxFrame& f : frames) ProcessFrame(ctx, wc, *snap, *rp, rc, f, now);
-      Flush(ctx, wc, *snap);
+      TransmitPending(ctx, wc, *snap);
     }
   }
   ctx.reader_->Offline();
@@ -643,7 +662,10 @@ void Bridge::ProcessFrame(WorkerContext& ctx, WorkerCounters& wc,
                           CounterCells& rc, const RxFrame& frame, int64_t now) {
   // S2: span ports get every received frame before any filter.
   for (const PortState* sp : snap.spans) {
-    if (!sp->io->running()) continue;
+    if (!sp->io->running()) {  // S1, S11: a copy not sent is counted
+      Cells(wc, *sp).Out(DropReason::kLinkDown);
+      continue;
+    }
     ctx.tx_[sp->ref.slot].push_back(TxFrame{frame.data, frame.len, TagOp::kKeep, 0, frame.offload});
     if (ctx.tx_[sp->ref.slot].size() == 1) ctx.touched_.push_back(sp->ref.slot);
   }
@@ -687,8 +709,10 @@ void Bridge::ProcessFrame(WorkerContext& ctx, WorkerCounters& wc,
     const std::optional<PortRef> owner = table_.Lookup(pf.vid, pf.src, now);
     if (!owner || *owner != rp.ref) return rc.In(DropReason::kLocked);
   }
-  // S7
-  if (pc.learning && !IsMulticast(pf.src) && pf.src != 0) {
+  // S7: a multicast or all-zero source is never learned; counted.
+  if (pc.learning && (IsMulticast(pf.src) || pf.src == 0)) {
+    wc.refused[static_cast<size_t>(LearnRefusal::kInvalidSource)].Add(1);
+  } else if (pc.learning) {
     switch (table_.Learn(pf.vid, pf.src, rp.ref, now)) {
       case LearnResult::kRefusedFull:
         wc.refused[static_cast<size_t>(LearnRefusal::kTableFull)].Add(1);
@@ -762,7 +786,8 @@ void Bridge::Egress(WorkerContext& ctx, WorkerCounters& wc, const PortState& rp,
   if (q.size() == 1) ctx.touched_.push_back(tp.ref.slot);
 }
 
-void Bridge::Flush(WorkerContext& ctx, WorkerCounters& wc, const Snapshot& snap) {
+void Bridge::TransmitPending(WorkerContext& ctx, WorkerCounters& wc,
+                             const Snapshot& snap) {
   for (uint32_t slot : ctx.touched_) {
     std::vector<TxFrame>& q = ctx.tx_[slot];
     const PortState& tp = *snap.slots[slot];

@@ -1,5 +1,6 @@
 // One veb bridge: member ports, span ports, the MAC table, rules, counters, and
-// the forwarding pipeline that implements DESIGN.md section 3 (S1-S12).
+// the forwarding pipeline that implements the forwarding contract S1-S12 of
+// docs/design.md.
 //
 // Configuration lives in an immutable Snapshot (ports with their flags, VLAN
 // maps and rules, plus bridge flags). Every control operation validates fully,
@@ -16,7 +17,11 @@
 // egress port) or counted in that port's out_drops under one reason, checked in
 // this order: link_down, protected, tagged_out, blocknonip_out, rules_out,
 // too_big, then the backend's tx_error/no_buffer. Span copies are counted on the
-// span port the same way (tx or out_drops), outside the member totals.
+// span port the same way (tx, or out_drops: link_down when the span port is not
+// running, else the backend's reason), outside the member totals.
+//
+// Address queries (counts, GetAddress, ListAddressPage) use the MAC table's
+// counters and ordered index: none copies or sorts the table.
 //
 // Thread-safety: control methods may be called from any thread (they serialise
 // on mu_). Input() may be called concurrently by different WorkerContexts; for
@@ -117,20 +122,14 @@ struct PortInfo {
   uint32_t mtu = 0;
   PortConfig config;
   size_t rules = 0;
-  size_t addresses = 0;  // MAC entries (static and dynamic) on the port
+  size_t addresses = 0;         // MAC table entries on the port (O(1))
+  size_t static_addresses = 0;  // of which static
 };
 
 struct AddressCounts {
   size_t total = 0;
-  size_t static_entries = 0;
-};
-
-// Which entries ListAddressPage returns; unset fields match anything.
-struct AddressFilter {
-  std::optional<std::string> port;
-  std::optional<uint16_t> vid;
-  std::optional<Mac> mac;
-  std::optional<bool> is_static;
+  size_t statics = 0;
+  size_t dynamic() const { return total - statics; }
 };
 
 struct AddressInfo {
@@ -139,6 +138,22 @@ struct AddressInfo {
   std::string port;
   bool is_static = false;
   uint32_t age_seconds = 0;  // dynamic entries: seconds since last seen
+};
+
+// What ListAddressPage selects; unset fields match everything.
+struct AddressQuery {
+  std::string port;  // empty: every port
+  std::optional<uint16_t> vid;
+  std::optional<Mac> mac;
+  std::optional<bool> is_static;  // true: static only; false: dynamic only
+};
+
+struct AddressInfoPage {
+  std::vector<AddressInfo> addresses;  // in (VID, MAC) order
+  // Set when more matching entries follow: pass as `after` for the next page.
+  std::optional<AddressKey> next_after;
+  // Entries matching the query (the page's cost notes in MacTable apply).
+  size_t total_matching = 0;
 };
 
 // Per-worker state: a QSBR reader and the TX queues a batch fills. One per
@@ -197,22 +212,29 @@ class Bridge {
   absl::Status AddStaticAddress(uint16_t vid, Mac mac, absl::string_view port);
   absl::Status DeleteAddress(uint16_t vid, Mac mac);
   size_t FlushAddresses(bool include_static);
+  // Every entry, in table order: a copy of the whole table (O(n) under the
+  // table lock, learning waits). Prefer ListAddressPage and the counts below.
   std::vector<AddressInfo> ListAddresses() const;
-  // Up to `limit` live entries matching `filter` strictly after `after` in
-  // (vid, mac) order; `*matching` (if set) receives how many entries match
-  // in all.
-  std::vector<AddressInfo> ListAddressPage(const AddressFilter& filter,
-                                           std::optional<std::pair<uint16_t, Mac>> after,
-                                           size_t limit, size_t* matching) const;
-  // The live entry for (vid, mac), if any.
-  std::optional<AddressInfo> FindAddress(uint16_t vid, Mac mac) const;
+  // Up to `limit` entries matching `query`, in (VID, MAC) order, strictly after
+  // `after`, with the number of matching entries; O(page) (see
+  // MacTable::ListPage for what filters skip). NOT_FOUND if `query.port` is
+  // set and not a member of the bridge.
+  absl::StatusOr<AddressInfoPage> ListAddressPage(
+      const AddressQuery& query, std::optional<AddressKey> after,
+      size_t limit) const;
+  // The entry for (vid, mac), if present and not expired. O(1).
+  std::optional<AddressInfo> GetAddress(uint16_t vid, Mac mac) const;
   size_t address_count() const { return table_.size(); }
-  AddressCounts address_counts() const;
+  // Total and static entries. O(1).
+  AddressCounts GetAddressCounts() const;
+  // Entries of one port (members and span ports). O(1). NOT_FOUND for a port
+  // not in the bridge.
+  absl::StatusOr<size_t> PortAddressCount(absl::string_view port) const;
   // Removes expired dynamic entries; the agent calls it periodically.
   size_t ExpireAddresses();
-  // Address events carry PortRefs; resolve names with PortName().
+  // Address events carry PortRefs; PortInfo::ref (GetPort, ListPorts) maps
+  // them to names.
   void SetAddressEventSink(AddressEventSink sink) { table_.SetEventSink(std::move(sink)); }
-  std::optional<std::string> PortName(PortRef ref) const;
 
   absl::StatusOr<PortCounters> GetPortCounters(absl::string_view port) const;
   BridgeCounters GetCounters() const;
@@ -254,7 +276,9 @@ class Bridge {
                     CounterCells& rc, const RxFrame& frame, int64_t now);
   void Egress(WorkerContext& ctx, WorkerCounters& wc, const PortState& rp,
               const PortState& tp, const ParsedFrame& pf, const RxFrame& frame);
-  void Flush(WorkerContext& ctx, WorkerCounters& wc, const Snapshot& snap);
+  // Hands every copy queued in `ctx` by this batch to its port's Transmit.
+  void TransmitPending(WorkerContext& ctx, WorkerCounters& wc,
+                       const Snapshot& snap);
 
   const std::string name_;
   const Clock* const clock_;

@@ -1,5 +1,5 @@
-// Forwarding contract tests: each test names the rule of DESIGN.md section 3
-// it checks (S1..S12), driven through FakePorts and a FakeClock.
+// Forwarding contract tests: each test names the rule it checks (S1..S12 of
+// docs/design.md), driven through FakePorts and a FakeClock.
 #include "dataplane/bridge.h"
 
 #include <map>
@@ -153,6 +153,11 @@ TEST_F(BridgeTest, S2_SpanPortNotRunningGetsNoCopy) {
   SendEth("p1", kA, kB);
   EXPECT_EQ(Sent("span"), 0u);
   EXPECT_EQ(Sent("p2"), 1u);
+  // S11: the copy the span port would have sent is counted, once, as link_down.
+  const PortCounters c = Counters("span");
+  EXPECT_EQ(c.out(DropReason::kLinkDown), 1u);
+  EXPECT_EQ(c.total_out_drops(), 1u);
+  EXPECT_EQ(c.tx_packets, 0u);
 }
 
 // ---- S3 ----------------------------------------------------------------------
@@ -488,6 +493,34 @@ TEST_F(BridgeTest, S7_MulticastAndZeroSourcesNeverLearned) {
   SendEth("p1", 0, kUnknown);
   SendEth("p1", kBroadcastMac, kUnknown);
   EXPECT_TRUE(bridge_->ListAddresses().empty());
+  // Each refused source is counted as invalid_source, and nothing else.
+  const BridgeCounters c = bridge_->GetCounters();
+  EXPECT_EQ(c.refused[static_cast<size_t>(LearnRefusal::kInvalidSource)], 3u);
+  EXPECT_EQ(c.refused[static_cast<size_t>(LearnRefusal::kTableFull)], 0u);
+  EXPECT_EQ(c.refused[static_cast<size_t>(LearnRefusal::kStatic)], 0u);
+}
+
+TEST_F(BridgeTest, S7_InvalidSourceNotCountedOnNonLearningPort) {
+  PortConfig nolearn;
+  nolearn.learning = false;
+  Add("p1", nolearn);
+  Add("p2");
+  SendEth("p1", 0x01005e000001ULL, kUnknown);
+  SendEth("p1", 0, kUnknown);
+  EXPECT_EQ(bridge_->GetCounters().refused[static_cast<size_t>(
+                LearnRefusal::kInvalidSource)],
+            0u);
+}
+
+TEST(LearnRefusalTest, NamesAreTheApiNames) {
+  EXPECT_STREQ(LearnRefusalName(LearnRefusal::kTableFull), "table_full");
+  EXPECT_STREQ(LearnRefusalName(LearnRefusal::kStatic), "static_entry");
+  EXPECT_STREQ(LearnRefusalName(LearnRefusal::kInvalidSource), "invalid_source");
+  EXPECT_STREQ(DropReasonName(DropReason::kLinkDown), "link_down");
+  EXPECT_STREQ(DropReasonName(DropReason::kNoBuffer), "no_buffer");
+  EXPECT_EQ(kAllDropReasons.size(), kNumDropReasons);
+  EXPECT_EQ(kAllDropReasons.back(), DropReason::kNoBuffer);
+  EXPECT_EQ(kAllLearnRefusals.back(), LearnRefusal::kInvalidSource);
 }
 
 TEST_F(BridgeTest, S7_DynamicMovesStaticNever) {
@@ -600,6 +633,98 @@ TEST_F(BridgeTest, S7_FlushDynamicOrAll) {
   EXPECT_EQ(Owner(1, kB), "p1");
   EXPECT_EQ(bridge_->FlushAddresses(true), 1u);
   EXPECT_TRUE(bridge_->ListAddresses().empty());
+}
+
+// ---- address queries without copying the table ----------------------------
+
+TEST_F(BridgeTest, AddressCountsPerBridgeAndPort) {
+  Add("p1");
+  Add("p2");
+  SendEth("p1", kA, kUnknown);
+  SendEth("p2", kB, kUnknown);
+  ASSERT_TRUE(bridge_->AddStaticAddress(1, kC, "p1").ok());
+  const AddressCounts c = bridge_->GetAddressCounts();
+  EXPECT_EQ(c.total, 3u);
+  EXPECT_EQ(c.statics, 1u);
+  EXPECT_EQ(c.dynamic(), 2u);
+  EXPECT_EQ(*bridge_->PortAddressCount("p1"), 2u);
+  EXPECT_EQ(*bridge_->PortAddressCount("p2"), 1u);
+  EXPECT_EQ(bridge_->PortAddressCount("nope").status().code(),
+            absl::StatusCode::kNotFound);
+  const PortInfo p1 = *bridge_->GetPort("p1");
+  EXPECT_EQ(p1.addresses, 2u);
+  EXPECT_EQ(p1.static_addresses, 1u);
+  // A move changes both ports' counts.
+  SendEth("p2", kA, kUnknown);
+  EXPECT_EQ(*bridge_->PortAddressCount("p1"), 1u);
+  EXPECT_EQ(*bridge_->PortAddressCount("p2"), 2u);
+  ASSERT_TRUE(bridge_->RemovePort("p2").ok());
+  EXPECT_EQ(bridge_->GetAddressCounts().total, 1u);
+  EXPECT_EQ(bridge_->GetPort("p1")->addresses, 1u);
+}
+
+TEST_F(BridgeTest, ListAddressPageFiltersAndPages) {
+  Add("p1");
+  PortConfig trunk;
+  trunk.tagged = {10};
+  Add("p2", trunk);
+  for (Mac m = 1; m <= 5; ++m) SendEth("p1", 0x020000000100ULL + m, kUnknown);
+  FrameSpec tagged;
+  tagged.dst = kUnknown;
+  tagged.src = kB;
+  tagged.ctag = 10;
+  Send("p2", MakeFrame(tagged));
+  ASSERT_TRUE(bridge_->AddStaticAddress(1, kA, "p2").ok());
+
+  AddressQuery all;
+  auto page = bridge_->ListAddressPage(all, std::nullopt, 4);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->total_matching, 7u);
+  ASSERT_EQ(page->addresses.size(), 4u);
+  EXPECT_EQ(page->addresses[0].mac, kA);  // vid 1, lowest MAC first
+  EXPECT_EQ(page->addresses[0].port, "p2");
+  EXPECT_TRUE(page->addresses[0].is_static);
+  ASSERT_TRUE(page->next_after.has_value());
+  auto rest = bridge_->ListAddressPage(all, page->next_after, 4);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->addresses.size(), 3u);
+  EXPECT_FALSE(rest->next_after.has_value());
+  EXPECT_EQ(rest->addresses.back().vid, 10);
+  EXPECT_EQ(rest->addresses.back().mac, kB);
+
+  AddressQuery by_port;
+  by_port.port = "p2";
+  page = bridge_->ListAddressPage(by_port, std::nullopt, 10);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->total_matching, 2u);
+  ASSERT_EQ(page->addresses.size(), 2u);
+  EXPECT_EQ(page->addresses[1].vid, 10);
+
+  AddressQuery dynamic_vid1;
+  dynamic_vid1.vid = 1;
+  dynamic_vid1.is_static = false;
+  page = bridge_->ListAddressPage(dynamic_vid1, std::nullopt, 10);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->total_matching, 5u);
+  EXPECT_EQ(page->addresses.size(), 5u);
+
+  AddressQuery by_mac;
+  by_mac.mac = kB;
+  page = bridge_->ListAddressPage(by_mac, std::nullopt, 10);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->total_matching, 1u);
+  ASSERT_EQ(page->addresses.size(), 1u);
+  EXPECT_EQ(page->addresses[0].port, "p2");
+
+  AddressQuery unknown;
+  unknown.port = "nope";
+  EXPECT_EQ(bridge_->ListAddressPage(unknown, std::nullopt, 10).status().code(),
+            absl::StatusCode::kNotFound);
+
+  const std::optional<AddressInfo> got = bridge_->GetAddress(10, kB);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->port, "p2");
+  EXPECT_FALSE(bridge_->GetAddress(1, kB).has_value());
 }
 
 // ---- S8 ----------------------------------------------------------------------

@@ -2,25 +2,11 @@
 
 namespace veb {
 
-const char* DropReasonName(DropReason reason) {
-  static const char* const kNames[kNumDropReasons] = {
-      "link_down",     "untagged",      "tagged_in",        "tagged_out",
-      "double_tagged", "svlan",         "blocknonip_in",    "blocknonip_out",
-      "locked",        "rules_in",      "rules_out",        "hairpin",
-      "protected",     "reserved_address", "runt",          "too_big",
-      "tx_error",      "no_buffer"};
-  const size_t i = static_cast<size_t>(reason);
-  return i < kNumDropReasons ? kNames[i] : "unknown";
-}
-
-const char* LearnRefusalName(LearnRefusal reason) {
-  switch (reason) {
-    case LearnRefusal::kTableFull:
-      return "table_full";
-    case LearnRefusal::kStatic:
-      return "static";
-  }
-  return "unknown";
-}
+// The lists are header-only (constexpr); these checks pin the values the
+// proto enums mirror (proto value = dataplane value + 1).
+static_assert(kNumDropReasons == 18);
+static_assert(static_cast<size_t>(DropReason::kNoBuffer) == 17);
+static_assert(kNumLearnRefusals == 3);
+static_assert(static_cast<size_t>(LearnRefusal::kInvalidSource) == 2);
 
 }  // namespace veb

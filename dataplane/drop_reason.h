@@ -1,45 +1,93 @@
 // The named reasons a frame (on input) or a copy of it (on output) is not sent
-// (DESIGN S11), and the reasons an address is not learned. Names are the metric
-// label values and API strings. Thread-safety: pure.
+// (S11, docs/design.md), and the reasons an address is not learned (S7).
+//
+// Each list is declared once, below, as an X-macro: the enum, the count, the
+// names (metric label values and API strings: the proto value name without its
+// prefix, lowercase) and the iteration order all come from it, so adding a
+// reason is one line. The order is the proto enum's order (proto value =
+// dataplane value + 1); the server checks that at compile time.
+//
+// Thread-safety: pure.
 #ifndef VEB_DATAPLANE_DROP_REASON_H_
 #define VEB_DATAPLANE_DROP_REASON_H_
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
 namespace veb {
 
-enum class DropReason : uint8_t {
-  kLinkDown,
-  kUntagged,
-  kTaggedIn,
-  kTaggedOut,
-  kDoubleTagged,
-  kSvlan,
-  kBlockNonIpIn,
-  kBlockNonIpOut,
-  kLocked,
-  kRulesIn,
-  kRulesOut,
-  kHairpin,
-  kProtected,
-  kReservedAddress,
-  kRunt,
-  kTooBig,
-  kTxError,
-  kNoBuffer,
-};
-inline constexpr size_t kNumDropReasons = 18;
+// X(enumerator, name, proto value suffix: DROP_REASON_<suffix> /
+// LEARN_REFUSED_REASON_<suffix>, used only by the server)
+#define VEB_DROP_REASONS(X)                                                   \
+  X(kLinkDown, "link_down", LINK_DOWN)                                        \
+  X(kUntagged, "untagged", UNTAGGED)                                          \
+  X(kTaggedIn, "tagged_in", TAGGED_IN)                                        \
+  X(kTaggedOut, "tagged_out", TAGGED_OUT)                                     \
+  X(kDoubleTagged, "double_tagged", DOUBLE_TAGGED)                            \
+  X(kSvlan, "svlan", SVLAN)                                                   \
+  X(kBlockNonIpIn, "blocknonip_in", BLOCKNONIP_IN)                            \
+  X(kBlockNonIpOut, "blocknonip_out", BLOCKNONIP_OUT)                         \
+  X(kLocked, "locked", LOCKED)                                                \
+  X(kRulesIn, "rules_in", RULES_IN)                                           \
+  X(kRulesOut, "rules_out", RULES_OUT)                                        \
+  X(kHairpin, "hairpin", HAIRPIN)                                             \
+  X(kProtected, "protected", PROTECTED)                                       \
+  X(kReservedAddress, "reserved_address", RESERVED_ADDRESS)                   \
+  X(kRunt, "runt", RUNT)                                                      \
+  X(kTooBig, "too_big", TOO_BIG)                                              \
+  X(kTxError, "tx_error", TX_ERROR)                                           \
+  X(kNoBuffer, "no_buffer", NO_BUFFER)
 
-// "link_down", "untagged", ... as listed in DESIGN S11.
-const char* DropReasonName(DropReason reason);
+// X(enumerator, name, proto value suffix)
+#define VEB_LEARN_REFUSALS(X)                                                 \
+  /* max_addresses reached (S7) */                                            \
+  X(kTableFull, "table_full", TABLE_FULL)                                     \
+  /* the MAC is pinned by a static entry on another port (S7) */              \
+  X(kStatic, "static_entry", STATIC_ENTRY)                                    \
+  /* multicast or all-zero source MAC on a learning port: never learned */    \
+  X(kInvalidSource, "invalid_source", INVALID_SOURCE)
 
-enum class LearnRefusal : uint8_t {
-  kTableFull,  // max_addresses reached (S7)
-  kStatic,     // the MAC is pinned by a static entry on another port
-};
-inline constexpr size_t kNumLearnRefusals = 2;
-const char* LearnRefusalName(LearnRefusal reason);
+#define VEB_REASON_ENUMERATOR_(e, name, proto) e,
+#define VEB_REASON_ONE_(e, name, proto) +1
+#define VEB_REASON_NAME_(e, name, proto) name,
+
+enum class DropReason : uint8_t { VEB_DROP_REASONS(VEB_REASON_ENUMERATOR_) };
+inline constexpr size_t kNumDropReasons = 0 VEB_DROP_REASONS(VEB_REASON_ONE_);
+inline constexpr std::array<const char*, kNumDropReasons> kDropReasonNames = {
+    VEB_DROP_REASONS(VEB_REASON_NAME_)};
+
+enum class LearnRefusal : uint8_t { VEB_LEARN_REFUSALS(VEB_REASON_ENUMERATOR_) };
+inline constexpr size_t kNumLearnRefusals = 0 VEB_LEARN_REFUSALS(VEB_REASON_ONE_);
+inline constexpr std::array<const char*, kNumLearnRefusals> kLearnRefusalNames = {
+    VEB_LEARN_REFUSALS(VEB_REASON_NAME_)};
+
+#undef VEB_REASON_ENUMERATOR_
+#undef VEB_REASON_ONE_
+#undef VEB_REASON_NAME_
+
+// Every reason, in enum order: `for (DropReason r : kAllDropReasons)`.
+inline constexpr std::array<DropReason, kNumDropReasons> kAllDropReasons = [] {
+  std::array<DropReason, kNumDropReasons> all{};
+  for (size_t i = 0; i < kNumDropReasons; ++i) all[i] = static_cast<DropReason>(i);
+  return all;
+}();
+inline constexpr std::array<LearnRefusal, kNumLearnRefusals> kAllLearnRefusals = [] {
+  std::array<LearnRefusal, kNumLearnRefusals> all{};
+  for (size_t i = 0; i < kNumLearnRefusals; ++i) all[i] = static_cast<LearnRefusal>(i);
+  return all;
+}();
+
+// "link_down", "untagged", ...; "unknown" for a value outside the list.
+constexpr const char* DropReasonName(DropReason reason) {
+  const size_t i = static_cast<size_t>(reason);
+  return i < kNumDropReasons ? kDropReasonNames[i] : "unknown";
+}
+// "table_full", "static_entry", "invalid_source"; "unknown" outside the list.
+constexpr const char* LearnRefusalName(LearnRefusal reason) {
+  const size_t i = static_cast<size_t>(reason);
+  return i < kNumLearnRefusals ? kLearnRefusalNames[i] : "unknown";
+}
 
 }  // namespace veb
 

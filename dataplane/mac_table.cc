@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <new>
 #include <random>
@@ -13,10 +14,10 @@ namespace {
 
 constexpr uint64_t kPresent = 1ULL << 62;
 constexpr uint64_t kTombstone = 1ULL << 63;
-constexpr size_t kMinCapacity = 64;
+constexpr uint64_t kKeyBits = (1ULL << 62) - 1;  // (vid << 48) | mac
 
 size_t NextPow2(size_t n) {
-  size_t c = kMinCapacity;
+  size_t c = MacTable::kMinCapacity;
   while (c < n) c <<= 1;
   return c;
 }
@@ -25,6 +26,11 @@ uint64_t RandomSeed() {
   std::random_device rd;
   return (uint64_t{rd()} << 32) ^ rd();
 }
+
+uint64_t PackPort(PortRef p) { return (uint64_t{p.gen} << 32) | p.slot; }
+
+uint16_t KeyVid(uint64_t key) { return static_cast<uint16_t>((key >> 48) & 0xfff); }
+Mac KeyMac(uint64_t key) { return key & 0xffffffffffffULL; }
 
 }  // namespace
 
@@ -169,8 +175,8 @@ LearnResult MacTable::Learn(uint16_t vid, Mac mac, PortRef port,
       expired_.fetch_add(1, std::memory_order_relaxed);
       Emit(AddressEventKind::kExpired, key, ValuePort(v), PortRef{},
            AgeSeconds(s->last_seen.load(std::memory_order_relaxed), now_ns));
-      s->value.store(Value(port, false), std::memory_order_release);
       s->last_seen.store(now_ns, std::memory_order_relaxed);
+      SetValueLocked(s, key, Value(port, false));
       learned_.fetch_add(1, std::memory_order_relaxed);
       Emit(AddressEventKind::kLearned, key, port, PortRef{});
       return LearnResult::kLearned;
@@ -181,7 +187,7 @@ LearnResult MacTable::Learn(uint16_t vid, Mac mac, PortRef port,
       return LearnResult::kRefreshed;
     }
     s->last_seen.store(now_ns, std::memory_order_relaxed);
-    s->value.store(Value(port, false), std::memory_order_release);
+    SetValueLocked(s, key, Value(port, false));
     moved_.fetch_add(1, std::memory_order_relaxed);
     Emit(AddressEventKind::kMoved, key, port, old);
     return LearnResult::kMoved;
@@ -195,7 +201,8 @@ LearnResult MacTable::Learn(uint16_t vid, Mac mac, PortRef port,
   return LearnResult::kLearned;
 }
 
-MacTable::Slot* MacTable::FindLocked(Table* t, uint64_t key, Slot** free_slot) {
+MacTable::Slot* MacTable::FindLocked(Table* t, uint64_t key,
+                                     Slot** free_slot) const {
   *free_slot = nullptr;
   size_t i = Hash(*t, key);
   for (size_t probes = 0; probes <= t->mask; ++probes, i = (i + 1) & t->mask) {
@@ -228,12 +235,50 @@ void MacTable::InsertLocked(uint64_t key, uint64_t value, int64_t last_seen) {
   free_slot->last_seen.store(last_seen, std::memory_order_relaxed);
   free_slot->key.store(key, std::memory_order_release);
   live_.fetch_add(1, std::memory_order_relaxed);
+  CountLocked(key, value, +1);
+  index_.insert(key & kKeyBits);
 }
 
 void MacTable::EraseLocked(Table* t, Slot* slot) {
   (void)t;
+  const uint64_t key = slot->key.load(std::memory_order_relaxed);
+  CountLocked(key, slot->value.load(std::memory_order_relaxed), -1);
+  index_.erase(key & kKeyBits);
   slot->key.store(kTombstone, std::memory_order_release);
   live_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void MacTable::CountLocked(uint64_t key, uint64_t value, int delta) {
+  const bool is_static = ValueStatic(value);
+  if (is_static) {
+    static_.fetch_add(delta, std::memory_order_relaxed);
+    // Static entries are few and listed on every configuration save: their
+    // own index keeps that O(statics), not a walk of the whole table.
+    if (delta > 0) {
+      static_index_.insert(key & kKeyBits);
+    } else {
+      static_index_.erase(key & kKeyBits);
+    }
+  }
+  vid_counts_[KeyVid(key)] += delta;
+  const uint64_t pk = PackPort(ValuePort(value));
+  if (delta > 0) {
+    PortCount& c = port_counts_[pk];
+    ++c.total;
+    if (is_static) ++c.statics;
+  } else {
+    auto it = port_counts_.find(pk);
+    if (it == port_counts_.end()) return;  // cannot happen: counted on insert
+    --it->second.total;
+    if (is_static) --it->second.statics;
+    if (it->second.total == 0) port_counts_.erase(it);
+  }
+}
+
+void MacTable::SetValueLocked(Slot* slot, uint64_t key, uint64_t value) {
+  CountLocked(key, slot->value.load(std::memory_order_relaxed), -1);
+  slot->value.store(value, std::memory_order_release);
+  CountLocked(key, value, +1);
 }
 
 void MacTable::RebuildLocked(size_t min_live) {
@@ -261,6 +306,11 @@ void MacTable::RebuildLocked(size_t min_live) {
 void MacTable::MaybeShrinkLocked() {
   Table* t = table_.load();
   const size_t live = live_.load(std::memory_order_relaxed);
+  // Erasing keys frees the index's emptied nodes; an empty set holds none.
+  if (live == 0) absl::btree_set<uint64_t>().swap(index_);
+  if (port_counts_.empty() && port_counts_.capacity() > 64) {
+    absl::flat_hash_map<uint64_t, PortCount>().swap(port_counts_);
+  }
   const size_t cap = t->mask + 1;
   if ((cap > kMinCapacity && live * 8 < cap) || t->used - live > cap / 4) {
     RebuildLocked(live);
@@ -270,8 +320,7 @@ void MacTable::MaybeShrinkLocked() {
 void MacTable::Emit(AddressEventKind kind, uint64_t key, PortRef port,
                     PortRef old, uint32_t age_seconds) {
   if (!sink_) return;
-  sink_(AddressEvent{kind, static_cast<uint16_t>((key >> 48) & 0xfff),
-                     key & 0xffffffffffffULL, port, old, age_seconds});
+  sink_(AddressEvent{kind, KeyVid(key), KeyMac(key), port, old, age_seconds});
 }
 
 uint32_t MacTable::AgeSeconds(int64_t last_seen_ns, int64_t now_ns) {
@@ -285,7 +334,7 @@ absl::Status MacTable::AddStatic(uint16_t vid, Mac mac, PortRef port) {
   Slot* free_slot = nullptr;
   Slot* s = FindLocked(table_.load(), key, &free_slot);
   if (s != nullptr) {
-    s->value.store(Value(port, true), std::memory_order_release);
+    SetValueLocked(s, key, Value(port, true));
     return absl::OkStatus();
   }
   if (live_.load(std::memory_order_relaxed) >= max_.load(std::memory_order_relaxed)) {
@@ -312,9 +361,14 @@ bool MacTable::Delete(uint16_t vid, Mac mac) {
 
 size_t MacTable::RemovePort(PortRef port) {
   absl::MutexLock lock(&mu_);
+  // The per-port count bounds the walk: a port without entries (most span
+  // ports, a port just added) costs nothing, and the walk stops at the last.
+  auto it = port_counts_.find(PackPort(port));
+  if (it == port_counts_.end()) return 0;
+  const size_t count = it->second.total;
   Table* t = table_.load();
   size_t n = 0;
-  for (size_t i = 0; i <= t->mask; ++i) {
+  for (size_t i = 0; i <= t->mask && n < count; ++i) {
     Slot& s = t->slots[i];
     const uint64_t k = s.key.load(std::memory_order_relaxed);
     if (k == 0 || k == kTombstone) continue;
@@ -376,15 +430,154 @@ std::vector<AddressEntry> MacTable::List(int64_t now_ns) const {
     if (k == 0 || k == kTombstone) continue;
     const uint64_t v = s.value.load();
     if (Expired(s, v, now_ns)) continue;
-    AddressEntry e;
-    e.vid = static_cast<uint16_t>((k >> 48) & 0xfff);
-    e.mac = k & 0xffffffffffffULL;
-    e.port = ValuePort(v);
-    e.is_static = ValueStatic(v);
-    e.last_seen_ns = e.is_static ? 0 : s.last_seen.load(std::memory_order_relaxed);
-    out.push_back(e);
+    out.push_back(EntryOf(k, v, s));
   }
   return out;
+}
+
+AddressEntry MacTable::EntryOf(uint64_t key, uint64_t value, const Slot& slot) {
+  AddressEntry e;
+  e.vid = KeyVid(key);
+  e.mac = KeyMac(key);
+  e.port = ValuePort(value);
+  e.is_static = ValueStatic(value);
+  e.last_seen_ns = e.is_static ? 0 : slot.last_seen.load(std::memory_order_relaxed);
+  return e;
+}
+
+std::optional<AddressEntry> MacTable::Get(uint16_t vid, Mac mac,
+                                          int64_t now_ns) const {
+  const uint64_t key = Key(vid, mac);
+  absl::ReaderMutexLock lock(&mu_);
+  Slot* free_slot = nullptr;
+  const Slot* s = FindLocked(table_.load(), key, &free_slot);
+  if (s == nullptr) return std::nullopt;
+  const uint64_t v = s->value.load(std::memory_order_relaxed);
+  if (Expired(*s, v, now_ns)) return std::nullopt;
+  return EntryOf(key, v, *s);
+}
+
+bool MacTable::MatchesLocked(uint64_t key, uint64_t value, const Slot& slot,
+                             const AddressFilter& f, int64_t now_ns) const {
+  if (f.vid && KeyVid(key) != *f.vid) return false;
+  if (f.mac && KeyMac(key) != *f.mac) return false;
+  if (f.port && ValuePort(value) != *f.port) return false;
+  if (f.is_static && ValueStatic(value) != *f.is_static) return false;
+  return !Expired(slot, value, now_ns);
+}
+
+AddressPage MacTable::ListPage(std::optional<AddressKey> after, size_t limit,
+                               const AddressFilter& filter,
+                               int64_t now_ns) const {
+  AddressPage page;
+  if (limit == 0 || (after && after->vid > 0xfff) ||
+      (filter.vid && *filter.vid > 0xfff)) {
+    return page;
+  }
+  absl::ReaderMutexLock lock(&mu_);
+  Table* t = table_.load();
+  // Returns false once the page is full.
+  auto visit = [&](uint64_t bare_key) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    const uint64_t key = bare_key | kPresent;
+    Slot* free_slot = nullptr;
+    const Slot* s = FindLocked(t, key, &free_slot);
+    if (s == nullptr) return true;
+    const uint64_t v = s->value.load(std::memory_order_relaxed);
+    if (!MatchesLocked(key, v, *s, filter, now_ns)) return true;
+    if (page.entries.size() == limit) {  // one more exists: not the end
+      const AddressEntry& last = page.entries.back();
+      page.next_after = AddressKey{last.vid, last.mac};
+      return false;
+    }
+    page.entries.push_back(EntryOf(key, v, *s));
+    return true;
+  };
+  const uint64_t start =
+      after ? (Key(after->vid, after->mac) & kKeyBits) + 1 : 0;
+  if (filter.mac) {
+    // One probe per VID, in VID order.
+    for (uint32_t vid = static_cast<uint32_t>(start >> 48); vid <= 0xfff; ++vid) {
+      if (filter.vid && vid != *filter.vid) continue;
+      const uint64_t k = Key(static_cast<uint16_t>(vid), *filter.mac) & kKeyBits;
+      if (k < start) continue;
+      if (!visit(k)) break;
+    }
+    return page;
+  }
+  uint64_t from = start;
+  uint64_t end = kKeyBits;  // inclusive
+  if (filter.vid) {
+    const uint64_t lo = uint64_t{*filter.vid} << 48;
+    from = std::max(from, lo);
+    end = lo | 0xffffffffffffULL;
+  }
+  const absl::btree_set<uint64_t>& keys =
+      filter.is_static.value_or(false) ? static_index_ : index_;
+  for (auto it = keys.lower_bound(from); it != keys.end() && *it <= end; ++it) {
+    if (!visit(*it)) break;
+  }
+  return page;
+}
+
+size_t MacTable::CountMatching(const AddressFilter& f) const {
+  if (f.vid && *f.vid > 0xfff) return 0;
+  absl::ReaderMutexLock lock(&mu_);
+  const size_t live = live_.load(std::memory_order_relaxed);
+  const size_t statics = static_.load(std::memory_order_relaxed);
+  if (!f.vid && !f.mac) {
+    if (!f.port) {
+      if (!f.is_static) return live;
+      return *f.is_static ? statics : live - statics;
+    }
+    auto it = port_counts_.find(PackPort(*f.port));
+    if (it == port_counts_.end()) return 0;
+    if (!f.is_static) return it->second.total;
+    return *f.is_static ? it->second.statics
+                        : it->second.total - it->second.statics;
+  }
+  if (f.vid && !f.mac && !f.port && !f.is_static) return vid_counts_[*f.vid & 0xfff];
+  Table* t = table_.load();
+  size_t n = 0;
+  // Counts like the counters: expired entries not yet removed included.
+  auto count = [&](uint64_t bare_key) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    Slot* free_slot = nullptr;
+    const Slot* s = FindLocked(t, bare_key | kPresent, &free_slot);
+    if (s == nullptr) return;
+    const uint64_t v = s->value.load(std::memory_order_relaxed);
+    if (f.port && ValuePort(v) != *f.port) return;
+    if (f.is_static && ValueStatic(v) != *f.is_static) return;
+    ++n;
+  };
+  if (f.mac) {
+    for (uint32_t vid = 0; vid <= 0xfff; ++vid) {
+      if (f.vid && vid != *f.vid) continue;
+      count(Key(static_cast<uint16_t>(vid), *f.mac) & kKeyBits);
+    }
+    return n;
+  }
+  const uint64_t lo = uint64_t{*f.vid} << 48;
+  for (auto it = index_.lower_bound(lo);
+       it != index_.end() && *it <= (lo | 0xffffffffffffULL); ++it) {
+    count(*it);
+  }
+  return n;
+}
+
+size_t MacTable::CountForPort(PortRef port) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = port_counts_.find(PackPort(port));
+  return it == port_counts_.end() ? 0 : it->second.total;
+}
+
+size_t MacTable::StaticCountForPort(PortRef port) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = port_counts_.find(PackPort(port));
+  return it == port_counts_.end() ? 0 : it->second.statics;
+}
+
+size_t MacTable::CountForVid(uint16_t vid) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return vid_counts_[vid & 0xfff];
 }
 
 void MacTable::SetMaxAddresses(uint32_t max_addresses) {

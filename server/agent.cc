@@ -86,9 +86,9 @@ void Agent::FillBridgeLocked(const BridgeEntry& e, v1::Bridge* out) const {
   out->set_port_count(members);
   out->set_span_port_count(spans);
   out->set_vport_count(static_cast<uint32_t>(vports_.CountOnBridge(e.bridge->name())));
-  const AddressCounts counts = e.bridge->address_counts();
+  const AddressCounts counts = e.bridge->GetAddressCounts();
   out->set_address_count(static_cast<uint32_t>(counts.total));
-  out->set_static_address_count(static_cast<uint32_t>(counts.static_entries));
+  out->set_static_address_count(static_cast<uint32_t>(counts.statics));
 }
 
 void Agent::FillPortLocked(const BridgeEntry& e, const PortRecord& rec, const PortInfo& info,

@@ -30,15 +30,17 @@ v1::Address Agent::AddressToProto(const BridgeEntry& e, const AddressInfo& a) co
 
 absl::Status Agent::ListAddresses(const v1::ListAddressesRequest& req,
                                   v1::ListAddressesResponse* resp) {
-  absl::StatusOr<AddressQuery> q = ParseAddressQuery(req);
+  absl::StatusOr<AddressListing> q = ParseAddressListing(req);
   if (!q.ok()) return q.status();
-  AddressFilter filter;
-  if (!q->port.empty()) filter.port = q->port;
-  filter.vid = q->vid;
-  filter.mac = q->mac;
+  AddressQuery query;
+  query.port = q->port;
+  query.vid = q->vid;
+  query.mac = q->mac;
   if (q->type != v1::ADDRESS_TYPE_UNSPECIFIED) {
-    filter.is_static = q->type == v1::ADDRESS_TYPE_STATIC;
+    query.is_static = q->type == v1::ADDRESS_TYPE_STATIC;
   }
+  std::optional<AddressKey> after;
+  if (q->after) after = AddressKey{q->after->first, q->after->second};
   absl::ReaderMutexLock lock(&mu_);
   absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "list addresses");
   if (!e.ok()) return e.status();
@@ -47,15 +49,14 @@ absl::Status Agent::ListAddresses(const v1::ListAddressesRequest& req,
         PortOr(**e, q->port, false, PortObj(q->port, "list addresses"));
     if (!rec.ok()) return rec.status();
   }
-  size_t matching = 0;
-  // One more than the page: whether a next page exists.
-  std::vector<AddressInfo> page =
-      (*e)->bridge->ListAddressPage(filter, q->after, q->page_size + 1, &matching);
-  resp->set_total_count(static_cast<uint32_t>(matching));
-  const bool more = page.size() > q->page_size;
-  if (more) page.resize(q->page_size);
-  for (const AddressInfo& a : page) *resp->add_addresses() = AddressToProto(**e, a);
-  if (more) resp->set_next_page_token(NextPageToken(*q, page.back().vid, page.back().mac));
+  absl::StatusOr<AddressInfoPage> page =
+      (*e)->bridge->ListAddressPage(query, after, q->page_size);
+  if (!page.ok()) return page.status();
+  resp->set_total_count(static_cast<uint32_t>(page->total_matching));
+  for (const AddressInfo& a : page->addresses) *resp->add_addresses() = AddressToProto(**e, a);
+  if (page->next_after) {
+    resp->set_next_page_token(NextPageToken(*q, page->next_after->vid, page->next_after->mac));
+  }
   return absl::OkStatus();
 }
 
@@ -104,7 +105,7 @@ absl::Status Agent::AddStaticAddress(const v1::AddStaticAddressRequest& req,
       vid = info->config.pvid;
     }
     const std::string obj = AddrObj(*mac, vid, "add");
-    const std::optional<AddressInfo> existing = (*e)->bridge->FindAddress(*vid, *mac);
+    const std::optional<AddressInfo> existing = (*e)->bridge->GetAddress(*vid, *mac);
     if (existing && existing->is_static) {
       return absl::AlreadyExistsError(
           absl::StrCat(obj, ": static entry exists on port ", Quote(existing->port)));
@@ -162,16 +163,19 @@ absl::Status Agent::DeleteAddress(const v1::DeleteAddressRequest& req,
   }
   absl::MutexLock config_lock(&config_mu_);
   const std::string obj = AddrObj(*mac, vid, "delete");
-  AddressFilter filter;
-  filter.mac = *mac;
-  filter.vid = vid;
+  AddressQuery query;
+  query.mac = *mac;
+  query.vid = vid;
   std::vector<AddressInfo> victims;
   {
     absl::ReaderMutexLock lock(&mu_);
     absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "delete address");
     if (!e.ok()) return e.status();
-    // A MAC has at most one entry per VID: 4094 entries bound the listing.
-    victims = (*e)->bridge->ListAddressPage(filter, std::nullopt, kVlanMax + 1, nullptr);
+    // A MAC has at most one entry per VID: 4096 entries bound the listing.
+    absl::StatusOr<AddressInfoPage> page =
+        (*e)->bridge->ListAddressPage(query, std::nullopt, 4096);
+    if (!page.ok()) return page.status();
+    victims = std::move(page->addresses);
   }
   if (victims.empty()) return NotFound(obj, "not found");
   if (std::any_of(victims.begin(), victims.end(),
@@ -238,12 +242,15 @@ absl::Status Agent::FlushAddresses(const v1::FlushAddressesRequest& req,
     if (req.port().empty()) {
       removed = b->FlushAddresses(all);
     } else {
-      AddressFilter filter;
-      filter.port = req.port();
-      if (!all) filter.is_static = false;
-      for (const AddressInfo& a : b->ListAddressPage(
-               filter, std::nullopt, std::numeric_limits<size_t>::max(), nullptr)) {
-        if (b->DeleteAddress(a.vid, a.mac).ok()) ++removed;
+      AddressQuery query;
+      query.port = req.port();
+      if (!all) query.is_static = false;
+      absl::StatusOr<AddressInfoPage> page =
+          b->ListAddressPage(query, std::nullopt, std::numeric_limits<size_t>::max());
+      if (page.ok()) {
+        for (const AddressInfo& a : page->addresses) {
+          if (b->DeleteAddress(a.vid, a.mac).ok()) ++removed;
+        }
       }
     }
   }

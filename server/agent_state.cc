@@ -83,10 +83,12 @@ AgentConfig Agent::ExportConfigLocked() const {
         }
       }
     }
-    AddressFilter statics;
+    AddressQuery statics;
     statics.is_static = true;
-    for (const AddressInfo& a : e.bridge->ListAddressPage(
-             statics, std::nullopt, std::numeric_limits<size_t>::max(), nullptr)) {
+    absl::StatusOr<AddressInfoPage> page =
+        e.bridge->ListAddressPage(statics, std::nullopt, std::numeric_limits<size_t>::max());
+    if (!page.ok()) continue;
+    for (const AddressInfo& a : page->addresses) {
       v1::AddStaticAddressRequest* s = out.add_static_addresses();
       s->set_bridge(name);
       s->set_mac(FormatMac(a.mac));

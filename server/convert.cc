@@ -429,36 +429,31 @@ v1::Rule RuleToProto(const Rule& r) {
 
 // ---- counters -----------------------------------------------------------------
 
+// The dataplane declares each reason once (dataplane/drop_reason.h) with
+// the suffix of its proto value; here every one is checked at compile time
+// to be the proto value dataplane value + 1, so the mapping is arithmetic
+// and a reason added on one side only does not build.
+#define VEB_CHECK_DROP_(e, name, proto)                                 \
+  static_assert(static_cast<int>(DropReason::e) + 1 == v1::DROP_REASON_##proto, \
+                "DropReason::" #e " is not DROP_REASON_" #proto);
+VEB_DROP_REASONS(VEB_CHECK_DROP_)
+#undef VEB_CHECK_DROP_
+static_assert(v1::DropReason_ARRAYSIZE == kNumDropReasons + 1,
+              "veb.v1.DropReason and dataplane/drop_reason.h differ");
+#define VEB_CHECK_REFUSAL_(e, name, proto)                                          \
+  static_assert(static_cast<int>(LearnRefusal::e) + 1 == v1::LEARN_REFUSED_REASON_##proto, \
+                "LearnRefusal::" #e " is not LEARN_REFUSED_REASON_" #proto);
+VEB_LEARN_REFUSALS(VEB_CHECK_REFUSAL_)
+#undef VEB_CHECK_REFUSAL_
+static_assert(v1::LearnRefusedReason_ARRAYSIZE == kNumLearnRefusals + 1,
+              "veb.v1.LearnRefusedReason and dataplane/drop_reason.h differ");
+
 v1::DropReason DropReasonToProto(DropReason r) {
-  switch (r) {
-    case DropReason::kLinkDown: return v1::DROP_REASON_LINK_DOWN;
-    case DropReason::kUntagged: return v1::DROP_REASON_UNTAGGED;
-    case DropReason::kTaggedIn: return v1::DROP_REASON_TAGGED_IN;
-    case DropReason::kTaggedOut: return v1::DROP_REASON_TAGGED_OUT;
-    case DropReason::kDoubleTagged: return v1::DROP_REASON_DOUBLE_TAGGED;
-    case DropReason::kSvlan: return v1::DROP_REASON_SVLAN;
-    case DropReason::kBlockNonIpIn: return v1::DROP_REASON_BLOCKNONIP_IN;
-    case DropReason::kBlockNonIpOut: return v1::DROP_REASON_BLOCKNONIP_OUT;
-    case DropReason::kLocked: return v1::DROP_REASON_LOCKED;
-    case DropReason::kRulesIn: return v1::DROP_REASON_RULES_IN;
-    case DropReason::kRulesOut: return v1::DROP_REASON_RULES_OUT;
-    case DropReason::kHairpin: return v1::DROP_REASON_HAIRPIN;
-    case DropReason::kProtected: return v1::DROP_REASON_PROTECTED;
-    case DropReason::kReservedAddress: return v1::DROP_REASON_RESERVED_ADDRESS;
-    case DropReason::kRunt: return v1::DROP_REASON_RUNT;
-    case DropReason::kTooBig: return v1::DROP_REASON_TOO_BIG;
-    case DropReason::kTxError: return v1::DROP_REASON_TX_ERROR;
-    case DropReason::kNoBuffer: return v1::DROP_REASON_NO_BUFFER;
-  }
-  return v1::DROP_REASON_UNSPECIFIED;
+  return static_cast<v1::DropReason>(static_cast<int>(r) + 1);
 }
 
 v1::LearnRefusedReason LearnRefusalToProto(LearnRefusal r) {
-  switch (r) {
-    case LearnRefusal::kTableFull: return v1::LEARN_REFUSED_REASON_TABLE_FULL;
-    case LearnRefusal::kStatic: return v1::LEARN_REFUSED_REASON_STATIC_ENTRY;
-  }
-  return v1::LEARN_REFUSED_REASON_UNSPECIFIED;
+  return static_cast<v1::LearnRefusedReason>(static_cast<int>(r) + 1);
 }
 
 BackendStats BackendStatsOf(const OpenedPort& opened) {
@@ -499,17 +494,11 @@ void FillBridgeCounters(const BridgeCounters& c, v1::BridgeCounters* out) {
   out->set_addresses_learned(c.learned);
   out->set_addresses_moved(c.moved);
   out->set_addresses_expired(c.expired);
-  // TABLE_FULL, STATIC_ENTRY from the dataplane; INVALID_SOURCE is not
-  // counted by the dataplane (multicast/zero sources are simply not learned)
-  // and is reported as 0.
-  for (size_t i = 0; i < kNumLearnRefusals; ++i) {
+  for (LearnRefusal reason : kAllLearnRefusals) {
     v1::LearnRefusedCount* r = out->add_learn_refused();
-    r->set_reason(LearnRefusalToProto(static_cast<LearnRefusal>(i)));
-    r->set_packets(c.refused[i]);
+    r->set_reason(LearnRefusalToProto(reason));
+    r->set_packets(c.refused[static_cast<size_t>(reason)]);
   }
-  v1::LearnRefusedCount* r = out->add_learn_refused();
-  r->set_reason(v1::LEARN_REFUSED_REASON_INVALID_SOURCE);
-  r->set_packets(0);
 }
 
 absl::StatusOr<Backend> BackendFromProto(absl::string_view prefix,

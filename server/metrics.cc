@@ -31,14 +31,6 @@ void Add(MetricFamily* f, std::vector<ClientMetric::Label> labels, double value)
   f->metric.push_back(std::move(m));
 }
 
-const char* RefusalLabel(LearnRefusal r) {
-  switch (r) {
-    case LearnRefusal::kTableFull: return "table_full";
-    case LearnRefusal::kStatic: return "static_entry";
-  }
-  return "unknown";
-}
-
 }  // namespace
 
 std::vector<MetricFamily> AgentCollector::Collect() const {
@@ -86,7 +78,7 @@ std::vector<MetricFamily> AgentCollector::Collect() const {
     Add(&moved, {b}, static_cast<double>(v.counters.moved));
     Add(&expired, {b}, static_cast<double>(v.counters.expired));
     for (size_t i = 0; i < kNumLearnRefusals; ++i) {
-      Add(&refused, {b, {"reason", RefusalLabel(static_cast<LearnRefusal>(i))}},
+      Add(&refused, {b, {"reason", LearnRefusalName(static_cast<LearnRefusal>(i))}},
           static_cast<double>(v.counters.refused[i]));
     }
     Add(&flooded, {b}, static_cast<double>(v.counters.flooded));

@@ -845,6 +845,8 @@ TEST_F(SwitchServiceTest, Counters) {
   Inject("veb0", "eth1", kA, kB);  // unknown: flooded to eth2
   Inject("veb0", "eth2", kB, kA);  // known: unicast to eth1
   Inject("veb0", "eth1", kA, kA);  // hairpin: dropped on input
+  // A multicast source is never learned: counted as INVALID_SOURCE.
+  Inject("veb0", "eth2", 0x01005e000001ULL, kB);  // (and to kB on eth2: hairpin)
 
   v1::GetPortCountersRequest req;
   req.set_bridge("veb0");
@@ -873,7 +875,10 @@ TEST_F(SwitchServiceTest, Counters) {
   EXPECT_EQ(list.bridges(0).addresses_learned(), 2u);
   EXPECT_EQ(list.bridges(0).flooded_packets(), 1u);
   EXPECT_EQ(list.bridges(0).ports_size(), 2);
-  EXPECT_EQ(list.bridges(0).learn_refused_size(), 3);
+  ASSERT_EQ(list.bridges(0).learn_refused_size(), 3);
+  EXPECT_EQ(list.bridges(0).learn_refused(2).reason(), v1::LEARN_REFUSED_REASON_INVALID_SOURCE);
+  EXPECT_EQ(list.bridges(0).learn_refused(2).packets(), 1u);
+  EXPECT_EQ(list.bridges(0).learn_refused(0).packets(), 0u);
   v1::ListCountersRequest lreq;
   lreq.set_bridge("nope");
   EXPECT_THAT(Call(&v1::Switch::Stub::ListCounters, lreq), CodeIs(grpc::NOT_FOUND));

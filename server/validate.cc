@@ -186,8 +186,8 @@ std::string PodVportName(const v1::CniAttachment& a) {
   return absl::StrFormat("vp%08x", static_cast<uint32_t>(h ^ (h >> 32)));
 }
 
-absl::StatusOr<AddressQuery> ParseAddressQuery(const v1::ListAddressesRequest& req) {
-  AddressQuery q;
+absl::StatusOr<AddressListing> ParseAddressListing(const v1::ListAddressesRequest& req) {
+  AddressListing q;
   const std::string obj = BridgeObj(req.bridge(), "list addresses");
   if (absl::Status s = ValidateName(obj, req.bridge()); !s.ok()) return s;
   if (!req.port().empty()) {
@@ -243,7 +243,7 @@ absl::StatusOr<AddressQuery> ParseAddressQuery(const v1::ListAddressesRequest& r
   return q;
 }
 
-std::string NextPageToken(const AddressQuery& q, uint16_t vid, Mac mac) {
+std::string NextPageToken(const AddressListing& q, uint16_t vid, Mac mac) {
   return absl::StrFormat("%x.%x.%x", q.fingerprint, vid, mac);
 }
 

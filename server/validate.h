@@ -87,7 +87,7 @@ absl::Status VportNotFound(const Req& req, absl::string_view op) {
 // A ListAddresses request, checked. Page tokens are
 // `<filter fingerprint>.<vid>.<mac>` in hex, naming the last entry returned;
 // a token only continues the listing with the filters it was issued for.
-struct AddressQuery {
+struct AddressListing {
   std::string obj;  // `bridge "b": list addresses`
   std::string port;  // empty: any
   std::optional<uint16_t> vid;
@@ -98,8 +98,8 @@ struct AddressQuery {
   uint64_t fingerprint = 0;
 };
 inline constexpr uint32_t kMaxAddressPage = 10000;
-absl::StatusOr<AddressQuery> ParseAddressQuery(const v1::ListAddressesRequest& req);
-std::string NextPageToken(const AddressQuery& q, uint16_t vid, Mac mac);
+absl::StatusOr<AddressListing> ParseAddressListing(const v1::ListAddressesRequest& req);
+std::string NextPageToken(const AddressListing& q, uint16_t vid, Mac mac);
 
 // WatchEvents type filters: every value a known, non-UNSPECIFIED type.
 absl::StatusOr<std::set<v1::EventType>> ParseWatchTypes(const v1::WatchEventsRequest& req);

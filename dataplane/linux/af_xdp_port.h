@@ -2,7 +2,7 @@
 // receive queue, sharing one UMEM (sockets and rings through libxdp). The
 // port loads its own six-instruction redirect program and attaches it with a
 // BPF link it owns, so the program goes away with the port -- also when the
-// agent is killed -- and nothing needs a bpffs (DESIGN 4).
+// agent is killed -- and nothing needs a bpffs (docs/design.md).
 //
 // Design:
 // - One UMEM per port in 4 KiB frames: kRxFrames per receive queue (always

@@ -71,7 +71,7 @@ absl::Status LinkMonitor::Start() {
     sock_.reset();
     return links.status();
   }
-  for (const LinkEvent& ev : *links) known_.insert(ev.ifindex);
+  for (const LinkEvent& ev : *links) tracker_.Seed(ev);
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) {
     sock_.reset();
@@ -93,31 +93,54 @@ void LinkMonitor::Stop() {
   sock_.reset();
 }
 
-void LinkMonitor::Handle(const LinkEvent& ev) {
+void LinkStateTracker::Seed(const LinkEvent& ev) {
   if (ev.deleted) {
-    known_.erase(ev.ifindex);
+    links_.erase(ev.ifindex);
   } else {
-    known_.insert(ev.ifindex);
+    links_[ev.ifindex] = State{ev.running, ev.mtu};
   }
+}
+
+void LinkStateTracker::Observe(LinkEvent& ev) {
+  if (ev.deleted) {
+    ev.running_changed = ev.mtu_changed = false;
+    links_.erase(ev.ifindex);
+    return;
+  }
+  auto [it, inserted] = links_.try_emplace(ev.ifindex);
+  ev.running_changed = inserted || it->second.running != ev.running;
+  ev.mtu_changed = inserted || it->second.mtu != ev.mtu;
+  it->second = State{ev.running, ev.mtu};
+}
+
+std::vector<LinkEvent> LinkStateTracker::Resync(std::vector<LinkEvent> now) {
+  absl::flat_hash_map<int, bool> present;
+  for (const LinkEvent& ev : now) present[ev.ifindex] = true;
+  std::vector<LinkEvent> out;
+  for (const auto& [ifindex, state] : links_) {
+    if (present.contains(ifindex)) continue;
+    LinkEvent ev;
+    ev.ifindex = ifindex;
+    ev.deleted = true;
+    out.push_back(ev);
+  }
+  for (LinkEvent& ev : out) Observe(ev);
+  for (LinkEvent& ev : now) {
+    Observe(ev);
+    out.push_back(std::move(ev));
+  }
+  return out;
+}
+
+void LinkMonitor::Handle(LinkEvent ev) {
+  tracker_.Observe(ev);
   callback_(ev);
 }
 
 void LinkMonitor::Resync() {
   auto links = DumpLinks();
   if (!links.ok()) return;  // try again at the next overrun
-  absl::flat_hash_set<int> now;
-  for (const LinkEvent& ev : *links) now.insert(ev.ifindex);
-  std::vector<int> gone;
-  for (int ifindex : known_) {
-    if (!now.contains(ifindex)) gone.push_back(ifindex);
-  }
-  for (int ifindex : gone) {
-    LinkEvent ev;
-    ev.ifindex = ifindex;
-    ev.deleted = true;
-    Handle(ev);
-  }
-  for (const LinkEvent& ev : *links) Handle(ev);
+  for (const LinkEvent& ev : tracker_.Resync(*std::move(links))) callback_(ev);
 }
 
 void LinkMonitor::Run() {

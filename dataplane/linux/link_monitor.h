@@ -1,9 +1,16 @@
 // Watches the host's interfaces through a libnl route socket subscribed to
 // RTNLGRP_LINK, on its own thread. For every RTM_NEWLINK it reports the
 // link's running state (IFF_UP and IFF_RUNNING, i.e. carrier/oper up) and
-// MTU; for RTM_DELLINK (interface deleted, or moved to another namespace) it
-// reports deletion. The agent maps ifindexes to ports: running -> S1
-// (LinuxPort::set_running), deleted -> remove the port (S12).
+// MTU, with what changed since the last report for that ifindex; for
+// RTM_DELLINK (interface deleted, or moved to another namespace) it reports
+// deletion. The agent maps ifindexes to ports: running -> S1
+// (LinuxPort::set_running), mtu -> LinuxPort::set_mtu (the too_big check of
+// S11 uses the port's MTU, so an `ip link set mtu` must reach it), deleted ->
+// remove the port (S12).
+//
+// What changed is worked out by LinkStateTracker, which holds no socket, so it
+// is unit-tested without a network namespace; the monitor only feeds it the
+// kernel's messages.
 //
 // If the kernel drops notifications (socket overrun, ENOBUFS), the monitor
 // re-reads every link and reports each as a change, and reports as deleted
@@ -20,7 +27,9 @@
 #include <string>
 #include <thread>
 
-#include "absl/container/flat_hash_set.h"
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "dataplane/linux/netlink.h"
 
@@ -31,7 +40,33 @@ struct LinkEvent {
   std::string name;
   bool deleted = false;
   bool running = false;  // meaningless when deleted
-  uint32_t mtu = 0;
+  uint32_t mtu = 0;      // meaningless when deleted
+  // Since the previous event for this ifindex (both set for a link seen for
+  // the first time). A resync after lost notifications reports every link;
+  // these say which reports carry a change.
+  bool running_changed = false;
+  bool mtu_changed = false;
+};
+
+// The last reported state of each link, and the change flags of each new
+// report. Not thread-safe: one owner (the monitor thread, after Start).
+class LinkStateTracker {
+ public:
+  // Fills `ev`'s change flags against the last state and records `ev`.
+  void Observe(LinkEvent& ev);
+  // Records a link without reporting it (the links present at Start).
+  void Seed(const LinkEvent& ev);
+  // The events a full dump `now` implies: a deletion for every known link
+  // missing from it, then every link of `now` with its change flags.
+  std::vector<LinkEvent> Resync(std::vector<LinkEvent> now);
+  bool known(int ifindex) const { return links_.contains(ifindex); }
+
+ private:
+  struct State {
+    bool running = false;
+    uint32_t mtu = 0;
+  };
+  absl::flat_hash_map<int, State> links_;
 };
 
 class LinkMonitor {
@@ -51,13 +86,13 @@ class LinkMonitor {
  private:
   void Run();
   void Resync();
-  void Handle(const LinkEvent& ev);
+  void Handle(LinkEvent ev);
 
   const Callback callback_;
   NlSocket sock_;
   int stop_fd_ = -1;
   std::thread thread_;
-  absl::flat_hash_set<int> known_;  // monitor thread only (after Start)
+  LinkStateTracker tracker_;  // monitor thread only (after Start)
 };
 
 }  // namespace veb

@@ -1,7 +1,7 @@
 // Software offloads for egress backends that carry no virtio_net_hdr (AF_XDP):
 // a frame received with a vnet header (AF_PACKET, TAP) may be a GSO
 // super-frame or carry a partial checksum, and must leave such a port as the
-// wire frames the sending stack meant (DESIGN 2: "frames leaving by a port
+// wire frames the sending stack meant (docs/design.md: "frames leaving by a port
 // without offload are segmented/checksummed in software").
 //
 // Supported: GSO TCPv4/TCPv6 (with ECN: CWR on the first segment only) and

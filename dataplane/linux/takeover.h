@@ -1,5 +1,5 @@
 // What taking an interface over means for every backend that uses a packet
-// socket (AF_PACKET, AF_XDP; DESIGN 2): promiscuous mode and LRO off. The
+// socket (AF_PACKET, AF_XDP; docs/design.md): promiscuous mode and LRO off. The
 // promiscuous mode is a PACKET_MR_PROMISC membership of a packet socket, so
 // the kernel drops it when that socket closes (even if the agent is killed);
 // LRO is turned back on by the backend's destructor if it was on.

@@ -1,4 +1,4 @@
-// Vports: how a network stack joins a bridge (DESIGN §2). Created and deleted
+// Vports: how a network stack joins a bridge (docs/design.md). Created and deleted
 // through libnl; the agent then opens the switch-side end as a port.
 //  - Pod veth vport: one RTM_NEWLINK creates the veth pair with the pod end
 //    directly inside the pod's network namespace (IFLA_NET_NS_FD on the peer,

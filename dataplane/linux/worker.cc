@@ -282,11 +282,4 @@ absl::Status WorkerPool::Detach(const LinuxPort* port) {
   return w.Call(std::move(c));
 }
 
-std::vector<int> WorkerPool::attached_count() const {
-  absl::MutexLock lock(&mu_);
-  std::vector<int> out;
-  for (const auto& w : workers_) out.push_back(w->attached);
-  return out;
-}
-
 }  // namespace veb

@@ -15,7 +15,7 @@
 // optional dead-port callback (from the worker thread; it must not block or
 // call Detach itself).
 //
-// Thread-safety: Attach/Detach/Stop/attached_count may be called from any
+// Thread-safety: Attach/Detach/Stop may be called from any
 // thread except a worker thread; not concurrently with the destructor.
 #ifndef VEB_DATAPLANE_LINUX_WORKER_H_
 #define VEB_DATAPLANE_LINUX_WORKER_H_
@@ -64,8 +64,6 @@ class WorkerPool {
                              PortRef ref);
   // Stops polling `port`; afterwards no worker uses it. NOT_FOUND if unknown.
   absl::Status Detach(const LinuxPort* port);
-  // Ports attached to each worker.
-  std::vector<int> attached_count() const;
   // Stops and joins the threads; attached ports are dropped. Idempotent.
   void Stop();
 
