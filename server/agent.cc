@@ -3,6 +3,7 @@
 // agent_addresses.cc, agent_vports.cc and agent_state.cc (see agent.h).
 #include "server/agent.h"
 
+#include <malloc.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -561,9 +562,13 @@ void Agent::OnInterfaceGone(const std::string& ifname, uint32_t ifindex) {
 
 void Agent::Sweep() {
   std::vector<std::pair<std::string, std::string>> pods;  // vport, netns
+  size_t addresses = 0;
   {
     absl::ReaderMutexLock lock(&mu_);
-    for (auto& [name, e] : bridges_) e.bridge->ExpireAddresses();
+    for (auto& [name, e] : bridges_) {
+      e.bridge->ExpireAddresses();
+      addresses += e.bridge->address_count();
+    }
     for (const auto& [name, v] : vports_.all()) {
       if (v.pod()) pods.emplace_back(name, v.spec.netns);
     }
@@ -589,6 +594,16 @@ void Agent::Sweep() {
     PersistCurrent();
   }
   qsbr_.Reclaim();
+  // Memory returns after a big table empties (flush, expiry, port removal):
+  // the MAC table frees its slots and index nodes, but glibc keeps freed
+  // heap for reuse until asked. Trimmed with no lock held, once the tables
+  // hold less than half of what they held at their peak.
+  size_t peak = address_peak_.load();
+  if (addresses > peak) address_peak_.store(peak = addresses);
+  if (peak >= kTrimAboveAddresses && addresses < peak / 2) {
+    malloc_trim(0);
+    address_peak_.store(addresses);
+  }
 }
 
 Bridge* Agent::BridgeForTesting(const std::string& name) {

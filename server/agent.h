@@ -281,6 +281,9 @@ class Agent {
   mutable absl::Mutex mu_;
   bool replaying_ ABSL_GUARDED_BY(config_mu_) = false;
   std::atomic<uint64_t> save_failures_{0};
+  // Sweep: the most addresses seen since memory was last given back.
+  static constexpr size_t kTrimAboveAddresses = 10000;
+  std::atomic<size_t> address_peak_{0};
   std::atomic<bool> saves_failing_{false};
   std::map<std::string, BridgeEntry> bridges_ ABSL_GUARDED_BY(mu_);
   // Interface name -> bridge holding it (member or span port).

@@ -4,14 +4,58 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace veb::server {
+
+namespace {
+
+// The PID recorded in the lock file, 0 if none.
+int HolderPid(int fd) {
+  char buf[32] = {};
+  const ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+  int pid = 0;
+  if (n <= 0 || !absl::SimpleAtoi(absl::StripAsciiWhitespace(buf), &pid)) return 0;
+  return pid;
+}
+
+// The holder is on its way out: gone, a zombie, or with SIGKILL pending (a
+// process killed with -9 still closes its files for a moment, and the lock
+// goes with the last of them).
+bool Dying(int pid) {
+  if (pid <= 0) return false;
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  if (!status) return true;
+  std::string line;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, "State:") &&
+        (line.find('Z') != std::string::npos || line.find('X') != std::string::npos)) {
+      return true;
+    }
+    if (absl::StartsWith(line, "SigPnd:") || absl::StartsWith(line, "ShdPnd:")) {
+      uint64_t mask = 0;
+      if (absl::SimpleHexAtoi(absl::StripAsciiWhitespace(line.substr(7)), &mask) &&
+          (mask & (uint64_t{1} << (SIGKILL - 1))) != 0) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace
 
 absl::StatusOr<InstanceLock> InstanceLock::Acquire(const std::string& path) {
   const std::string lock_path = path + ".lock";
@@ -20,18 +64,20 @@ absl::StatusOr<InstanceLock> InstanceLock::Acquire(const std::string& path) {
     return absl::UnavailableError(
         absl::StrCat(lock_path, ": cannot open: ", std::strerror(errno)));
   }
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  const absl::Time deadline = absl::Now() + kDyingHolderWait;
+  while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
-    char buf[32] = {};
-    const ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    const int pid = HolderPid(fd);
+    if (err == EWOULDBLOCK && Dying(pid) && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(10));
+      continue;
+    }
     close(fd);
     if (err != EWOULDBLOCK) {
       return absl::UnavailableError(absl::StrCat(lock_path, ": flock: ", std::strerror(err)));
     }
-    int pid = 0;
-    const bool known = n > 0 && absl::SimpleAtoi(absl::StripAsciiWhitespace(buf), &pid);
     return absl::FailedPreconditionError(absl::StrCat(
-        path, ": in use by another vebd", known ? absl::StrCat(" (pid ", pid, ")") : "",
+        path, ": in use by another vebd", pid > 0 ? absl::StrCat(" (pid ", pid, ")") : "",
         "; lock file ", lock_path));
   }
   const std::string pid = absl::StrCat(getpid(), "\n");

@@ -2,8 +2,10 @@
 // exclusive flock(2) on "<path>.lock" for each, taken before it touches the
 // socket, the state or any interface, and records its PID there. The kernel
 // drops the lock when the process dies, so a vebd killed with -9 can be
-// restarted at once; a second vebd started while one runs exits naming the
-// holder's PID instead of stealing the socket and the interfaces.
+// restarted at once (a holder that is dying -- SIGKILL pending, zombie, gone
+// -- is waited for, up to kDyingHolderWait, as the kernel closes its files);
+// a second vebd started while one runs exits at once naming the holder's PID
+// instead of stealing the socket and the interfaces.
 //
 // Thread-safety: an InstanceLock is owned by main() and not shared.
 #ifndef VEB_SERVER_INSTANCE_LOCK_H_
@@ -12,8 +14,11 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace veb::server {
+
+inline constexpr absl::Duration kDyingHolderWait = absl::Seconds(5);
 
 class InstanceLock {
  public:

@@ -2,10 +2,13 @@
 
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "dataplane/linux/af_packet_port.h"
 #include "dataplane/linux/af_xdp_port.h"
 #include "dataplane/linux/netlink.h"
@@ -154,6 +157,25 @@ absl::StatusOr<OpenedPort> LinuxPortOpener::Adopt(const VportSpec& spec, const V
   return Wrap(*std::move(p), Backend::kTap);
 }
 
+namespace {
+
+// A TAP still held by the agent that was killed a moment ago (the kernel
+// closes a dead process's files one by one) is retried, not given up: the
+// vport would otherwise be lost from the restored configuration.
+constexpr absl::Duration kTapHeldRetry = absl::Seconds(5);
+absl::StatusOr<int> RetryWhileHeld(const std::function<absl::StatusOr<int>()>& open) {
+  const absl::Time deadline = absl::Now() + kTapHeldRetry;
+  absl::StatusOr<int> fd = open();
+  while (!fd.ok() && fd.status().code() == absl::StatusCode::kUnavailable &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+    fd = open();
+  }
+  return fd;
+}
+
+}  // namespace
+
 absl::StatusOr<OpenedVport> LinuxPortOpener::ReopenVport(const VportSpec& spec,
                                                          Backend backend) {
   if (auto s = CheckBackend(spec, backend); !s.ok()) return Named(spec, "reopen", s);
@@ -177,7 +199,7 @@ absl::StatusOr<OpenedVport> LinuxPortOpener::ReopenVport(const VportSpec& spec,
     case VportType::kHost: {
       auto link = GetLink(sock->get(), spec.name);
       if (!link.ok()) return Named(spec, "reopen", link.status());
-      auto fd = OpenTapFd(spec.name, /*persistent=*/true);
+      auto fd = RetryWhileHeld([&] { return OpenTapFd(spec.name, /*persistent=*/true); });
       if (!fd.ok()) return Named(spec, "reopen", fd.status());
       v.ifindex = link->ifindex;
       v.mtu = link->mtu;
@@ -186,7 +208,7 @@ absl::StatusOr<OpenedVport> LinuxPortOpener::ReopenVport(const VportSpec& spec,
       break;
     }
     case VportType::kPodTap: {
-      auto fd = ReopenTapPodVport(spec.netns, spec.pod_ifname);
+      auto fd = RetryWhileHeld([&] { return ReopenTapPodVport(spec.netns, spec.pod_ifname); });
       if (!fd.ok()) return Named(spec, "reopen", fd.status());
       v.tap_fd = *fd;
       v.mtu = spec.mtu.value_or(1500);

@@ -43,7 +43,13 @@ absl::StatusOr<int> OpenTapFd(const std::string& name, bool persistent) {
   std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
   if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
-    if (errno == EINVAL || errno == EBUSY) {
+    if (errno == EBUSY) {
+      // Another process holds the TAP: e.g. an agent killed a moment ago
+      // whose files the kernel is still closing. Worth a retry.
+      return absl::UnavailableError(absl::StrCat(
+          "tap \"", name, "\": held by another process (", std::strerror(errno), ")"));
+    }
+    if (errno == EINVAL) {
       return absl::FailedPreconditionError(absl::StrCat(
           "tap \"", name, "\": exists and is not a free TAP (",
           std::strerror(errno), ")"));

@@ -31,7 +31,9 @@ namespace veb {
 // Opens /dev/net/tun and creates or attaches TAP `name` in the calling
 // thread's network namespace, configured as above (non-blocking, vnet header,
 // offloads). `persistent`: the device outlives the fd (TUNSETPERSIST).
-// Returns the fd; the caller owns it.
+// Returns the fd; the caller owns it. UNAVAILABLE when another process holds
+// the TAP (EBUSY: retrying may succeed once it lets go), FAILED_PRECONDITION
+// when `name` is another kind of interface.
 absl::StatusOr<int> OpenTapFd(const std::string& name, bool persistent);
 
 class TapPort final : public LinuxPort {
