@@ -132,6 +132,8 @@ run_step "grpcurl against vebd" "${LOGDIR}/grpcurl.log" bash test/grpcurl/grpcur
 run_step "vebctl golden tests" "${LOGDIR}/vebctl.log" bash test/vebctl/golden_test.sh
 # A real Prometheus server scraping vebd; kill -9 restart with a ping flowing.
 run_step "agent: Prometheus, restart" "${LOGDIR}/agent.log" bash test/agent/agent_test.sh
+# kill -9 + immediate restart, 100 times: one agent per state, nothing lost.
+run_step "agent: 100 kill -9 restarts" "${LOGDIR}/restart.log" bash test/agent/restart_test.sh
 # 8 clients x 1,000 mixed RPCs while a probe measures dataplane stalls.
 run_step "agent under load" "${LOGDIR}/load.log" bash test/load/load_test.sh
 # The CNI plugin through cnitool and the reference plugins (chaining, 60 pods,
