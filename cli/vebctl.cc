@@ -91,14 +91,17 @@ void PrintPort(const v1::Port& p, std::ostream& out) {
   if (p.discover()) flags.push_back("discover");
   if (p.blocknonip()) flags.push_back("blocknonip");
   if (p.locked()) flags.push_back("locked");
-  out << "\tport " << p.name() << " " << (p.running() ? "running" : "down") << " backend "
+  out << "\tport " << p.name() << " "
+      << (p.pending() ? "pending" : p.running() ? "running" : "down") << " backend "
       << Backend(p.backend());
   if (!p.backend_detail().empty()) out << " (" << p.backend_detail() << ")";
   out << " flags=<" << absl::StrJoin(flags, ",") << "> pvid "
       << Pvid(p.pvid());
   if (p.tagged_vids_size()) out << " tagged " << absl::StrJoin(p.tagged_vids(), ",");
   if (p.protected_domains_size()) out << " protected " << absl::StrJoin(p.protected_domains(), ",");
-  out << " mtu " << p.mtu() << " addresses " << p.address_count() << "\n";
+  out << " mtu " << p.mtu() << " addresses " << p.address_count();
+  if (p.pending()) out << " (" << p.pending_reason() << ")";
+  out << "\n";
 }
 
 void PrintRule(const v1::Rule& r, std::ostream& out) {
@@ -178,6 +181,7 @@ void PrintText(const std::string& rpc, const Message& m, std::ostream& out) {
             << " container " << v.pod().attachment().container_id();
       }
       for (const auto& p : v.ip_prefixes()) out << " ip " << p;
+      if (v.pending()) out << " pending (" << v.pending_reason() << ")";
       out << "\n";
     }
   } else if (rpc == "GetPortCounters") {
@@ -252,7 +256,10 @@ int Execute(const Invocation& inv, const std::string& socket, bool json) {
     PrintBridge(b.bridge(), out);
     for (const auto& p : ports.ports()) PrintPort(p, out);
     for (const auto& sp : spans.span_ports()) {
-      out << "\tspan " << sp.name() << " " << (sp.running() ? "running" : "down") << "\n";
+      out << "\tspan " << sp.name() << " "
+          << (sp.pending() ? "pending (" + sp.pending_reason() + ")"
+              : sp.running() ? "running" : "down")
+          << "\n";
     }
     return 0;
   }

@@ -4,6 +4,7 @@
 #include "server/agent.h"
 
 #include <malloc.h>
+#include <net/if.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -64,6 +65,11 @@ absl::StatusOr<Agent::PortRecord*> Agent::PortOr(BridgeEntry& e, const std::stri
 
 absl::Status Agent::CheckNotOwnedLocked(const std::string& bridge, const std::string& ifname,
                                         absl::string_view obj, bool span) const {
+  if (const PendingObject* p = FindPendingLocked("", ifname)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(obj, ": already a pending ", p->vport() ? "vport" : "port", " of bridge ",
+                     Quote(p->bridge()), " (delete it first)"));
+  }
   auto it = interface_owner_.find(ifname);
   if (it == interface_owner_.end()) return absl::OkStatus();
   if (it->second != bridge) {
@@ -216,11 +222,14 @@ absl::Status Agent::DeleteBridge(const v1::DeleteBridgeRequest& req,
         (rec.span ? spans : members)++;
       }
     }
-    if (!req.force() && !ports.empty()) {
+    size_t pending = 0;
+    for (const auto& [n, p] : pending_) pending += p.bridge() == req.name();
+    if (!req.force() && (!ports.empty() || pending > 0)) {
       std::vector<std::string> parts;
       if (members) parts.push_back(absl::StrCat(members, members == 1 ? " port" : " ports"));
       if (spans) parts.push_back(absl::StrCat(spans, spans == 1 ? " span port" : " span ports"));
       if (vports) parts.push_back(absl::StrCat(vports, vports == 1 ? " vport" : " vports"));
+      if (pending) parts.push_back(absl::StrCat(pending, " pending"));
       return absl::FailedPreconditionError(absl::StrCat(
           obj, ": has ", absl::StrJoin(parts, " and "), " (use force)"));
     }
@@ -241,6 +250,9 @@ absl::Status Agent::DeleteBridge(const v1::DeleteBridgeRequest& req,
   std::unique_ptr<Bridge> gone;
   {
     absl::MutexLock lock(&mu_);
+    for (auto p = pending_.begin(); p != pending_.end();) {
+      p = p->second.bridge() == req.name() ? pending_.erase(p) : std::next(p);
+    }
     auto it = bridges_.find(req.name());
     it->second.bridge->SetAddressEventSink(nullptr);
     gone = std::move(it->second.bridge);
@@ -511,6 +523,15 @@ absl::StatusOr<std::unique_ptr<EventHub::Subscription>> Agent::Watch(
 
 void Agent::OnLinkChange(const std::string& ifname, bool up, uint32_t mtu) {
   PortEventInfo info;
+  bool pending = false;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    pending = pending_.count(ifname) > 0;
+  }
+  if (pending) {
+    AttachPending(ifname);  // the interface is (back) there
+    return;
+  }
   {
     absl::ReaderMutexLock lock(&mu_);
     auto owner = interface_owner_.find(ifname);
@@ -562,9 +583,18 @@ void Agent::OnInterfaceGone(const std::string& ifname, uint32_t ifindex) {
 
 void Agent::Sweep() {
   std::vector<std::pair<std::string, std::string>> pods;  // vport, netns
+  std::vector<std::string> ready;  // pending objects whose interface is there
   size_t addresses = 0;
   {
     absl::ReaderMutexLock lock(&mu_);
+    for (const auto& [name, p] : pending_) {
+      const v1::CreateVportRequest* v = p.vport() ? &p.requests.vports(0) : nullptr;
+      struct stat st;
+      const bool there = v != nullptr && v->pod().type() == v1::VPORT_TYPE_TAP
+                             ? stat(v->pod().netns().c_str(), &st) == 0
+                             : if_nametoindex(name.c_str()) != 0;
+      if (there) ready.push_back(name);
+    }
     for (auto& [name, e] : bridges_) {
       e.bridge->ExpireAddresses();
       addresses += e.bridge->address_count();
@@ -593,6 +623,7 @@ void Agent::Sweep() {
     }
     PersistCurrent();
   }
+  for (const std::string& name : ready) AttachPending(name);
   qsbr_.Reclaim();
   // Memory returns after a big table empties (flush, expiry, port removal):
   // the MAC table frees its slots and index nodes, but glibc keeps freed

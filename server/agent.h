@@ -153,8 +153,8 @@ class Agent {
 
   // ---- housekeeping -----------------------------------------------------------
   // Expires dynamic addresses of every bridge, removes pod vports whose
-  // network namespace is gone, and reclaims retired snapshots; vebd calls it
-  // every second.
+  // network namespace is gone, attaches pending objects whose interface is
+  // there, and reclaims retired snapshots; vebd calls it every second.
   void Sweep();
   // Ends every WatchEvents stream.
   void Shutdown() { hub_.Shutdown(); }
@@ -162,13 +162,20 @@ class Agent {
   // The configuration as replayable requests (bridges, ports, span ports,
   // vports, rules, static addresses).
   AgentConfig ExportConfig() const;
-  // Replays `config` (state file or startup file). Requests that fail are
-  // described in `problems` (e.g. a port whose interface no longer exists)
-  // and skipped; bridges and vports that already exist are kept. Vports are
-  // reattached to their existing interfaces (pods keep theirs across a
-  // restart); a host vport whose TAP is missing is created. No persist calls
-  // are made while replaying; one is made at the end.
+  // Replays `config` (state file or startup file). Bridges and vports that
+  // already exist are kept. Vports are reattached to their existing
+  // interfaces (pods keep theirs across a restart); a host vport whose TAP
+  // is missing is created. A port, span port or vport that cannot be
+  // attached (its interface or pod namespace missing, its TAP still held)
+  // is never forgotten: it becomes pending, with its rules and static
+  // addresses, stays in the state file, shows in the API with the reason,
+  // and is attached when its interface is there (Sweep, the link monitor)
+  // or removed by an explicit delete. `problems` describes what failed
+  // (pending objects included, with "pending: "). No persist calls are made
+  // while replaying; one is made at the end.
   void Apply(const AgentConfig& config, std::vector<std::string>* problems);
+  // Attaches the pending object named `name`, if any, if it can be now.
+  void AttachPending(const std::string& name);
 
   // Metrics: a consistent read of every bridge, sorted by name.
   std::vector<BridgeView> Views() const;
@@ -192,6 +199,16 @@ class Agent {
     OpenedPort opened;
     PortRef ref;
     bool span = false;
+  };
+  // A port, span port or vport not attached at restore: its request (one of
+  // ports/span_ports/vports) and its rules and static addresses, as they
+  // would be exported.
+  struct PendingObject {
+    AgentConfig requests;
+    std::string reason;
+    const std::string& bridge() const;
+    bool span() const { return requests.span_ports_size() > 0; }
+    bool vport() const { return requests.vports_size() > 0; }
   };
   struct BridgeEntry {
     std::unique_ptr<Bridge> bridge;
@@ -265,6 +282,22 @@ class Agent {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_) ABSL_LOCKS_EXCLUDED(mu_);
 
   AgentConfig ExportConfigLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The pending object `name` on `bridge` (any bridge if empty), or null.
+  const PendingObject* FindPendingLocked(const std::string& bridge, const std::string& name) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void FillPendingPortLocked(const PendingObject& p, v1::Port* out) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void FillPendingSpanPortLocked(const PendingObject& p, v1::SpanPort* out) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void FillPendingVportLocked(const PendingObject& p, v1::Vport* out) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // A pending vport by the target of a DeleteVport/GetVport request.
+  template <typename Req>
+  const PendingObject* FindPendingVportLocked(const std::string& bridge, const Req& req) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Persists the removal of pending object `name` and forgets it.
+  absl::Status DeletePending(const std::string& name, absl::string_view obj)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_) ABSL_LOCKS_EXCLUDED(mu_);
   // Exports under mu_ (shared), applies `edit` (the change about to be made;
   // null: none) and hands the result to `persist` without mu_. UNAVAILABLE
   // `<obj>: not saved (<reason>); nothing changed` when it fails.
@@ -289,6 +322,8 @@ class Agent {
   // Interface name -> bridge holding it (member or span port).
   absl::flat_hash_map<std::string, std::string> interface_owner_ ABSL_GUARDED_BY(mu_);
   VportRegistry vports_ ABSL_GUARDED_BY(mu_);
+  // By interface (port or vport) name.
+  std::map<std::string, PendingObject> pending_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace veb::server

@@ -204,6 +204,15 @@ absl::Status Agent::DeletePort(const v1::DeletePortRequest& req,
     return s;
   }
   absl::MutexLock config_lock(&config_mu_);
+  bool pending = false;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "delete port");
+    if (!e.ok()) return e.status();
+    const PendingObject* p = FindPendingLocked(req.bridge(), req.name());
+    pending = p != nullptr && !p->span() && !p->vport();
+  }
+  if (pending) return DeletePending(req.name(), obj);
   {
     absl::ReaderMutexLock lock(&mu_);
     absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "delete port");
@@ -233,6 +242,11 @@ absl::Status Agent::GetPort(const v1::GetPortRequest& req, v1::GetPortResponse* 
   absl::ReaderMutexLock lock(&mu_);
   absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "get port");
   if (!e.ok()) return e.status();
+  if (const PendingObject* p = FindPendingLocked(req.bridge(), req.name());
+      p != nullptr && !p->span()) {
+    FillPendingPortLocked(*p, resp->mutable_port());
+    return absl::OkStatus();
+  }
   absl::StatusOr<PortRecord*> rec = PortOr(**e, req.name(), false, obj);
   if (!rec.ok()) return rec.status();
   absl::StatusOr<PortInfo> info = (*e)->bridge->GetPort(req.name());
@@ -257,6 +271,11 @@ absl::Status Agent::ListPorts(const v1::ListPortsRequest& req,
   ports->erase(std::remove_if(ports->begin(), ports->end(),
                               [](const v1::Port& p) { return p.name().empty(); }),
                ports->end());
+  for (const auto& [name, p] : pending_) {
+    if (p.bridge() == req.bridge() && !p.span()) FillPendingPortLocked(p, resp->add_ports());
+  }
+  std::sort(ports->pointer_begin(), ports->pointer_end(),
+            [](const v1::Port* a, const v1::Port* b) { return a->name() < b->name(); });
   return absl::OkStatus();
 }
 
@@ -346,6 +365,13 @@ absl::Status Agent::DeleteSpanPort(const v1::DeleteSpanPortRequest& req,
     return s;
   }
   absl::MutexLock config_lock(&config_mu_);
+  bool pending = false;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    const PendingObject* p = FindPendingLocked(req.bridge(), req.name());
+    pending = p != nullptr && p->span();
+  }
+  if (pending) return DeletePending(req.name(), obj);
   {
     absl::ReaderMutexLock lock(&mu_);
     absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "delete span port");
@@ -372,6 +398,11 @@ absl::Status Agent::GetSpanPort(const v1::GetSpanPortRequest& req,
   absl::ReaderMutexLock lock(&mu_);
   absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "get span port");
   if (!e.ok()) return e.status();
+  if (const PendingObject* p = FindPendingLocked(req.bridge(), req.name());
+      p != nullptr && p->span()) {
+    FillPendingSpanPortLocked(*p, resp->mutable_span_port());
+    return absl::OkStatus();
+  }
   absl::StatusOr<PortRecord*> rec = PortOr(**e, req.name(), true, obj);
   if (!rec.ok()) return rec.status();
   FillSpanPortLocked(**e, **rec, resp->mutable_span_port());
@@ -388,6 +419,14 @@ absl::Status Agent::ListSpanPorts(const v1::ListSpanPortsRequest& req,
   for (const auto& [name, rec] : (*e)->ports) {
     if (rec.span) FillSpanPortLocked(**e, rec, resp->add_span_ports());
   }
+  for (const auto& [name, p] : pending_) {
+    if (p.bridge() == req.bridge() && p.span()) {
+      FillPendingSpanPortLocked(p, resp->add_span_ports());
+    }
+  }
+  auto* spans = resp->mutable_span_ports();
+  std::sort(spans->pointer_begin(), spans->pointer_end(),
+            [](const v1::SpanPort* a, const v1::SpanPort* b) { return a->name() < b->name(); });
   return absl::OkStatus();
 }
 

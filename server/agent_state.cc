@@ -1,6 +1,6 @@
 // Agent: the configuration as replayable requests (the state file and the
-// startup file share the AgentConfig shape), its export after every
-// mutation and its replay at start (docs/design.md "Agent").
+// startup file share the AgentConfig shape) and its saving before every
+// mutation (docs/design.md §6). The replay is in agent_pending.cc.
 #include <iostream>
 #include <limits>
 #include <utility>
@@ -96,46 +96,10 @@ AgentConfig Agent::ExportConfigLocked() const {
       s->set_vid(a.vid);
     }
   }
+  // What could not be attached yet stays (Apply).
+  for (const auto& [name, p] : pending_) out.MergeFrom(p.requests);
+  if (!pending_.empty()) Canonicalize(&out);
   return out;
-}
-
-void Agent::Apply(const AgentConfig& config, std::vector<std::string>* problems) {
-  {
-    absl::MutexLock lock(&config_mu_);
-    replaying_ = true;
-  }
-  auto note = [&](const absl::Status& s) {
-    if (!s.ok() && problems != nullptr) problems->push_back(std::string(s.message()));
-  };
-  for (const auto& req : config.bridges()) {
-    v1::CreateBridgeResponse resp;
-    absl::Status s = CreateBridge(req, &resp);
-    if (s.code() != absl::StatusCode::kAlreadyExists) note(s);
-  }
-  for (const auto& req : config.ports()) {
-    v1::AddPortResponse resp;
-    note(AddPort(req, &resp));
-  }
-  for (const auto& req : config.span_ports()) {
-    v1::AddSpanPortResponse resp;
-    note(AddSpanPort(req, &resp));
-  }
-  for (const auto& req : config.vports()) {
-    v1::CreateVportResponse resp;
-    absl::MutexLock lock(&config_mu_);
-    note(CreateVportImpl(req, /*restore=*/true, &resp));
-  }
-  for (const auto& req : config.rules()) {
-    v1::AddRuleResponse resp;
-    note(AddRule(req, &resp));
-  }
-  for (const auto& req : config.static_addresses()) {
-    v1::AddStaticAddressResponse resp;
-    note(AddStaticAddress(req, &resp));
-  }
-  absl::MutexLock lock(&config_mu_);
-  replaying_ = false;
-  PersistCurrent();
 }
 
 }  // namespace veb::server

@@ -40,7 +40,7 @@ absl::Status Agent::CreateVportImpl(const v1::CreateVportRequest& req, bool rest
   // Names in use as vports or ports (read under mu_; only config_mu_
   // holders change them, and we hold it).
   auto taken = [&](const std::string& n) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return vports_.Contains(n) || interface_owner_.count(n) > 0;
+    return vports_.Contains(n) || interface_owner_.count(n) > 0 || pending_.count(n) > 0;
   };
   absl::StatusOr<PortConfig> config = absl::UnknownError("");
   {
@@ -165,11 +165,28 @@ void Agent::FillVportLocked(const std::string& name, const VportRecord& v,
   if (e != nullptr) FillPortByNameLocked(*e, name, out->mutable_port());
 }
 
+template <typename Req>
+const Agent::PendingObject* Agent::FindPendingVportLocked(const std::string& bridge,
+                                                          const Req& req) const {
+  for (const auto& [name, p] : pending_) {
+    if (!p.vport() || (!bridge.empty() && p.bridge() != bridge)) continue;
+    const v1::CreateVportRequest& v = p.requests.vports(0);
+    if (req.target_case() == Req::kAttachment
+            ? v.pod().attachment().container_id() == req.attachment().container_id() &&
+                  v.pod().attachment().ifname() == req.attachment().ifname()
+            : name == req.name()) {
+      return &p;
+    }
+  }
+  return nullptr;
+}
+
 absl::Status Agent::DeleteVport(const v1::DeleteVportRequest& req,
                                 v1::DeleteVportResponse* resp) {
   if (absl::Status s = ValidateVportTarget(req, "delete"); !s.ok()) return s;
   absl::MutexLock config_lock(&config_mu_);
   std::string name;
+  std::string pending;
   {
     absl::ReaderMutexLock lock(&mu_);
     const VportRecord* v = vports_.Find(
@@ -177,9 +194,18 @@ absl::Status Agent::DeleteVport(const v1::DeleteVportRequest& req,
         req.target_case() == v1::DeleteVportRequest::kAttachment ? &req.attachment() : nullptr,
         &name);
     if (v == nullptr) {
-      resp->set_deleted(false);
-      return req.allow_missing() ? absl::OkStatus() : VportNotFound(req, "delete");
+      const PendingObject* p = FindPendingVportLocked(req.bridge(), req);
+      if (p == nullptr) {
+        resp->set_deleted(false);
+        return req.allow_missing() ? absl::OkStatus() : VportNotFound(req, "delete");
+      }
+      pending = p->requests.vports(0).name();
     }
+  }
+  if (!pending.empty()) {
+    if (absl::Status s = DeletePending(pending, VportObj(pending, "delete")); !s.ok()) return s;
+    resp->set_deleted(true);
+    return absl::OkStatus();
   }
   std::string bridge;
   {
@@ -204,7 +230,13 @@ absl::Status Agent::GetVport(const v1::GetVportRequest& req, v1::GetVportRespons
       req.bridge(), req.name(),
       req.target_case() == v1::GetVportRequest::kAttachment ? &req.attachment() : nullptr,
       &name);
-  if (v == nullptr) return VportNotFound(req, "get");
+  if (v == nullptr) {
+    if (const PendingObject* p = FindPendingVportLocked(req.bridge(), req)) {
+      FillPendingVportLocked(*p, resp->mutable_vport());
+      return absl::OkStatus();
+    }
+    return VportNotFound(req, "get");
+  }
   FillVportLocked(name, *v, resp->mutable_vport());
   return absl::OkStatus();
 }
@@ -238,9 +270,23 @@ absl::Status Agent::ListVports(const v1::ListVportsRequest& req,
     if (!req.container_id().empty() && v.container_id != req.container_id()) continue;
     keys.emplace_back(v.bridge, name);
   }
+  for (const auto& [name, p] : pending_) {
+    if (!p.vport()) continue;
+    const v1::CreateVportRequest& v = p.requests.vports(0);
+    if (!req.bridge().empty() && v.bridge() != req.bridge()) continue;
+    if (req.kind() != v1::VPORT_KIND_UNSPECIFIED && v.kind() != req.kind()) continue;
+    if (!req.container_id().empty() && v.pod().attachment().container_id() != req.container_id()) {
+      continue;
+    }
+    keys.emplace_back(v.bridge(), name);
+  }
   std::sort(keys.begin(), keys.end());
   for (const auto& [bridge, name] : keys) {
-    FillVportLocked(name, *vports_.Find(name), resp->add_vports());
+    if (const VportRecord* v = vports_.Find(name)) {
+      FillVportLocked(name, *v, resp->add_vports());
+    } else {
+      FillPendingVportLocked(pending_.at(name), resp->add_vports());
+    }
   }
   return absl::OkStatus();
 }

@@ -146,7 +146,7 @@ TEST(StateStoreTest, AgentPersistsEveryMutationAndRestores) {
   std::vector<std::string> problems;
   agent.Apply(loaded->config, &problems);
   ASSERT_EQ(problems.size(), 1u);
-  EXPECT_EQ(problems[0], "port \"eth2\": add: no such interface");
+  EXPECT_EQ(problems[0], "pending: port \"eth2\": add: no such interface");
   v1::GetPortRequest gp;
   gp.set_bridge("veb0");
   gp.set_name("eth1");
@@ -366,6 +366,148 @@ TEST(StateStoreTest, EveryMutationIsDurableOrRefused) {
   ASSERT_TRUE(agent.CreateBridge(bridge("veb0"), &cbr).ok());
   EXPECT_TRUE(agent.AddPort(port("eth2"), &apr).ok());
   EXPECT_TRUE(agent.AddPort(port("eth3"), &apr).ok());
+}
+
+// What cannot be attached at restore is pending, never forgotten: kept in
+// the state file with its rules and static addresses, shown with its reason,
+// attached when its interface appears, removed only by an explicit delete.
+TEST(StateStoreTest, UnrestorableObjectsArePendingNotForgotten) {
+  const std::string dir = TempDir();
+  StateStore store(dir + "/state.json");
+  const std::string netns = dir + "/netns-pod1";
+  std::ofstream(netns) << "";
+  FakePortOpener opener;
+  for (const char* n : {"eth1", "eth2", "eth3"}) opener.AddInterface(n);
+  AgentOptions o;
+  o.opener = &opener;
+  o.persist = [&](const AgentConfig& c) { return store.Save(c); };
+  std::string pod_vport;
+  {
+    Agent agent(o);
+    v1::CreateBridgeRequest cb;
+    cb.set_name("veb0");
+    v1::CreateBridgeResponse cbr;
+    ASSERT_TRUE(agent.CreateBridge(cb, &cbr).ok());
+    for (const char* n : {"eth1", "eth2"}) {
+      v1::AddPortRequest ap;
+      ap.set_bridge("veb0");
+      ap.set_name(n);
+      ap.mutable_settings()->set_blocknonip(true);
+      v1::AddPortResponse apr;
+      ASSERT_TRUE(agent.AddPort(ap, &apr).ok());
+    }
+    v1::AddSpanPortRequest sp;
+    sp.set_bridge("veb0");
+    sp.set_name("eth3");
+    v1::AddSpanPortResponse spr;
+    ASSERT_TRUE(agent.AddSpanPort(sp, &spr).ok());
+    v1::AddRuleRequest ar;
+    ar.set_bridge("veb0");
+    ar.set_port("eth2");
+    ar.mutable_rule()->set_action(v1::RULE_ACTION_BLOCK);
+    ar.mutable_rule()->set_direction(v1::RULE_DIRECTION_IN);
+    ar.mutable_rule()->set_src("02:00:00:00:00:09");
+    v1::AddRuleResponse arr;
+    ASSERT_TRUE(agent.AddRule(ar, &arr).ok());
+    v1::AddStaticAddressRequest st;
+    st.set_bridge("veb0");
+    st.set_port("eth2");
+    st.set_mac("02:00:00:00:00:01");
+    v1::AddStaticAddressResponse str;
+    ASSERT_TRUE(agent.AddStaticAddress(st, &str).ok());
+    v1::CreateVportRequest cv;
+    cv.set_bridge("veb0");
+    cv.set_kind(v1::VPORT_KIND_POD);
+    cv.mutable_pod()->set_netns(netns);
+    cv.mutable_pod()->mutable_attachment()->set_container_id("c1");
+    cv.mutable_pod()->mutable_attachment()->set_ifname("eth0");
+    v1::CreateVportResponse cvr;
+    ASSERT_TRUE(agent.CreateVport(cv, &cvr).ok());
+    pod_vport = cvr.vport().name();
+  }
+  // While the agent is down: eth2, the span port eth3 and the pod's veth go.
+  for (const std::string& n : {std::string("eth2"), std::string("eth3"), pod_vport}) {
+    opener.RemoveInterface(n);
+  }
+  auto saved = store.Load();
+  ASSERT_TRUE(saved.ok());
+  Agent agent(o);
+  std::vector<std::string> problems;
+  agent.Apply(saved->config, &problems);
+  ASSERT_EQ(problems.size(), 3u);
+  EXPECT_THAT(problems[0], HasSubstr("pending: port \"eth2\": add: no such interface"));
+  // Nothing forgotten: in memory and in the file, the same configuration.
+  EXPECT_EQ(agent.ExportConfig().DebugString(), saved->config.DebugString());
+  auto after = store.Load();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->config.DebugString(), saved->config.DebugString());
+
+  v1::ListPortsRequest lp;
+  lp.set_bridge("veb0");
+  v1::ListPortsResponse lpr;
+  ASSERT_TRUE(agent.ListPorts(lp, &lpr).ok());
+  ASSERT_EQ(lpr.ports_size(), 3);  // eth1, eth2 (pending), the pod vport (pending)
+  EXPECT_EQ(lpr.ports(0).name(), "eth1");
+  EXPECT_FALSE(lpr.ports(0).pending());
+  EXPECT_EQ(lpr.ports(1).name(), "eth2");
+  EXPECT_TRUE(lpr.ports(1).pending());
+  EXPECT_EQ(lpr.ports(1).pending_reason(), "port \"eth2\": add: no such interface");
+  EXPECT_TRUE(lpr.ports(1).blocknonip());
+  EXPECT_EQ(lpr.ports(1).rule_count(), 1u);
+  v1::ListSpanPortsRequest ls;
+  ls.set_bridge("veb0");
+  v1::ListSpanPortsResponse lsr;
+  ASSERT_TRUE(agent.ListSpanPorts(ls, &lsr).ok());
+  ASSERT_EQ(lsr.span_ports_size(), 1);
+  EXPECT_TRUE(lsr.span_ports(0).pending());
+  v1::ListVportsResponse lvr;
+  ASSERT_TRUE(agent.ListVports(v1::ListVportsRequest(), &lvr).ok());
+  ASSERT_EQ(lvr.vports_size(), 1);
+  EXPECT_TRUE(lvr.vports(0).pending());
+  EXPECT_EQ(lvr.vports(0).pod().attachment().container_id(), "c1");
+
+  // A pending name is taken.
+  v1::AddPortRequest again;
+  again.set_bridge("veb0");
+  again.set_name("eth2");
+  v1::AddPortResponse apr;
+  absl::Status taken = agent.AddPort(again, &apr);
+  EXPECT_EQ(taken.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(taken.message(), HasSubstr("already a pending port of bridge \"veb0\""));
+
+  // eth2 comes back: attached (the link monitor's report), with its rule and
+  // static address; the configuration is unchanged.
+  opener.AddInterface("eth2");
+  agent.OnLinkChange("eth2", true);
+  v1::GetPortRequest gp;
+  gp.set_bridge("veb0");
+  gp.set_name("eth2");
+  v1::GetPortResponse gpr;
+  ASSERT_TRUE(agent.GetPort(gp, &gpr).ok());
+  EXPECT_FALSE(gpr.port().pending());
+  EXPECT_EQ(gpr.port().rule_count(), 1u);
+  EXPECT_EQ(gpr.port().address_count(), 1u);  // the static entry
+  EXPECT_TRUE(gpr.port().blocknonip());
+  EXPECT_EQ(agent.ExportConfig().DebugString(), saved->config.DebugString());
+
+  // The pod's vport goes only when asked (the runtime's CNI DEL).
+  v1::DeleteVportRequest dv;
+  dv.mutable_attachment()->set_container_id("c1");
+  dv.mutable_attachment()->set_ifname("eth0");
+  v1::DeleteVportResponse dvr;
+  ASSERT_TRUE(agent.DeleteVport(dv, &dvr).ok());
+  EXPECT_TRUE(dvr.deleted());
+  EXPECT_EQ(agent.ExportConfig().vports_size(), 0);
+  auto final_state = store.Load();
+  ASSERT_TRUE(final_state.ok());
+  EXPECT_EQ(final_state->config.vports_size(), 0);
+  EXPECT_EQ(final_state->config.span_ports_size(), 1);  // still pending
+  v1::DeleteSpanPortRequest ds;
+  ds.set_bridge("veb0");
+  ds.set_name("eth3");
+  v1::DeleteSpanPortResponse dsr;
+  ASSERT_TRUE(agent.DeleteSpanPort(ds, &dsr).ok());
+  EXPECT_EQ(agent.ExportConfig().span_ports_size(), 0);
 }
 
 }  // namespace

@@ -1403,8 +1403,16 @@ TEST_F(VportTest, RestartReattachesVportsWithoutRecreatingThem) {
   agent2.Apply(exported, &problems);
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_THAT(problems[0], HasSubstr(gone.vport().name()));
+  // The pod whose interfaces went is pending, not forgotten (its runtime's
+  // CNI DEL removes it).
   AgentConfig after = agent2.ExportConfig();
-  ASSERT_EQ(after.vports_size(), 2);
+  ASSERT_EQ(after.vports_size(), 3);
+  v1::GetVportRequest get_gone;
+  get_gone.set_name(gone.vport().name());
+  v1::GetVportResponse got_gone;
+  ASSERT_TRUE(agent2.GetVport(get_gone, &got_gone).ok());
+  EXPECT_TRUE(got_gone.vport().pending());
+  EXPECT_THAT(got_gone.vport().pending_reason(), HasSubstr("gone"));
   v1::GetVportRequest get;
   get.set_name(pod.vport().name());
   v1::GetVportResponse got;
