@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "server/agent.h"
 #include "server/config_edit.h"
 #include "server/convert.h"
@@ -41,8 +42,10 @@ absl::StatusOr<std::string> Agent::OpenAndAdd(const std::string& bridge,
   }
   absl::StatusOr<OpenedPort> opened = options_.opener->Open(ifname, *backend);
   if (!opened.ok()) {
-    return absl::Status(opened.status().code(),
-                        absl::StrCat(obj, ": ", opened.status().message()));
+    // The Linux backends name the port themselves; one prefix is enough.
+    absl::string_view why = opened.status().message();
+    absl::ConsumePrefix(&why, absl::StrCat("port ", Quote(ifname), ": add: "));
+    return absl::Status(opened.status().code(), absl::StrCat(obj, ": ", why));
   }
   if (opened->port == nullptr || opened->handle == nullptr ||
       opened->port->name() != ifname) {

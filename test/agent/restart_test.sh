@@ -9,7 +9,9 @@
 # come up healthy with both vports, the state file must still hold them, and
 # the gap (kill to healthy) is recorded. Also: a second vebd started while one
 # runs exits at once naming the holder's PID and leaves its socket alone.
-# Then the pod pings the host vport's address. Prints PASS/FAIL lines and
+# Then the pod pings the host vport's address, and a member port whose
+# interface goes while the agent is down is pending after the restart and
+# attached, with its rule, when the interface is back. Prints PASS/FAIL lines and
 # "N passed, M failed"; root; only its own namespace and interfaces.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." && source test/lib.sh
@@ -24,7 +26,7 @@ SOCK="${T}/vebd.sock"
 cleanup() {
   [[ -n "${vebd_pid}" ]] && kill -9 "${vebd_pid}" 2>/dev/null
   wait 2>/dev/null
-  remove_netns "${P}" "${P}gw" "${P}v1"
+  remove_netns "${P}" "${P}gw" "${P}v1" "${P}m"
 }
 trap on_exit EXIT
 
@@ -85,10 +87,41 @@ print(pct(50), pct(99), v[-1])')
 echo "restart gap (kill -9 to healthy) over ${#gaps[@]} rounds: p50 ${p50} ms, p99 ${p99} ms, max ${max} ms"
 check "the pod still pings the host vport after ${ROUNDS} restarts" \
   ip netns exec "${NS}" ping -q -c 2 -i 0.1 -W 1 10.93.0.1
+
 if grep -q "restore:" "${T}/vebd.log"; then
-  fail "no restore problems logged" "$(grep "restore:" "${T}/vebd.log" | sort | uniq -c | head -3)"
+  fail "no restore problems logged in the restarts" "$(grep "restore:" "${T}/vebd.log" | sort | uniq -c | head -3)"
 else
-  pass "no restore problems logged"
+  pass "no restore problems logged in the restarts"
+fi
+
+# A member port whose interface is gone while the agent is down is pending,
+# not forgotten, and attached (with its rule) when the interface is back.
+ip link add "${P}m" type veth peer name "${P}mp"
+ip link set "${P}m" up
+check "member port ${P}m with a rule" sh -c "
+  '${VEBCTL_BIN}' --socket='${SOCK}' veb0 add '${P}m' &&
+  '${VEBCTL_BIN}' --socket='${SOCK}' veb0 rule block in on '${P}m' src 02:00:00:00:00:99"
+kill -9 "${vebd_pid}"
+{ wait "${vebd_pid}"; } 2>/dev/null
+ip link del "${P}m"
+start_vebd --metrics_address= || fail "vebd restarts" "$(tail -3 "${T}/vebd.log")"
+if vebctl veb0 ports | grep -q "port ${P}m pending .*(port \"${P}m\": add: interface \"${P}m\": no such interface)"; then
+  pass "the port whose interface went is listed pending, with the reason"
+else
+  fail "the port whose interface went is listed pending" "$(vebctl veb0 ports)"
+fi
+check "the state file still holds the pending port and its rule" sh -c \
+  "grep -q '\"${P}m\"' '${T}/state.json' && grep -q '02:00:00:00:00:99' '${T}/state.json'"
+ip link add "${P}m" type veth peer name "${P}mp"
+ip link set "${P}m" up
+# Attached: listed running or down (its peer is down), no longer pending.
+attached() { vebctl veb0 ports | grep -Eq "port ${P}m (running|down) "; }
+for _ in $(seq 60); do attached && break; sleep 0.05; done
+if attached &&
+  [[ "$(vebctl veb0 rules "${P}m")" == *"src 02:00:00:00:00:99"* ]]; then
+  pass "the interface is back: the port is attached with its rule"
+else
+  fail "the interface is back: the port is attached with its rule" "$(vebctl veb0 ports; vebctl veb0 rules "${P}m")"
 fi
 check_cleanup "namespace and interfaces removed"
 finish "${T}/vebd.log"
