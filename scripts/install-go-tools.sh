@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real clients the tests drive (DESIGN.md §11) with `go install`
+# Installs the real clients the tests drive (docs/design.md §11) with `go install`
 # from the Go module proxy, pinned, into ${VEB_TOOLS_BIN:-/opt/veb/tools/bin}.
 # Idempotent: a tool already present at its pinned version is not rebuilt.
 # Usage: scripts/install-go-tools.sh [tool ...|cni]   (default: all)

@@ -13,7 +13,7 @@ set -euo pipefail
 
 # --- the package list (the only place) ------------------------------------------------
 REQUIRED_PACKAGES=(
-  # build: Bazel 4.2.3 (offline, see DESIGN.md §10), compilers
+  # build: Bazel 4.2.3 (offline, see docs/design.md §10), compilers
   bazel-bootstrap build-essential clang libclang-rt-14-dev git ca-certificates
   # libraries (the @system and @com_google_protobuf repositories)
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler

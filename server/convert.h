@@ -1,5 +1,5 @@
 // The one place where veb.v1 protobuf messages and dataplane types meet
-// (DESIGN 12: the dataplane never sees protobuf). Everything here is a pure
+// (docs/design.md §12: the dataplane never sees protobuf). Everything here is a pure
 // function: input validation with API-shaped messages (`<object> "<name>":
 // <operation>: <reason>`), proto <-> dataplane conversion, and the mapping of
 // absl::Status to grpc::Status (codes are numerically identical, 1:1).

@@ -1,4 +1,4 @@
-// Prometheus metrics of the agent (DESIGN 8), gathered at scrape time: the
+// Prometheus metrics of the agent (docs/design.md §8), gathered at scrape time: the
 // collector reads the dataplane's per-worker counters through Agent::Views()
 // (summed when read); nothing is counted per packet here.
 //

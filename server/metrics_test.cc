@@ -1,4 +1,4 @@
-// The Prometheus exposition of AgentCollector: every DESIGN 8 family with
+// The Prometheus exposition of AgentCollector: every docs/design.md §8 family with
 // the expected labels and values after injected traffic, and (when Debian's
 // `prometheus` package is installed) a clean `promtool check metrics`.
 #include "server/metrics.h"

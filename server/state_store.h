@@ -1,4 +1,4 @@
-// Persistence of the agent's configuration (DESIGN 6): one JSON file holding
+// Persistence of the agent's configuration (docs/design.md §6): one JSON file holding
 // an AgentConfig (server/agent_config.proto), rewritten after every
 // successful mutation. Writes are atomic: the new content goes to
 // "<path>.tmp", is fsync'ed, renamed over <path>, and the directory is

@@ -1,4 +1,4 @@
-// vebd: the veb agent (DESIGN 6). Owns bridges and their ports, serves
+// vebd: the veb agent (docs/design.md §6). Owns bridges and their ports, serves
 // veb.v1.Switch (+ server reflection and grpc.health.v1.Health) on a unix
 // socket (mode 0600) or, when asked, TCP with TLS; exports Prometheus metrics
 // on --metrics_address; persists its configuration to --state_file; expires

@@ -1,8 +1,8 @@
 // Software offloads for egress backends that carry no virtio_net_hdr (AF_XDP):
 // a frame received with a vnet header (AF_PACKET, TAP) may be a GSO
 // super-frame or carry a partial checksum, and must leave such a port as the
-// wire frames the sending stack meant (docs/design.md: "frames leaving by a port
-// without offload are segmented/checksummed in software").
+// wire frames the sending stack meant: segmented and checksummed in software
+// (docs/design.md §4, "Linux backends").
 //
 // Supported: GSO TCPv4/TCPv6 (with ECN: CWR on the first segment only) and
 // UDP_L4 (UDP_SEGMENT) over IPv4/IPv6 without extension headers, behind at

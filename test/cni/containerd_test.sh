@@ -9,7 +9,7 @@
 # The pause image is a static C program built here with gcc, packaged with
 # buildah (its own storage in the temp dir) and imported with ctr: no registry.
 # vebd and containerd run in a network namespace of their own, entered with
-# nsenter (DESIGN.md §11: `ip netns exec` remounts /sys and breaks runc), so the
+# nsenter (`ip netns exec` remounts /sys, and runc then fails), so the
 # bridge's host vport (veb0) and the pods' veths never meet another test's.
 # Everything else lives in one temp dir (containerd root/state/config, runc
 # root, CNI bin and conf dirs, IPAM data, vebd socket and state). Every wait is
