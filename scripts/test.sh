@@ -4,7 +4,8 @@
 # Steps: 1. `bazel test //...` (unit tests, self-tests of the build);
 #        2. fuzzing smoke runs; 3. namespace integration test; 4. end-to-end
 #        scripts; 5. the clang thread-safety build, the unit and integration
-#        tests under ASan + UBSan and the concurrency tests under TSan.
+#        tests under ASan + UBSan, the concurrency and integration tests under
+#        TSan.
 # Prints, as its last line, "N passed, M failed" over all steps, and exits
 # non-zero when anything failed. Logs: $VEB_TEST_LOGDIR (default /tmp/veb-test).
 set -euo pipefail
@@ -166,6 +167,9 @@ integration_step "${LOGDIR}/linux-integration-asan.log" --config=asan
 # The tests whose point is concurrency (listed in test/BUILD.bazel) under TSan.
 bazel_test_step "bazel test --config=tsan //test:concurrency_tests" "${LOGDIR}/tsan-test.log" \
   --config=tsan //test:concurrency_tests
+# The namespace integration test under TSan: the worker pool's threads polling
+# real ports while the control thread attaches, detaches and reconfigures.
+integration_step "${LOGDIR}/linux-integration-tsan.log" --config=tsan
 
 # --- summary -------------------------------------------------------------------------
 echo "${passed} passed, ${failed} failed"

@@ -15,12 +15,10 @@ if [[ "${1:-}" == --config=* ]]; then
   CONFIG="$1"
   shift
 fi
-if [[ -n "${CONFIG}" ]]; then
-  BIN_DIR="$(bazel info "${CONFIG}" bazel-bin 2>/dev/null)" ||
-    { echo "run.sh: bazel info ${CONFIG} failed" >&2; exit 1; }
-else
-  BIN_DIR="bazel-bin"
-fi
+# The configuration's own output tree (the bazel-bin symlink follows whichever
+# configuration built last).
+BIN_DIR="$(bazel info ${CONFIG:+"${CONFIG}"} bazel-bin 2>/dev/null)" ||
+  { echo "run.sh: bazel info ${CONFIG} bazel-bin failed" >&2; exit 1; }
 BIN="${BIN_DIR}/test/integration/linux_integration_test"
 if [[ ! -x "${BIN}" ]]; then
   echo "run.sh: ${BIN} not built (bazel build ${CONFIG} //test/integration:linux_integration_test)" >&2
