@@ -21,8 +21,9 @@
 //
 // The symbols are those of Debian's abseil 20220623 (inline namespace
 // absl::debian3): `nm -D libabsl_synchronization.so` lists them. After an abseil
-// upgrade the link fails (undefined __real_...) until they are updated here and
-// in .bazelrc.
+// upgrade that renames them, the wrappers go unused and switch_service_test
+// fails under TSan with races on absl::Mutex-guarded data (EventHub events)
+// until the names are updated here and in .bazelrc.
 //
 // Thread-safety: stateless; each wrapper is as thread-safe as the function it wraps.
 
