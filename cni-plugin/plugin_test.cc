@@ -34,7 +34,7 @@ class PluginTest : public ::testing::Test {
                            "exit 0\n";
     chmod(ipam.c_str(), 0755);
   }
-  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+  void TearDown() override { EXPECT_EQ(std::system(("rm -rf " + dir_).c_str()), 0); }
 
   Env MakeEnv(const std::string& command) {
     return Env{command, "ctr1", "/proc/self/ns/net", "eth0", "", dir_};

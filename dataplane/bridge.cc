@@ -219,7 +219,6 @@ Bridge::Bridge(std::string name, const BridgeConfig& config,
     : name_(std::move(name)),
       clock_(clock),
       qsbr_(qsbr),
-      num_workers_(num_workers),
       table_(qsbr, config.max_addresses, config.timeout_seconds) {
   auto snap = new Snapshot;
   snap->config = config;

@@ -283,7 +283,6 @@ class Bridge {
   const std::string name_;
   const Clock* const clock_;
   Qsbr* const qsbr_;
-  const int num_workers_;
   MacTable table_;
   std::atomic<const Snapshot*> snapshot_;
   std::vector<std::unique_ptr<WorkerCounters>> workers_;  // fixed size

@@ -8,7 +8,10 @@
 #        3. the Linux dataplane integration test, as root, in network namespaces;
 #        4.. end-to-end steps with real clients: grpcurl, vebctl golden files, a
 #           Prometheus server and kill -9 restarts, RPC load, the CNI plugin under
-#           cnitool and containerd/crictl, the Helm chart, the node image.
+#           cnitool and containerd/crictl, the Helm chart, the node image;
+#        5. the clang thread-safety build (-Werror), the unit and integration
+#           tests under ASan + UBSan, the concurrency and integration tests
+#           under TSan.
 # Policy: docs/design.md, "Testing".
 # Prints, as its last line, "N passed, M failed" over all steps, and exits
 # non-zero when anything failed. Logs: $VEB_TEST_LOGDIR (default /tmp/veb-test).
@@ -35,23 +38,28 @@ fi
 #   //tools/selftest:grpc_test      (cached) PASSED in 0.1s
 #   //dataplane:mac_table_test      FAILED in 2.3s
 #   //dataplane:frame_test          FAILED TO BUILD / NO STATUS / TIMEOUT / FLAKY
-bazel_log="${LOGDIR}/bazel-test.log"
-echo "== bazel test //... (log: ${bazel_log})"
-set +e
-"${BAZEL[@]}" test "${BAZEL_FLAGS[@]}" //... 2>&1 | tee "${bazel_log}"
-bazel_rc=${PIPESTATUS[0]}
-set -e
-bazel_passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED( in|$)' "${bazel_log}" || true)
-bazel_failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|FLAKY|NO STATUS|INCOMPLETE|REMOTE FAILURE|FAILED TO BUILD)' "${bazel_log}" || true)
-if [[ ${bazel_rc} -ne 0 && ${bazel_failed} -eq 0 ]]; then
-  # Bazel failed before it could report per-target results (e.g. a loading or
-  # analysis error): count the step itself as one failure.
-  echo "bazel test exited ${bazel_rc} without per-target failures: counting 1 failure" >&2
-  bazel_failed=1
-fi
-echo "== bazel test: passed=${bazel_passed} failed=${bazel_failed} exit=${bazel_rc}"
-passed=$((passed + bazel_passed))
-failed=$((failed + bazel_failed))
+bazel_test_step() {  # bazel_test_step NAME LOG BAZEL_TEST_ARGS...
+  local name="$1" log="$2"
+  shift 2
+  echo "== ${name} (log: ${log})"
+  local start=${SECONDS} rc p f
+  set +e
+  "${BAZEL[@]}" test "${BAZEL_FLAGS[@]}" "$@" 2>&1 | tee "${log}"
+  rc=${PIPESTATUS[0]}
+  set -e
+  p=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED( in|$)' "${log}" || true)
+  f=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|FLAKY|NO STATUS|INCOMPLETE|REMOTE FAILURE|FAILED TO BUILD)' "${log}" || true)
+  if [[ ${rc} -ne 0 && ${f} -eq 0 ]]; then
+    # Bazel failed before it could report per-target results (e.g. a loading or
+    # analysis error): count the step itself as one failure.
+    echo "bazel test exited ${rc} without per-target failures: counting 1 failure" >&2
+    f=1
+  fi
+  echo "== ${name}: passed=${p} failed=${f} exit=${rc} ($((SECONDS - start)) s)"
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+bazel_test_step "bazel test //..." "${LOGDIR}/bazel-test.log" //...
 
 # --- 2. fuzzing ---------------------------------------------------------------------
 # Each libFuzzer harness (clang, ASan + UBSan) runs for VEB_FUZZ_SECONDS (default
@@ -90,19 +98,24 @@ done
 # passed/failed.
 # Linux dataplane (root, network namespaces; run.sh always removes what it made):
 # each gtest case counts once, from its "[       OK ]" / "[  FAILED  ]" line.
-it_log="${LOGDIR}/linux-integration.log"
-echo "== linux dataplane integration (log: ${it_log})"
-set +e
-"${BAZEL[@]}" build "${BAZEL_FLAGS[@]}" //test/integration:linux_integration_test >"${it_log}" 2>&1 &&
-  bash test/integration/run.sh >>"${it_log}" 2>&1
-it_rc=$?
-set -e
-grep -E '^\[ +(OK|FAILED) +\] [A-Za-z]' "${it_log}" || true
-it_passed=$(grep -cE '^\[       OK \] ' "${it_log}" || true)
-it_failed=$(grep -cE '^\[  FAILED  \] [A-Za-z0-9_]+\.[A-Za-z0-9_]+ \(' "${it_log}" || true)
-if [[ ${it_rc} -ne 0 && ${it_failed} -eq 0 ]]; then it_failed=1; tail -20 "${it_log}"; fi
-passed=$((passed + it_passed))
-failed=$((failed + it_failed))
+integration_step() {  # integration_step LOG [--config=NAME]
+  local log="$1" config=("${@:2}")
+  echo "== linux dataplane integration ${config[*]:-} (log: ${log})"
+  local start=${SECONDS} rc p f
+  set +e
+  "${BAZEL[@]}" build "${BAZEL_FLAGS[@]}" "${config[@]}" //test/integration:linux_integration_test >"${log}" 2>&1 &&
+    bash test/integration/run.sh "${config[@]}" >>"${log}" 2>&1
+  rc=$?
+  set -e
+  grep -E '^\[ +(OK|FAILED) +\] [A-Za-z]' "${log}" || true
+  p=$(grep -cE '^\[       OK \] ' "${log}" || true)
+  f=$(grep -cE '^\[  FAILED  \] [A-Za-z0-9_]+\.[A-Za-z0-9_]+ \(' "${log}" || true)
+  if [[ ${rc} -ne 0 && ${f} -eq 0 ]]; then f=1; tail -40 "${log}"; fi
+  echo "== linux dataplane integration ${config[*]:-}: passed=${p} failed=${f} ($((SECONDS - start)) s)"
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+integration_step "${LOGDIR}/linux-integration.log"
 
 # --- 4.. script steps -------------------------------------------------------------------
 # Each prints "PASS: ..." / "FAIL: ..." lines; each line counts once. A step that
@@ -149,6 +162,30 @@ run_step "chart tests" "${LOGDIR}/chart.log" bash test/chart/chart_test.sh
 # as the DaemonSet would.
 run_step "node image build + podman smoke test" "${LOGDIR}/image.log" \
   bash test/image/smoke_test.sh
+
+# --- 5. clang checks and sanitizers (.bazelrc configs) --------------------------------------
+# Each config has its own output tree (clang, built once, cold in CI).
+# Thread-safety analysis + -Wall -Wextra as errors over the whole tree: one count.
+tsa_log="${LOGDIR}/clang-tsa.log"
+echo "== bazel build --config=clang-tsa //... (log: ${tsa_log})"
+tsa_start=${SECONDS}
+if "${BAZEL[@]}" build "${BAZEL_FLAGS[@]}" --config=clang-tsa //... >"${tsa_log}" 2>&1; then
+  echo "clang-tsa build: PASSED ($((SECONDS - tsa_start)) s)"
+  passed=$((passed + 1))
+else
+  echo "clang-tsa build: FAILED"; grep -E '(error|warning): ' "${tsa_log}" | sort -u | head -40
+  failed=$((failed + 1))
+fi
+# Every unit test under ASan + UBSan.
+bazel_test_step "bazel test --config=asan //..." "${LOGDIR}/asan-test.log" --config=asan //...
+# The namespace integration test (root) under ASan + UBSan.
+integration_step "${LOGDIR}/linux-integration-asan.log" --config=asan
+# The tests whose point is concurrency (listed in test/BUILD.bazel) under TSan.
+bazel_test_step "bazel test --config=tsan //test:concurrency_tests" "${LOGDIR}/tsan-test.log" \
+  --config=tsan //test:concurrency_tests
+# The namespace integration test under TSan: the worker pool's threads polling
+# real ports while the control thread attaches, detaches and reconfigures.
+integration_step "${LOGDIR}/linux-integration-tsan.log" --config=tsan
 
 # --- summary -------------------------------------------------------------------------
 echo "${passed} passed, ${failed} failed"

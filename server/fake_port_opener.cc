@@ -115,7 +115,7 @@ absl::StatusOr<OpenedVport> FakePortOpener::CreateVport(const VportSpec& spec,
 }
 
 absl::StatusOr<OpenedVport> FakePortOpener::ReopenVport(const VportSpec& spec,
-                                                        Backend backend) {
+                                                        Backend /*backend*/) {
   absl::MutexLock lock(&mu_);
   auto it = ifaces_.find(spec.name);
   if (it == ifaces_.end() || !it->second.vport) {

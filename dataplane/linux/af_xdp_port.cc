@@ -367,7 +367,7 @@ TxResult AfXdpPort::Transmit(absl::Span<const TxFrame> frames) {
   uint32_t queued = 0;
   bool too_big = false;
   // A TX frame and a ring slot for `len` bytes, or nullptr.
-  auto take = [&](uint32_t len) -> uint8_t* {
+  auto take = [&](uint32_t len) ABSL_EXCLUSIVE_LOCKS_REQUIRED(tx_mu_) -> uint8_t* {
     if (len > kFrameSize) {
       too_big = true;
       return nullptr;

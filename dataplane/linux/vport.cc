@@ -133,7 +133,8 @@ absl::StatusOr<Vport> CreateVethPodVport(const std::string& netns_path,
   // ---- commit: one request creates both ends, configured and up ----
   RtnlLinkPtr link(rtnl_link_veth_alloc());
   if (!link) return absl::ResourceExhaustedError(absl::StrCat(object, ": out of memory"));
-  rtnl_link* peer = rtnl_link_veth_get_peer(link.get());
+  RtnlLinkPtr peer_ref(rtnl_link_veth_get_peer(link.get()));  // takes a reference
+  rtnl_link* peer = peer_ref.get();
   rtnl_link_set_name(link.get(), host_ifname.c_str());
   rtnl_link_set_flags(link.get(), IFF_UP);
   rtnl_link_set_name(peer, pod_ifname.c_str());

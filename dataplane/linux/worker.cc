@@ -172,8 +172,7 @@ struct WorkerPool::Worker {
   int attached = 0;
 };
 
-WorkerPool::WorkerPool(Qsbr* qsbr, DeadPortFn on_dead)
-    : qsbr_(qsbr), on_dead_(std::move(on_dead)) {}
+WorkerPool::WorkerPool(DeadPortFn on_dead) : on_dead_(std::move(on_dead)) {}
 
 absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(
     Qsbr* qsbr, int num_workers, DeadPortFn on_dead, int fifo_priority) {
@@ -190,7 +189,7 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(
     return absl::InvalidArgumentError(absl::StrCat(
         "workers ", num_workers, " out of range 1..", kMaxWorkers));
   }
-  std::unique_ptr<WorkerPool> pool(new WorkerPool(qsbr, std::move(on_dead)));
+  std::unique_ptr<WorkerPool> pool(new WorkerPool(std::move(on_dead)));
   for (int i = 0; i < num_workers; ++i) {
     auto w = std::make_unique<Worker>(qsbr, i, &pool->on_dead_);
     w->epfd = epoll_create1(EPOLL_CLOEXEC);

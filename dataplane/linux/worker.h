@@ -69,9 +69,8 @@ class WorkerPool {
 
  private:
   struct Worker;
-  explicit WorkerPool(Qsbr* qsbr, DeadPortFn on_dead);
+  explicit WorkerPool(DeadPortFn on_dead);
 
-  Qsbr* const qsbr_;
   const DeadPortFn on_dead_;
   std::vector<std::unique_ptr<Worker>> workers_;
   mutable absl::Mutex mu_;  // serialises control operations
