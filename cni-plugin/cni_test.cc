@@ -143,7 +143,7 @@ TEST(CniConfTest, HostileStdinIsDecodeFailureNamingTheReason) {
     EXPECT_THAT(e->msg, HasSubstr(tc.reason));
     EXPECT_LE(e->details.size(), 300u);
     // The error itself prints as JSON (nothing echoed is invalid UTF-8).
-    EXPECT_NO_THROW(json::parse(e->ToJson("1.1.0").dump()));
+    EXPECT_NO_THROW((void)json::parse(e->ToJson("1.1.0").dump()));
   }
 }
 

@@ -202,7 +202,7 @@ absl::Status Agent::CreateBridge(const v1::CreateBridgeRequest& req,
 }
 
 absl::Status Agent::DeleteBridge(const v1::DeleteBridgeRequest& req,
-                                 v1::DeleteBridgeResponse* resp) {
+                                 v1::DeleteBridgeResponse* /*resp*/) {
   const std::string obj = BridgeObj(req.name(), "delete");
   if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
   absl::MutexLock config_lock(&config_mu_);
@@ -307,17 +307,19 @@ absl::Status Agent::UpdateBridge(const v1::UpdateBridgeRequest& req,
       return s;
     }
   }
+  absl::Status applied;
   {
     absl::ReaderMutexLock lock(&mu_);
     BridgeEntry* e = FindLocked(req.name());
-    if (req.has_settings()) {
-      if (absl::Status s = e->bridge->Update(*config); !s.ok()) {
-        PersistCurrent();  // validated above: not expected
-        return s;
-      }
-      e->names->set_timeout_seconds(config->timeout_seconds);
+    if (req.has_settings()) applied = e->bridge->Update(*config);
+    if (applied.ok()) {
+      if (req.has_settings()) e->names->set_timeout_seconds(config->timeout_seconds);
+      FillBridgeLocked(*e, resp->mutable_bridge());
     }
-    FillBridgeLocked(*e, resp->mutable_bridge());
+  }
+  if (!applied.ok()) {
+    PersistCurrent();  // validated above: not expected
+    return applied;
   }
   if (req.has_settings()) PublishBridgeEvent(v1::EVENT_TYPE_BRIDGE_UPDATED, req.name());
   return absl::OkStatus();
@@ -360,13 +362,14 @@ absl::Status Agent::AddRule(const v1::AddRuleRequest& req, v1::AddRuleResponse* 
       !s.ok()) {
     return s;
   }
+  absl::Status applied;
   {
     absl::ReaderMutexLock lock(&mu_);
-    if (absl::Status s = FindLocked(req.bridge())->bridge->AddRule(req.port(), *rule);
-        !s.ok()) {
-      PersistCurrent();  // validated above: not expected
-      return s;
-    }
+    applied = FindLocked(req.bridge())->bridge->AddRule(req.port(), *rule);
+  }
+  if (!applied.ok()) {
+    PersistCurrent();  // validated above: not expected
+    return applied;
   }
   out->set_bridge(req.bridge());
   out->set_port(req.port());

@@ -127,19 +127,23 @@ absl::Status Agent::AddStaticAddress(const v1::AddStaticAddressRequest& req,
       !s.ok()) {
     return s;
   }
+  absl::Status applied;
   {
     absl::ReaderMutexLock lock(&mu_);
     const BridgeEntry* e = FindLocked(req.bridge());
-    if (absl::Status s = e->bridge->AddStaticAddress(*vid, *mac, req.port()); !s.ok()) {
-      PersistCurrent();  // e.g. the table filled up meanwhile
-      return s;
+    applied = e->bridge->AddStaticAddress(*vid, *mac, req.port());
+    if (applied.ok()) {
+      AddressInfo info;
+      info.vid = *vid;
+      info.mac = *mac;
+      info.port = req.port();
+      info.is_static = true;
+      *resp->mutable_address() = AddressToProto(*e, info);
     }
-    AddressInfo info;
-    info.vid = *vid;
-    info.mac = *mac;
-    info.port = req.port();
-    info.is_static = true;
-    *resp->mutable_address() = AddressToProto(*e, info);
+  }
+  if (!applied.ok()) {
+    PersistCurrent();  // e.g. the table filled up meanwhile
+    return applied;
   }
   PublishAddress(hub_, v1::EVENT_TYPE_ADDRESS_ADDED, resp->address());
   return absl::OkStatus();

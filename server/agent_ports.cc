@@ -200,7 +200,7 @@ absl::Status Agent::AddPort(const v1::AddPortRequest& req, v1::AddPortResponse* 
 }
 
 absl::Status Agent::DeletePort(const v1::DeletePortRequest& req,
-                               v1::DeletePortResponse* resp) {
+                               v1::DeletePortResponse* /*resp*/) {
   const std::string obj = PortObj(req.name(), "delete");
   if (absl::Status s = ValidateBridgeAndPort(req.bridge(), "delete port", req.name(), obj);
       !s.ok()) {
@@ -316,17 +316,21 @@ absl::Status Agent::UpdatePort(const v1::UpdatePortRequest& req,
       !s.ok()) {
     return s;
   }
+  absl::Status applied;
   {
     absl::ReaderMutexLock lock(&mu_);
     BridgeEntry* e = FindLocked(req.bridge());
-    if (absl::Status s = e->bridge->UpdatePort(req.name(), *config); !s.ok()) {
-      PersistCurrent();  // validated above: not expected
-      return s;
+    applied = e->bridge->UpdatePort(req.name(), *config);
+    if (applied.ok()) {
+      FillPortByNameLocked(*e, req.name(), resp->mutable_port());
+      info = PortEventLocked(req.bridge(), req.name(), false,
+                             e->ports.at(req.name()).opened.port->running(),
+                             v1::PORT_REMOVAL_CAUSE_UNSPECIFIED);
     }
-    FillPortByNameLocked(*e, req.name(), resp->mutable_port());
-    info = PortEventLocked(req.bridge(), req.name(), false,
-                           e->ports.at(req.name()).opened.port->running(),
-                           v1::PORT_REMOVAL_CAUSE_UNSPECIFIED);
+  }
+  if (!applied.ok()) {
+    PersistCurrent();  // validated above: not expected
+    return applied;
   }
   PublishPortEvent(hub_, v1::EVENT_TYPE_PORT_UPDATED, info);
   return absl::OkStatus();
@@ -361,7 +365,7 @@ absl::Status Agent::AddSpanPort(const v1::AddSpanPortRequest& req,
 }
 
 absl::Status Agent::DeleteSpanPort(const v1::DeleteSpanPortRequest& req,
-                                   v1::DeleteSpanPortResponse* resp) {
+                                   v1::DeleteSpanPortResponse* /*resp*/) {
   const std::string obj = SpanObj(req.name(), "delete");
   if (absl::Status s = ValidateBridgeAndPort(req.bridge(), "delete span port", req.name(), obj);
       !s.ok()) {
