@@ -321,7 +321,9 @@ v1::PortSettings PortSettingsFromConfig(const PortConfig& c) {
   std::sort(tagged.begin(), tagged.end());
   s.mutable_tagged_vids();
   for (uint16_t v : tagged) s.mutable_tagged_vids()->add_vids(v);
-  s.set_max_addresses(c.max_addresses);
+  // Only when set: absent means 0, and a state file without the field stays
+  // readable by an agent that predates it.
+  if (c.max_addresses != 0) s.set_max_addresses(c.max_addresses);
   return s;
 }
 

@@ -334,6 +334,8 @@ tap_before="$(ip -n "$(ns 21)" -o link show eth0 | cut -d: -f1)"
 kill -KILL "${vebd_pid}" 2>/dev/null; wait "${vebd_pid}" 2>/dev/null; vebd_pid=""
 if start_vebd --metrics_address=; then pass "vebd restarts after kill -9"; else fail "vebd restarts after kill -9"; fi
 ifindex_after="$(ip -n "$(ns 20)" -o link show eth0 | cut -d: -f1)"
+check "the pod's port is still locked, pinned, limited and guarded after the restart (state file)" \
+  hardening vcn0 "$(port_of 20)" "$(pod_mac 20)" "$(pod_ip 20)" 1 4 guard
 [[ -n "${ifindex_before}" && "${ifindex_before}" == "${ifindex_after}" ]] && pass "the pod kept its interface across the restart" || fail "the pod kept its interface across the restart" "${ifindex_before} vs ${ifindex_after}"
 tap_after="$(ip -n "$(ns 21)" -o link show eth0 | cut -d: -f1)"
 [[ -n "${tap_before}" && "${tap_before}" == "${tap_after}" ]] && pass "the TAP pod kept its TAP across the restart" || fail "the TAP pod kept its TAP across the restart" "${tap_before} vs ${tap_after}"
