@@ -292,6 +292,15 @@ StatusOr<Invocation> BridgeCommand(const std::string& bridge, const std::string&
     if (auto st = c.End(); !st.ok()) return st;
     return Make("UpdatePort", std::move(req));
   }
+  if (verb == "ifmaxaddr") {  // the port's own address limit (bridge(4))
+    auto req = std::make_unique<v1::UpdatePortRequest>();
+    if (auto p = port_req(req.get(), "ifmaxaddr port"); !p.ok()) return p.status();
+    ASSIGN_OR_RETURN(w, c.Next("ifmaxaddr value (0 = no limit)"));
+    ASSIGN_OR_RETURN(n, Number(w, "ifmaxaddr"));
+    req->mutable_settings()->set_max_addresses(n);
+    if (auto st = c.End(); !st.ok()) return st;
+    return Make("UpdatePort", std::move(req));
+  }
   if (verb == "untagged") {  // the port's PVID
     auto req = std::make_unique<v1::UpdatePortRequest>();
     if (auto p = port_req(req.get(), "untagged port"); !p.ok()) return p.status();
@@ -584,6 +593,7 @@ bridge (vebctl BRIDGE ...):
   learning IF | -learning IF | discover IF | -discover IF
   blocknonip IF | -blocknonip IF | locked IF | -locked IF
   protected IF 1,2 | -protected IF
+  ifmaxaddr IF N                       the port's own address limit (0 = none)
   untagged IF VID|none                 the port's PVID
   tagged IF +V,.. | -V,.. | V,.. | none
   static MAC IF [vid V] | deladdr MAC [vid V]

@@ -73,6 +73,10 @@ TEST(CommandTest, Ports) {
             R"(UpdatePort {"bridge":"veb0","name":"veth1","remove_tagged_vids":[10]})");
   EXPECT_EQ(Parsed("veb0 tagged veth1 30,40"),
             R"(UpdatePort {"bridge":"veb0","name":"veth1","settings":{"tagged_vids":{"vids":[30,40]}}})");
+  EXPECT_EQ(Parsed("veb0 ifmaxaddr veth1 4"),
+            R"(UpdatePort {"bridge":"veb0","name":"veth1","settings":{"max_addresses":4}})");
+  EXPECT_EQ(Parsed("veb0 ifmaxaddr veth1 0"),
+            R"(UpdatePort {"bridge":"veb0","name":"veth1","settings":{"max_addresses":0}})");
   EXPECT_EQ(Parsed("veb0 ports"), R"(ListPorts {"bridge":"veb0"})");
 }
 
@@ -129,6 +133,8 @@ TEST(CommandTest, SyntaxErrorsSayWhat) {
   EXPECT_THAT(Parsed("veb0 add a b"), HasSubstr("unexpected \"b\""));
   EXPECT_THAT(Parsed("veb0 add a backend dpdk"), HasSubstr("backend \"dpdk\""));
   EXPECT_THAT(Parsed("veb0 maxaddr lots"), HasSubstr("maxaddr: \"lots\" is not a number"));
+  EXPECT_THAT(Parsed("veb0 ifmaxaddr p"), HasSubstr("missing ifmaxaddr value"));
+  EXPECT_THAT(Parsed("veb0 ifmaxaddr p -1"), HasSubstr("ifmaxaddr: \"-1\" is not a number"));
   EXPECT_THAT(Parsed("veb0 protected p 1,x"), HasSubstr("protected: \"x\" is not a number"));
   EXPECT_THAT(Parsed("veb0 rule drop in on p"), HasSubstr("expected block or pass"));
   EXPECT_THAT(Parsed("veb0 rule block in p"), HasSubstr("expected \"on PORT\""));

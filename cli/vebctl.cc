@@ -100,6 +100,7 @@ void PrintPort(const v1::Port& p, std::ostream& out) {
   if (p.tagged_vids_size()) out << " tagged " << absl::StrJoin(p.tagged_vids(), ",");
   if (p.protected_domains_size()) out << " protected " << absl::StrJoin(p.protected_domains(), ",");
   out << " mtu " << p.mtu() << " addresses " << p.address_count();
+  if (p.max_addresses()) out << " ifmaxaddr " << p.max_addresses();
   if (p.pending()) out << " (" << p.pending_reason() << ")";
   out << "\n";
 }

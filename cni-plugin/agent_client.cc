@@ -93,6 +93,76 @@ grpc::Status AgentClient::AddStaticAddress(const std::string& bridge, const std:
   return stub_->AddStaticAddress(ctx.get(), req, &resp);
 }
 
+grpc::Status AgentClient::GetPort(const std::string& bridge, const std::string& port,
+                                 v1::Port* out) {
+  v1::GetPortRequest req;
+  req.set_bridge(bridge);
+  req.set_name(port);
+  v1::GetPortResponse resp;
+  auto ctx = Context(kCallTimeout);
+  grpc::Status s = stub_->GetPort(ctx.get(), req, &resp);
+  if (s.ok()) *out = resp.port();
+  return s;
+}
+
+grpc::Status AgentClient::UpdatePort(const std::string& bridge, const std::string& port,
+                                    const v1::PortSettings& settings) {
+  v1::UpdatePortRequest req;
+  req.set_bridge(bridge);
+  req.set_name(port);
+  *req.mutable_settings() = settings;
+  v1::UpdatePortResponse resp;
+  auto ctx = Context(kCallTimeout);
+  return stub_->UpdatePort(ctx.get(), req, &resp);
+}
+
+grpc::Status AgentClient::ListStaticAddresses(const std::string& bridge,
+                                             const std::string& port, const std::string& mac,
+                                             std::vector<v1::Address>* out) {
+  v1::ListAddressesRequest req;
+  req.set_bridge(bridge);
+  req.set_port(port);
+  req.set_mac(mac);
+  req.set_type(v1::ADDRESS_TYPE_STATIC);
+  v1::ListAddressesResponse resp;
+  auto ctx = Context(kCallTimeout);
+  grpc::Status s = stub_->ListAddresses(ctx.get(), req, &resp);
+  if (s.ok()) out->assign(resp.addresses().begin(), resp.addresses().end());
+  return s;
+}
+
+grpc::Status AgentClient::AddRule(const std::string& bridge, const std::string& port,
+                                 const v1::Rule& rule) {
+  v1::AddRuleRequest req;
+  req.set_bridge(bridge);
+  req.set_port(port);
+  *req.mutable_rule() = rule;
+  v1::AddRuleResponse resp;
+  auto ctx = Context(kCallTimeout);
+  return stub_->AddRule(ctx.get(), req, &resp);
+}
+
+grpc::Status AgentClient::ListRules(const std::string& bridge, const std::string& port,
+                                   std::vector<v1::Rule>* out) {
+  v1::ListRulesRequest req;
+  req.set_bridge(bridge);
+  req.set_port(port);
+  v1::ListRulesResponse resp;
+  auto ctx = Context(kCallTimeout);
+  grpc::Status s = stub_->ListRules(ctx.get(), req, &resp);
+  if (s.ok()) out->assign(resp.rules().begin(), resp.rules().end());
+  return s;
+}
+
+grpc::Status AgentClient::FlushRules(const std::string& bridge, const std::string& port) {
+  v1::FlushRulesRequest req;
+  req.set_bridge(bridge);
+  req.set_port(port);
+  v1::FlushRulesResponse resp;
+  auto ctx = Context(kCallTimeout);
+  return stub_->FlushRules(ctx.get(), req, &resp);
+}
+
 grpc::Status AgentClient::ListPodVports(const std::string& bridge, std::vector<v1::Vport>* out) {
   v1::ListVportsRequest req;
   req.set_bridge(bridge);

@@ -35,6 +35,17 @@ class AgentClient {
   // Static entry for `mac` on `port` in the port's PVID (locked pod ports).
   grpc::Status AddStaticAddress(const std::string& bridge, const std::string& port,
                                 const std::string& mac);
+  // Pod port hardening (pinned MAC, ARP guard, address limit) and its CHECK.
+  grpc::Status GetPort(const std::string& bridge, const std::string& port, v1::Port* out);
+  grpc::Status UpdatePort(const std::string& bridge, const std::string& port,
+                          const v1::PortSettings& settings);
+  // Static entries of `port` for `mac` (any VID).
+  grpc::Status ListStaticAddresses(const std::string& bridge, const std::string& port,
+                                   const std::string& mac, std::vector<v1::Address>* out);
+  grpc::Status AddRule(const std::string& bridge, const std::string& port, const v1::Rule& rule);
+  grpc::Status ListRules(const std::string& bridge, const std::string& port,
+                         std::vector<v1::Rule>* out);
+  grpc::Status FlushRules(const std::string& bridge, const std::string& port);
   grpc::Status ListPodVports(const std::string& bridge, std::vector<v1::Vport>* out);
 
   // `what` names the operation, e.g. "create pod vport"; it prefixes the

@@ -292,10 +292,20 @@ std::optional<Error> ParseNetConf(const std::string& text, const Env& env,
   if (auto e = Get(j, "discover", &out->discover)) return e;
   std::optional<bool> b;
   if (auto e = Get(j, "locked", &b)) return e;
-  out->locked = b.value_or(false);
+  std::optional<bool> pin;
+  if (auto e = Get(j, "pinMac", &pin)) return e;
+  out->locked = b.value_or(false) || pin.value_or(true);
   if (out->locked && (out->learning.value_or(false) || out->discover.value_or(false))) {
-    return Invalid("locked excludes learning and discover");
+    return Invalid(
+        "locked excludes learning and discover (pod ports are locked by default: "
+        "\"pinMac\": false turns that off)");
   }
+  b.reset();
+  if (auto e = Get(j, "arpGuard", &b)) return e;
+  out->arp_guard = b.value_or(true);
+  std::optional<uint32_t> max;
+  if (auto e = GetInteger(j, "maxAddresses", 0, 1000000, &max)) return e;
+  out->max_addresses = max.value_or(kDefaultPodMaxAddresses);
   b.reset();
   if (auto e = Get(j, "isGateway", &b)) return e;
   out->is_gateway = b.value_or(false);

@@ -98,6 +98,10 @@ struct Attachment {
   }
 };
 
+// A pod normally has one MAC; 4 leaves room for a few more (a VM or a
+// macvlan inside the pod) when pinMac is off, and stops a flood at once.
+inline constexpr uint32_t kDefaultPodMaxAddresses = 4;
+
 struct NetConf {
   std::string cni_version;
   std::string name;
@@ -109,7 +113,18 @@ struct NetConf {
   std::string port_type;  // "", "veth" or "tap"
   std::optional<bool> learning;
   std::optional<bool> discover;
-  bool locked = false;
+  // Pod ports are hardened by default (docs/design.md section 7), each part
+  // turned off separately:
+  //  - `locked`: the pod's MAC pinned, a static entry on its port, and the
+  //    port locked (S6; learning and discover off). Config key "pinMac"
+  //    (default true; "locked": true, the older key, also turns it on).
+  //  - `arp_guard`: the port's rules are `pass in arp spa IP` for each of the
+  //    pod's IPv4 addresses, then `block in arp` (S5). Key "arpGuard".
+  //  - `max_addresses`: the port's own address limit (S7), key "maxAddresses",
+  //    0..1,000,000, 0 = none. Matters when the port learns (pinMac off).
+  bool locked = true;
+  bool arp_guard = true;
+  uint32_t max_addresses = kDefaultPodMaxAddresses;
   std::vector<uint32_t> protected_domains;
   std::optional<uint32_t> vlan;
   std::vector<uint32_t> trunk;

@@ -25,6 +25,9 @@ TEST(CniConfTest, ParsesEveryKey) {
   j["portType"] = "tap";
   j["learning"] = false;
   j["discover"] = true;
+  j["pinMac"] = false;
+  j["arpGuard"] = false;
+  j["maxAddresses"] = 0;
   j["protected"] = {1, 31};
   j["vlan"] = 10;
   j["trunk"] = {20, 30};
@@ -44,6 +47,30 @@ TEST(CniConfTest, ParsesEveryKey) {
   EXPECT_THAT(c.trunk, ::testing::ElementsAre(20, 30));
   EXPECT_TRUE(c.is_gateway);
   EXPECT_EQ(c.ipam["type"], "host-local");
+  EXPECT_FALSE(c.locked);
+  EXPECT_FALSE(c.arp_guard);
+  EXPECT_EQ(c.max_addresses, 0u);
+}
+
+TEST(CniConfTest, PodPortsAreHardenedByDefault) {
+  NetConf c;
+  ASSERT_FALSE(Parse(Base(), &c).has_value());
+  EXPECT_TRUE(c.locked);
+  EXPECT_TRUE(c.arp_guard);
+  EXPECT_EQ(c.max_addresses, kDefaultPodMaxAddresses);
+  // "locked": true (the older key) pins even with "pinMac": false.
+  json j = Base();
+  j["pinMac"] = false;
+  j["locked"] = true;
+  NetConf d;
+  ASSERT_FALSE(Parse(j, &d).has_value());
+  EXPECT_TRUE(d.locked);
+  j["locked"] = false;
+  j["learning"] = true;
+  NetConf e;
+  ASSERT_FALSE(Parse(j, &e).has_value());
+  EXPECT_FALSE(e.locked);
+  EXPECT_EQ(e.learning, true);
 }
 
 TEST(CniConfTest, AcceptsSupportedVersionsOnly) {
@@ -81,6 +108,13 @@ TEST(CniConfTest, BadInputNamesTheProblem) {
       {{{"vlan", 0}}, kInvalidConfig, "vlan 0 out of range"},
       {{{"vlan", 20}, {"trunk", {20}}}, kInvalidConfig, "vlan 20 is also in trunk"},
       {{{"locked", true}, {"learning", true}}, kInvalidConfig, "locked excludes"},
+      {{{"learning", true}}, kInvalidConfig, "\"pinMac\": false turns that off"},
+      {{{"discover", true}}, kInvalidConfig, "locked excludes"},
+      {{{"pinMac", "no"}}, kInvalidConfig, "\"pinMac\" has the wrong type"},
+      {{{"arpGuard", 1}}, kInvalidConfig, "\"arpGuard\" has the wrong type"},
+      {{{"maxAddresses", 1000001}}, kInvalidConfig, "maxAddresses 1000001 out of range"},
+      {{{"maxAddresses", -1}}, kInvalidConfig, "maxAddresses"},
+      {{{"maxAddresses", "4"}}, kInvalidConfig, "maxAddresses"},
       {{{"ipam", {{"subnet", "10.0.0.0/24"}}}}, kInvalidConfig, "\"ipam\""},
       {{{"socket", "relative.sock"}}, kInvalidConfig, "absolute path"},
   };

@@ -43,7 +43,95 @@ v1::CreateVportRequest PodVportRequest(const Env& env, const NetConf& c) {
   if (!c.trunk.empty()) {
     for (uint32_t v : c.trunk) s->mutable_tagged_vids()->add_vids(v);
   }
+  s->set_max_addresses(c.max_addresses);
   return req;
+}
+
+// The ARP guard (S5): the pod may claim only its own IPv4 addresses as ARP
+// sender. A pod without IPv4 addresses gets the block alone.
+std::vector<v1::Rule> ArpGuardRules(const std::vector<IpConfig>& ips) {
+  std::vector<v1::Rule> rules;
+  for (const IpConfig& ip : ips) {
+    if (IsIpv6(ip.address)) continue;
+    v1::Rule r;
+    r.set_action(v1::RULE_ACTION_PASS);
+    r.set_direction(v1::RULE_DIRECTION_IN);
+    r.mutable_arp()->set_kind(v1::ARP_KIND_ARP);
+    r.mutable_arp()->set_spa(ip.address.substr(0, ip.address.find('/')));
+    rules.push_back(r);
+  }
+  v1::Rule block;
+  block.set_action(v1::RULE_ACTION_BLOCK);
+  block.set_direction(v1::RULE_DIRECTION_IN);
+  block.mutable_arp()->set_kind(v1::ARP_KIND_ARP);
+  rules.push_back(block);
+  return rules;
+}
+
+bool SameRule(const v1::Rule& a, const v1::Rule& b) {
+  return a.action() == b.action() && a.direction() == b.direction() && a.src() == b.src() &&
+         a.dst() == b.dst() && a.has_vid() == b.has_vid() && a.vid() == b.vid() &&
+         a.arp().kind() == b.arp().kind() && a.arp().opcode() == b.arp().opcode() &&
+         a.arp().sha() == b.arp().sha() && a.arp().spa() == b.arp().spa() &&
+         a.arp().tha() == b.arp().tha() && a.arp().tpa() == b.arp().tpa();
+}
+
+// Makes the port's rules exactly `want` (the pod port's rules belong to the
+// plugin): nothing changes when they already are.
+grpc::Status EnsureRules(AgentClient& agent, const std::string& bridge, const std::string& port,
+                         const std::vector<v1::Rule>& want, bool* changed) {
+  std::vector<v1::Rule> have;
+  grpc::Status s = agent.ListRules(bridge, port, &have);
+  if (!s.ok()) return s;
+  bool same = have.size() == want.size();
+  for (size_t i = 0; same && i < want.size(); ++i) same = SameRule(have[i], want[i]);
+  *changed = !same;
+  if (same) return s;
+  if (!have.empty()) {
+    s = agent.FlushRules(bridge, port);
+    if (!s.ok()) return s;
+  }
+  for (const v1::Rule& r : want) {
+    s = agent.AddRule(bridge, port, r);
+    if (!s.ok()) return s;
+  }
+  return s;
+}
+
+// CHECK's repair of the pod port's hardening: the lock, the pinned MAC, the
+// address limit and the ARP guard are re-applied where missing.
+ErrorOr EnsurePodPort(AgentClient& agent, const NetConf& c, const v1::Vport& vport,
+                      const std::vector<IpConfig>& ips) {
+  const std::string& port = vport.name();
+  v1::Port p;
+  grpc::Status s = agent.GetPort(c.bridge, port, &p);
+  if (!s.ok()) return agent.ToCniError(s, "get pod port");
+  v1::PortSettings fix;
+  if (c.locked && !p.locked()) {
+    fix.set_locked(true);
+    fix.set_learning(false);
+    fix.set_discover(false);
+  }
+  if (p.max_addresses() != c.max_addresses) fix.set_max_addresses(c.max_addresses);
+  if (fix.ByteSizeLong() > 0) {
+    s = agent.UpdatePort(c.bridge, port, fix);
+    if (!s.ok()) return agent.ToCniError(s, "repair pod port settings");
+  }
+  if (c.locked) {
+    std::vector<v1::Address> statics;
+    s = agent.ListStaticAddresses(c.bridge, port, vport.mac(), &statics);
+    if (!s.ok()) return agent.ToCniError(s, "list pod port static addresses");
+    if (statics.empty()) {
+      s = agent.AddStaticAddress(c.bridge, port, vport.mac());
+      if (!s.ok()) return agent.ToCniError(s, "re-add static address for locked port");
+    }
+  }
+  if (c.arp_guard) {
+    bool changed = false;
+    s = EnsureRules(agent, c.bridge, port, ArpGuardRules(ips), &changed);
+    if (!s.ok()) return agent.ToCniError(s, "repair pod port ARP rules");
+  }
+  return std::nullopt;
 }
 
 // The bridge's host vport (a TAP named like the bridge) carries the gateway
@@ -155,6 +243,13 @@ ErrorOr Add(const Env& env, const NetConf& c, const std::string& stdin_text, std
   Result mine;
   mine.ips.assign(result.ips.end() - ipam.ips.size(), result.ips.end());
   mine.routes = ipam.routes;
+  // Before the pod's addresses exist, so no frame of the pod is unguarded.
+  if (c.arp_guard) {
+    bool changed = false;
+    grpc::Status guarded =
+        EnsureRules(agent, c.bridge, vport.name(), ArpGuardRules(mine.ips), &changed);
+    if (!guarded.ok()) return undo(agent.ToCniError(guarded, "add ARP guard rules"));
+  }
   if (auto e = ConfigureInterface(env.netns, env.ifname, mine, pod_index)) return undo(*e);
   if (c.is_gateway) {
     if (auto e = EnsureGateway(agent, c, ipam)) return undo(*e);
@@ -214,6 +309,11 @@ ErrorOr Check(const Env& env, const NetConf& c, const std::string& stdin_text) {
     return Error{kAgentError, absl::StrCat("vport \"", vport.name(), "\" has mac ", vport.mac(),
                                            ", prevResult says ", prev.interfaces[index].mac), ""};
   }
+  std::vector<IpConfig> mine;
+  for (const IpConfig& ip : prev.ips) {
+    if (ip.interface && *ip.interface == index) mine.push_back(ip);
+  }
+  if (auto e = EnsurePodPort(agent, c, vport, mine)) return e;
   std::string ignored;
   if (auto e = IpamCall(env, c, "CHECK", stdin_text, &ignored)) return e;
   return CheckInterface(env.netns, env.ifname, prev.interfaces[index].mac, prev, index);

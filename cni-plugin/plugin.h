@@ -3,8 +3,10 @@
 //
 // ADD creates the pod vport first (undone on any later failure), then runs
 // IPAM, then configures the pod side; so a failing agent allocates no address
-// and a failing IPAM leaves no interface. DEL is idempotent and always calls
-// IPAM DEL. Thread-safety: one invocation at a time per process.
+// and a failing IPAM leaves no interface. The pod's port is hardened by default
+// (NetConf: locked with the MAC pinned, ARP guard rules installed before the
+// pod's addresses exist, an address limit); CHECK re-applies what is missing.
+// DEL is idempotent and always calls IPAM DEL. Thread-safety: one invocation at a time per process.
 #ifndef VEB_CNI_PLUGIN_PLUGIN_H_
 #define VEB_CNI_PLUGIN_PLUGIN_H_
 

@@ -174,6 +174,11 @@ absl::Status ValidatePortConfig(const PortConfig& c) {
     return absl::InvalidArgumentError(
         absl::StrCat("pvid ", c.pvid, " out of range 1..4094 (or none)"));
   }
+  if (c.max_addresses > kMaxAddressesLimit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_addresses ", c.max_addresses,
+        " out of range 1..1000000 (0 = no port limit)"));
+  }
   for (uint16_t vid : c.tagged) {
     if (vid < kVlanMin || vid > kVlanMax) {
       return absl::InvalidArgumentError(
@@ -712,9 +717,12 @@ void Bridge::ProcessFrame(WorkerContext& ctx, WorkerCounters& wc,
   if (pc.learning && (IsMulticast(pf.src) || pf.src == 0)) {
     wc.refused[static_cast<size_t>(LearnRefusal::kInvalidSource)].Add(1);
   } else if (pc.learning) {
-    switch (table_.Learn(pf.vid, pf.src, rp.ref, now)) {
+    switch (table_.Learn(pf.vid, pf.src, rp.ref, now, pc.max_addresses)) {
       case LearnResult::kRefusedFull:
         wc.refused[static_cast<size_t>(LearnRefusal::kTableFull)].Add(1);
+        break;
+      case LearnResult::kRefusedPortFull:
+        wc.refused[static_cast<size_t>(LearnRefusal::kPortFull)].Add(1);
         break;
       case LearnResult::kRefusedStatic:
         wc.refused[static_cast<size_t>(LearnRefusal::kStatic)].Add(1);

@@ -82,6 +82,14 @@ struct PortConfig {
   uint32_t protected_domains = 0;
   uint16_t pvid = 1;             // 1..4094 or kPvidNone
   std::vector<uint16_t> tagged;  // 1..4094, not the pvid
+  // The port's own address limit, like bridge(4)'s ifmaxaddr (S7): 0 = none
+  // (only the bridge's max_addresses applies), else 1..1,000,000. Learning an
+  // address new to the port (a new entry, or a dynamic entry moving in) while
+  // the port has this many entries, static and dynamic, is refused and counted
+  // as `port_full`; the frame itself is still forwarded (like `table_full`: an
+  // unlearned source only means replies to it flood). Static entries are not
+  // limited by it but count. Lowering it evicts nothing.
+  uint32_t max_addresses = 0;
 };
 
 absl::Status ValidateBridgeName(absl::string_view name);

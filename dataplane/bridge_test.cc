@@ -520,7 +520,8 @@ TEST(LearnRefusalTest, NamesAreTheApiNames) {
   EXPECT_STREQ(DropReasonName(DropReason::kNoBuffer), "no_buffer");
   EXPECT_EQ(kAllDropReasons.size(), kNumDropReasons);
   EXPECT_EQ(kAllDropReasons.back(), DropReason::kNoBuffer);
-  EXPECT_EQ(kAllLearnRefusals.back(), LearnRefusal::kInvalidSource);
+  EXPECT_STREQ(LearnRefusalName(LearnRefusal::kPortFull), "port_full");
+  EXPECT_EQ(kAllLearnRefusals.back(), LearnRefusal::kPortFull);
 }
 
 TEST_F(BridgeTest, S7_DynamicMovesStaticNever) {
@@ -563,6 +564,117 @@ TEST_F(BridgeTest, S7_TableFullAtExactlyMaxThenFloods) {
   EXPECT_EQ(Counters("p1").flooded, 2u);  // both frames from p1 flooded
   EXPECT_EQ(bridge_->AddStaticAddress(1, kC, "p3").code(),
             absl::StatusCode::kResourceExhausted);
+}
+
+// ---- S7: a port's own address limit (PortConfig::max_addresses) -----------
+
+size_t PortFullCount(const Bridge& b) {
+  return b.GetCounters().refused[static_cast<size_t>(LearnRefusal::kPortFull)];
+}
+
+TEST_F(BridgeTest, S7_PortLimitRefusesNewAddressesAndStillForwards) {
+  PortConfig limited;
+  limited.max_addresses = 2;
+  Add("p1", limited);
+  Add("p2");
+  SendEth("p1", kA, kUnknown);
+  SendEth("p1", kB, kUnknown);
+  EXPECT_EQ(bridge_->PortAddressCount("p1").value(), 2u);  // exactly the limit
+  ClearSent();
+  SendEth("p1", kC, kUnknown);  // limit + 1
+  EXPECT_FALSE(Owner(1, kC).has_value());
+  EXPECT_EQ(bridge_->PortAddressCount("p1").value(), 2u);
+  EXPECT_EQ(PortFullCount(*bridge_), 1u);
+  EXPECT_EQ(Sent("p2"), 1u);  // the refused source's frame still forwarded
+  // Known addresses refresh without a refusal; other ports are not limited.
+  SendEth("p1", kA, kUnknown);
+  EXPECT_EQ(PortFullCount(*bridge_), 1u);
+  SendEth("p2", kUnknown, kUnknown + 1);
+  SendEth("p2", kUnknown + 2, kUnknown + 1);
+  SendEth("p2", kUnknown + 3, kUnknown + 1);
+  EXPECT_EQ(bridge_->PortAddressCount("p2").value(), 3u);
+  EXPECT_EQ(PortFullCount(*bridge_), 1u);
+  // Frames to the refused address flood (it has no entry): p2 -> kC.
+  ClearSent();
+  SendEth("p2", kUnknown, kC);
+  EXPECT_EQ(Sent("p1"), 1u);
+  EXPECT_EQ(bridge_->GetCounters().refused[static_cast<size_t>(
+                LearnRefusal::kTableFull)],
+            0u);
+}
+
+TEST_F(BridgeTest, S7_PortLimitCountsStaticEntries) {
+  PortConfig limited;
+  limited.max_addresses = 2;
+  Add("p1", limited);
+  Add("p2");
+  ASSERT_TRUE(bridge_->AddStaticAddress(1, kA, "p1").ok());
+  SendEth("p1", kB, kUnknown);
+  SendEth("p1", kC, kUnknown);
+  EXPECT_TRUE(Owner(1, kB).has_value());
+  EXPECT_FALSE(Owner(1, kC).has_value());
+  EXPECT_EQ(PortFullCount(*bridge_), 1u);
+  // The administrator's static entries are not limited by it.
+  EXPECT_TRUE(bridge_->AddStaticAddress(1, kUnknown, "p1").ok());
+  EXPECT_EQ(bridge_->PortAddressCount("p1").value(), 3u);
+}
+
+TEST_F(BridgeTest, S7_PortLimitRefusesMovesOntoAFullPort) {
+  PortConfig limited;
+  limited.max_addresses = 1;
+  Add("p1", limited);
+  Add("p2");
+  SendEth("p2", kB, kUnknown);  // kB lives on p2
+  SendEth("p1", kA, kUnknown);  // p1 full
+  SendEth("p1", kB, kUnknown);  // a flooder claiming p2's address
+  EXPECT_EQ(Owner(1, kB), "p2");
+  EXPECT_EQ(bridge_->GetCounters().moved, 0u);
+  EXPECT_EQ(PortFullCount(*bridge_), 1u);
+  // Traffic for kB still goes to p2 only.
+  ClearSent();
+  SendEth("p1", kA, kB);
+  EXPECT_EQ(Sent("p2"), 1u);
+  // The other way round, moves off the limited port are fine.
+  SendEth("p2", kA, kUnknown);
+  EXPECT_EQ(Owner(1, kA), "p2");
+  EXPECT_EQ(bridge_->GetCounters().moved, 1u);
+}
+
+TEST_F(BridgeTest, S7_LoweringThePortLimitEvictsNothing) {
+  Add("p1");
+  Add("p2");
+  SendEth("p1", kA, kUnknown);
+  SendEth("p1", kB, kUnknown);
+  SendEth("p1", kC, kUnknown);
+  PortConfig limited;
+  limited.max_addresses = 1;
+  ASSERT_TRUE(bridge_->UpdatePort("p1", limited).ok());
+  EXPECT_EQ(bridge_->PortAddressCount("p1").value(), 3u);
+  EXPECT_EQ(bridge_->GetPort("p1")->config.max_addresses, 1u);
+  SendEth("p1", kA, kUnknown);  // refresh: fine
+  SendEth("p1", kUnknown + 1, kUnknown);
+  EXPECT_FALSE(Owner(1, kUnknown + 1).has_value());
+  EXPECT_EQ(PortFullCount(*bridge_), 1u);
+  // Raised again (or 0: no limit), learning resumes.
+  limited.max_addresses = 0;
+  ASSERT_TRUE(bridge_->UpdatePort("p1", limited).ok());
+  SendEth("p1", kUnknown + 1, kUnknown);
+  EXPECT_TRUE(Owner(1, kUnknown + 1).has_value());
+}
+
+TEST_F(BridgeTest, S7_PortLimitZeroIsUnlimitedAndRangeChecked) {
+  Add("p1");  // max_addresses 0
+  for (Mac m = 1; m <= 50; ++m) SendEth("p1", kUnknown + 0x100 + m, kUnknown);
+  EXPECT_EQ(bridge_->PortAddressCount("p1").value(), 50u);
+  EXPECT_EQ(PortFullCount(*bridge_), 0u);
+  PortConfig bad;
+  bad.max_addresses = kMaxAddressesLimit + 1;
+  absl::Status s = bridge_->UpdatePort("p1", bad);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("max_addresses 1000001"));
+  EXPECT_EQ(bridge_->GetPort("p1")->config.max_addresses, 0u);
+  bad.max_addresses = kMaxAddressesLimit;
+  EXPECT_TRUE(bridge_->UpdatePort("p1", bad).ok());
 }
 
 TEST_F(BridgeTest, S7_ExpiryBoundaryWithFakeClock) {

@@ -46,7 +46,9 @@ namespace veb {
   /* the MAC is pinned by a static entry on another port (S7) */              \
   X(kStatic, "static_entry", STATIC_ENTRY)                                    \
   /* multicast or all-zero source MAC on a learning port: never learned */    \
-  X(kInvalidSource, "invalid_source", INVALID_SOURCE)
+  X(kInvalidSource, "invalid_source", INVALID_SOURCE)                         \
+  /* the port holds its own max_addresses entries (S7) */                     \
+  X(kPortFull, "port_full", PORT_FULL)
 
 #define VEB_REASON_ENUMERATOR_(e, name, proto) e,
 #define VEB_REASON_ONE_(e, name, proto) +1
@@ -83,7 +85,7 @@ constexpr const char* DropReasonName(DropReason reason) {
   const size_t i = static_cast<size_t>(reason);
   return i < kNumDropReasons ? kDropReasonNames[i] : "unknown";
 }
-// "table_full", "static_entry", "invalid_source"; "unknown" outside the list.
+// "table_full", "static_entry", ...; "unknown" outside the list.
 constexpr const char* LearnRefusalName(LearnRefusal reason) {
   const size_t i = static_cast<size_t>(reason);
   return i < kNumLearnRefusals ? kLearnRefusalNames[i] : "unknown";

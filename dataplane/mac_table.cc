@@ -128,7 +128,7 @@ retry:
 }
 
 LearnResult MacTable::Learn(uint16_t vid, Mac mac, PortRef port,
-                            int64_t now_ns) {
+                            int64_t now_ns, uint32_t port_max) {
   const uint64_t key = Key(vid, mac);
   // Fast path, no lock: the address is already on this port, or it is new
   // and the table is full (refused without touching the lock).
@@ -171,7 +171,11 @@ LearnResult MacTable::Learn(uint16_t vid, Mac mac, PortRef port,
                                   : LearnResult::kRefusedStatic;
     }
     if (Expired(*s, v, now_ns)) {
-      // Expired but not yet swept: it is gone; this is a fresh learn.
+      // Expired but not yet swept: it is gone; this is a fresh learn (new to
+      // this port unless it was already here).
+      if (ValuePort(v) != port && PortFullLocked(port, port_max)) {
+        return LearnResult::kRefusedPortFull;
+      }
       expired_.fetch_add(1, std::memory_order_relaxed);
       Emit(AddressEventKind::kExpired, key, ValuePort(v), PortRef{},
            AgeSeconds(s->last_seen.load(std::memory_order_relaxed), now_ns));
@@ -186,6 +190,9 @@ LearnResult MacTable::Learn(uint16_t vid, Mac mac, PortRef port,
       s->last_seen.store(now_ns, std::memory_order_relaxed);
       return LearnResult::kRefreshed;
     }
+    // A move onto a full port is refused too: else a flooder could take
+    // other ports' entries without ever exceeding its limit.
+    if (PortFullLocked(port, port_max)) return LearnResult::kRefusedPortFull;
     s->last_seen.store(now_ns, std::memory_order_relaxed);
     SetValueLocked(s, key, Value(port, false));
     moved_.fetch_add(1, std::memory_order_relaxed);
@@ -195,6 +202,7 @@ LearnResult MacTable::Learn(uint16_t vid, Mac mac, PortRef port,
   if (live_.load(std::memory_order_relaxed) >= max_.load(std::memory_order_relaxed)) {
     return LearnResult::kRefusedFull;
   }
+  if (PortFullLocked(port, port_max)) return LearnResult::kRefusedPortFull;
   InsertLocked(key, Value(port, false), now_ns);
   learned_.fetch_add(1, std::memory_order_relaxed);
   Emit(AddressEventKind::kLearned, key, port, PortRef{});
@@ -273,6 +281,12 @@ void MacTable::CountLocked(uint64_t key, uint64_t value, int delta) {
     if (is_static) --it->second.statics;
     if (it->second.total == 0) port_counts_.erase(it);
   }
+}
+
+bool MacTable::PortFullLocked(PortRef port, uint32_t port_max) const {
+  if (port_max == 0) return false;
+  auto it = port_counts_.find(PackPort(port));
+  return it != port_counts_.end() && it->second.total >= port_max;
 }
 
 void MacTable::SetValueLocked(Slot* slot, uint64_t key, uint64_t value) {

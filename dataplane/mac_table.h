@@ -66,6 +66,8 @@ enum class LearnResult : uint8_t {
   kMoved,           // dynamic entry moved from another port
   kRefusedFull,     // table at max_addresses: not learned
   kRefusedStatic,   // a static entry for the MAC points elsewhere
+  kRefusedPortFull, // the port holds its own limit of entries: not learned
+                    // or moved (S7, PortConfig::max_addresses)
 };
 
 struct AddressEntry {
@@ -127,10 +129,17 @@ class MacTable {
   std::optional<PortRef> Lookup(uint16_t vid, Mac mac, int64_t now_ns) const;
 
   // Learning (S7); the caller has already excluded multicast and zero MACs.
-  LearnResult Learn(uint16_t vid, Mac mac, PortRef port, int64_t now_ns);
+  // `port_max` is the port's own limit (0: none): an address new to the port
+  // (a new entry, a dynamic entry moving in, or an expired entry of another
+  // port relearned here) is refused while the port has `port_max` entries or
+  // more, static and dynamic together. Refreshing an entry already on the port
+  // is never refused. Checking the limit takes `mu_`, like any insertion.
+  LearnResult Learn(uint16_t vid, Mac mac, PortRef port, int64_t now_ns,
+                    uint32_t port_max = 0);
 
   // Adds or replaces a static entry. RESOURCE_EXHAUSTED when a new entry
-  // would exceed max_addresses.
+  // would exceed max_addresses. A port's own limit does not apply (the
+  // administrator's entries are not learning), but the entry counts toward it.
   absl::Status AddStatic(uint16_t vid, Mac mac, PortRef port);
   // Returns false if no entry existed.
   bool Delete(uint16_t vid, Mac mac);
@@ -233,6 +242,9 @@ class MacTable {
   // removed (-1); a value change is a removal then an addition.
   void CountLocked(uint64_t key, uint64_t value, int delta)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True when `port_max` is set and the port already holds that many entries.
+  bool PortFullLocked(PortRef port, uint32_t port_max) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Replaces a live entry's value, keeping counts.
   void SetValueLocked(Slot* slot, uint64_t key, uint64_t value)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

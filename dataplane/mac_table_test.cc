@@ -62,6 +62,33 @@ TEST_F(MacTableTest, S7_StaticEntryNeverMoves) {
   EXPECT_EQ(t.Lookup(1, kA, now_ + 10000 * kSec), kP1);
 }
 
+TEST_F(MacTableTest, S7_PortLimitRefusesNewMovedAndRelearnedAddresses) {
+  MacTable t(&qsbr_, 100, 240);
+  ASSERT_TRUE(t.AddStatic(1, kA, kP1).ok());  // counts toward kP1's limit
+  EXPECT_EQ(t.Learn(1, kA + 1, kP1, now_, 2), LearnResult::kLearned);
+  EXPECT_EQ(t.Learn(1, kA + 2, kP1, now_, 2), LearnResult::kRefusedPortFull);
+  EXPECT_FALSE(t.Lookup(1, kA + 2, now_).has_value());
+  EXPECT_EQ(t.Learn(1, kA + 1, kP1, now_, 2), LearnResult::kRefreshed);
+  // A move onto the full port is refused; the entry stays where it was.
+  EXPECT_EQ(t.Learn(1, kA + 3, kP2, now_, 2), LearnResult::kLearned);
+  EXPECT_EQ(t.Learn(1, kA + 3, kP1, now_, 2), LearnResult::kRefusedPortFull);
+  EXPECT_EQ(t.Lookup(1, kA + 3, now_), kP2);
+  EXPECT_EQ(t.moved_total(), 0u);
+  // An expired entry of another port is new to this one: refused too...
+  const int64_t later = now_ + 241 * kSec;
+  t.Learn(1, kA + 1, kP1, later);  // keep kP1's own entry alive
+  EXPECT_EQ(t.Learn(1, kA + 3, kP1, later, 2), LearnResult::kRefusedPortFull);
+  // ...but its own expired entry relearns (the count does not change).
+  EXPECT_EQ(t.CountForPort(kP1), 2u);
+  EXPECT_EQ(t.Learn(1, kA + 1, kP1, later + 241 * kSec, 2), LearnResult::kLearned);
+  EXPECT_EQ(t.CountForPort(kP1), 2u);
+  // Limit 0: none.
+  for (Mac m = 10; m < 20; ++m) {
+    EXPECT_EQ(t.Learn(1, kA + m, kP1, now_, 0), LearnResult::kLearned) << m;
+  }
+  EXPECT_EQ(t.CountForPort(kP1), 12u);
+}
+
 TEST_F(MacTableTest, S7_FullTableRefusesExactlyAtMax) {
   MacTable t(&qsbr_, 3, 240);
   for (Mac m = 1; m <= 3; ++m) {

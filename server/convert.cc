@@ -220,6 +220,13 @@ absl::Status ApplyPortSettings(absl::string_view prefix,
     if (!vids.ok()) return vids.status();
     c->tagged.assign(vids->begin(), vids->end());
   }
+  if (s.has_max_addresses()) {
+    if (s.max_addresses() > kMaxAddressesLimit) {
+      return Invalid(prefix, absl::StrCat("max_addresses ", s.max_addresses(),
+                                          " out of range 1..1000000 (0 = no port limit)"));
+    }
+    c->max_addresses = s.max_addresses();
+  }
   return absl::OkStatus();
 }
 
@@ -314,6 +321,9 @@ v1::PortSettings PortSettingsFromConfig(const PortConfig& c) {
   std::sort(tagged.begin(), tagged.end());
   s.mutable_tagged_vids();
   for (uint16_t v : tagged) s.mutable_tagged_vids()->add_vids(v);
+  // Only when set: absent means 0, and a state file without the field stays
+  // readable by an agent that predates it.
+  if (c.max_addresses != 0) s.set_max_addresses(c.max_addresses);
   return s;
 }
 
@@ -327,6 +337,7 @@ void FillPortConfig(const PortConfig& c, v1::Port* out) {
   std::vector<uint16_t> tagged = c.tagged;
   std::sort(tagged.begin(), tagged.end());
   for (uint16_t v : tagged) out->add_tagged_vids(v);
+  out->set_max_addresses(c.max_addresses);
 }
 
 // ---- rules --------------------------------------------------------------------

@@ -81,6 +81,7 @@ TEST_F(MetricsTest, FamiliesAndValues) {
            "veb_address_learn_refused_total{bridge=\"veb0\",reason=\"table_full\"} 0",
            "veb_address_learn_refused_total{bridge=\"veb0\",reason=\"static_entry\"} 0",
            "veb_address_learn_refused_total{bridge=\"veb0\",reason=\"invalid_source\"} 0",
+           "veb_address_learn_refused_total{bridge=\"veb0\",reason=\"port_full\"} 0",
            "veb_port_receive_packets_total{bridge=\"veb0\",port=\"eth1\"} 2",
            "veb_port_receive_bytes_total{bridge=\"veb0\",port=\"eth1\"} 120",
            "veb_port_transmit_packets_total{bridge=\"veb0\",port=\"eth1\"} 1",

@@ -875,7 +875,8 @@ TEST_F(SwitchServiceTest, Counters) {
   EXPECT_EQ(list.bridges(0).addresses_learned(), 2u);
   EXPECT_EQ(list.bridges(0).flooded_packets(), 1u);
   EXPECT_EQ(list.bridges(0).ports_size(), 2);
-  ASSERT_EQ(list.bridges(0).learn_refused_size(), 3);
+  ASSERT_EQ(list.bridges(0).learn_refused_size(), kNumLearnRefusals);
+  EXPECT_EQ(list.bridges(0).learn_refused(3).reason(), v1::LEARN_REFUSED_REASON_PORT_FULL);
   EXPECT_EQ(list.bridges(0).learn_refused(2).reason(), v1::LEARN_REFUSED_REASON_INVALID_SOURCE);
   EXPECT_EQ(list.bridges(0).learn_refused(2).packets(), 1u);
   EXPECT_EQ(list.bridges(0).learn_refused(0).packets(), 0u);
@@ -1448,6 +1449,7 @@ TEST_F(SwitchServiceTest, ExportedConfigReplaysToTheSameConfig) {
   ps.set_locked(true);
   ps.mutable_tagged_vids()->add_vids(10);
   ps.mutable_protected_domains()->add_domains(2);
+  ps.set_max_addresses(7);
   ASSERT_OK(AddPort("veb0", "eth1", ps));
   v1::AddSpanPortRequest span;
   span.set_bridge("veb0");
@@ -1477,6 +1479,32 @@ TEST_F(SwitchServiceTest, ExportedConfigReplaysToTheSameConfig) {
   agent2.Apply(exported, &problems);
   EXPECT_TRUE(problems.empty()) << problems[0];
   EXPECT_EQ(agent2.ExportConfig().DebugString(), exported.DebugString());
+  EXPECT_THAT(exported.DebugString(), HasSubstr("max_addresses: 7"));
+}
+
+TEST_F(SwitchServiceTest, PortMaxAddressesUpdatedAndRangeChecked) {
+  ASSERT_OK(CreateBridge("veb0", v1::BridgeSettings()));
+  ASSERT_OK(AddPort("veb0", "eth1", v1::PortSettings()));
+  v1::GetPortRequest get;
+  get.set_bridge("veb0");
+  get.set_name("eth1");
+  v1::GetPortResponse got;
+  ASSERT_OK(Call(&v1::Switch::Stub::GetPort, get, &got));
+  EXPECT_EQ(got.port().max_addresses(), 0u);
+  v1::UpdatePortRequest up;
+  up.set_bridge("veb0");
+  up.set_name("eth1");
+  up.mutable_settings()->set_max_addresses(4);
+  ASSERT_OK(Call(&v1::Switch::Stub::UpdatePort, up));
+  ASSERT_OK(Call(&v1::Switch::Stub::GetPort, get, &got));
+  EXPECT_EQ(got.port().max_addresses(), 4u);
+  up.mutable_settings()->set_max_addresses(1000001);
+  EXPECT_THAT(Call(&v1::Switch::Stub::UpdatePort, up),
+              StatusIs(grpc::INVALID_ARGUMENT,
+                       "port \"eth1\": update: max_addresses 1000001 out of range "
+                       "1..1000000 (0 = no port limit)"));
+  ASSERT_OK(Call(&v1::Switch::Stub::GetPort, get, &got));
+  EXPECT_EQ(got.port().max_addresses(), 4u);
 }
 
 }  // namespace

@@ -2,7 +2,11 @@
 # The veb CNI plugin through the real cnitool and reference plugins, against a
 # real vebd and network namespaces this script creates (root):
 #   add/check/del/del again/gc/status with the result checked against the
-#   spec's fields; pods ping each other and the gateway; a chained conflist
+#   spec's fields; pods ping each other and the gateway; pod ports hardened by
+#   default (locked with the MAC static, ifmaxaddr 4, the ARP guard rule pair;
+#   CHECK re-applies them; a pod's forged ARP for the gateway is dropped as
+#   rules_in and poisons no cache, while with pinMac/arpGuard/maxAddresses
+#   off nothing is set and the same forgery succeeds); a chained conflist
 #   veb -> portmap -> tuning with host-local (a host port reaches the pod; DEL
 #   leaves no rule, interface or allocation); 50 sequential and 10 parallel
 #   pods; the agent killed and restarted between ADD and DEL; ADD failing
@@ -140,7 +144,92 @@ EOF
 check "pod 1 pings pod 2 through the switch" ip netns exec "$(ns 1)" ping -c 3 -i 0.2 -W 1 "$(pod_ip 2)"
 check "pod 2 pings the gateway (host vport)" ip netns exec "$(ns 2)" ping -c 2 -i 0.2 -W 1 10.66.0.1
 check "CHECK passes" "${CNITOOL}" check vebnet "$(nspath 1)"
-ip1="$(pod_ip 1)"
+
+# ---- pods that cannot spy or spoof (the defaults) and the switches that turn them off ----
+# port_of POD: the pod's port (host veth end) on the bridge.
+port_of() {
+  local peer
+  peer="$(ip -n "$(ns "$1")" -o link show eth0 | sed -n 's/.*@if\([0-9]*\).*/\1/p')"
+  ip -o link show | awk -F': ' -v i="${peer}" '$1 == i {print $2}' | cut -d@ -f1
+}
+pod_mac() { ip -n "$(ns "$1")" -j link show eth0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])'; }
+# hardening BRIDGE PORT MAC IP LOCKED MAXADDR guard|none: the pod port's lock,
+# limit, static entry for the pod's MAC (present iff LOCKED) and rules.
+hardening() {
+  python3 - "$@" <<EOF
+import json, subprocess, sys
+bridge, port, mac, ip, locked, maxaddr, rules = sys.argv[1:]
+def ctl(*a):
+    return json.loads(subprocess.check_output(["${VEBCTL_BIN}", "--socket=${SOCK}", "-o", "json", bridge, *a]))
+p = [x for x in ctl("ports")["ports"] if x["name"] == port][0]
+assert p.get("locked", False) == (locked == "1"), p
+assert not (locked == "1" and (p.get("learning") or p.get("discover"))), p
+assert int(p.get("max_addresses", 0)) == int(maxaddr), p
+statics = [a for a in ctl("addr", port).get("addresses", []) if a.get("type") == "ADDRESS_TYPE_STATIC" and a["mac"] == mac]
+assert len(statics) == (1 if locked == "1" else 0), ctl("addr", port)
+got = [(r.get("action"), r.get("arp", {}).get("spa", "")) for r in ctl("rules", port).get("rules", [])]
+want = [] if rules == "none" else [("RULE_ACTION_PASS", ip), ("RULE_ACTION_BLOCK", "")]
+assert got == want, (got, want)
+EOF
+}
+not_hardened() { ! hardening "$@" >/dev/null 2>&1; }
+port1="$(port_of 1)"; mac1="$(pod_mac 1)"; ip1="$(pod_ip 1)"
+check "ADD with the defaults: the pod's port is locked, its MAC static, ifmaxaddr 4, ARP guard rules" \
+  hardening vcn0 "${port1}" "${mac1}" "${ip1}" 1 4 guard
+check "pod 1 pings the gateway (locked port, ARP guard)" ip netns exec "$(ns 1)" ping -c 2 -i 0.2 -W 1 10.66.0.1
+# CHECK puts back what was taken away.
+vebctl vcn0 flushrule "${port1}" >/dev/null; vebctl vcn0 deladdr "${mac1}" >/dev/null
+vebctl vcn0 -locked "${port1}" >/dev/null; vebctl vcn0 ifmaxaddr "${port1}" 0 >/dev/null
+check "(the hardening removed by hand)" not_hardened vcn0 "${port1}" "${mac1}" "${ip1}" 1 4 guard
+check "CHECK re-applies the lock, static entry, limit and ARP rules" "${CNITOOL}" check vebnet "$(nspath 1)"
+check "after CHECK the hardening is back" hardening vcn0 "${port1}" "${mac1}" "${ip1}" 1 4 guard
+check "pod 1 still pings pod 2 after the repair" ip netns exec "$(ns 1)" ping -c 2 -i 0.2 -W 1 "$(pod_ip 2)"
+# forge POD VICTIM: POD sends 3 ARP requests to VICTIM claiming the gateway's
+# address (its own MAC as source; unicast, so no other pod's cache is
+# touched); prints VICTIM's MAC for the gateway afterwards.
+forge() {
+  ip netns exec "$(ns "$2")" ping -c 1 -W 1 10.66.0.1 >/dev/null
+  sleep 1.2  # past the neighbour entry's locktime (1 s): a forged ARP could replace it
+  ip netns exec "$(ns "$1")" "${PY}" - "$(pod_mac "$1")" "$(pod_mac "$2")" "$(pod_ip "$2")" <<'EOF' >/dev/null 2>&1
+import sys
+from scapy.all import ARP, Ether, sendp
+me, victim_mac, victim_ip = sys.argv[1:]
+sendp(Ether(src=me, dst=victim_mac) / ARP(op=1, hwsrc=me, psrc="10.66.0.1", hwdst="00:00:00:00:00:00", pdst=victim_ip),
+      iface="eth0", count=3, inter=0.05, verbose=False)
+EOF
+  sleep 0.3
+  ip -n "$(ns "$2")" neigh show 10.66.0.1 | awk '{print $5}'
+}
+rules_in() {  # rules_in BRIDGE PORT: the port's receive drops counted as rules_in
+  "${VEBCTL_BIN}" --socket="${SOCK}" -o json "$1" counters "$2" | python3 -c '
+import json, sys
+def walk(x):
+    if isinstance(x, dict):
+        if x.get("reason") == "DROP_REASON_RULES_IN": yield int(x.get("packets", 0))
+        for v in x.values(): yield from walk(v)
+    elif isinstance(x, list):
+        for v in x: yield from walk(v)
+print(max(list(walk(json.load(sys.stdin))) + [0]))'
+}
+port2="$(port_of 2)"
+before="$(rules_in vcn0 "${port2}")"
+got="$(forge 2 1)"
+after="$(rules_in vcn0 "${port2}")"
+[[ -n "${got}" && "${got}" != "$(pod_mac 2)" ]] && pass "pod 2's forged ARP for the gateway does not poison pod 1's cache" || fail "pod 2's forged ARP for the gateway does not poison pod 1's cache" "gateway at '${got}', pod 2 is $(pod_mac 2)"
+[[ $((after - before)) -ge 3 ]] && pass "the forged ARP is dropped as rules_in on pod 2's port" || fail "the forged ARP is dropped as rules_in on pod 2's port" "rules_in ${before} -> ${after}"
+# The switches off: nothing is pinned, guarded or limited, and the same forgery works.
+netconf open vcn0 10.66.0 ', "pinMac": false, "arpGuard": false, "maxAddresses": 0' ""
+ip netns add "$(ns 6)"; ip netns add "$(ns 7)"
+check "ADD with pinMac, arpGuard and maxAddresses off" add open 6
+check "ADD a second pod with them off" add open 7
+check "with the switches off: no lock, no static entry, no limit, no rules" \
+  hardening vcn0 "$(port_of 6)" "$(pod_mac 6)" "$(pod_ip 6)" 0 0 none
+check "CHECK with the switches off adds nothing" "${CNITOOL}" check open "$(nspath 6)"
+check "still nothing after CHECK" hardening vcn0 "$(port_of 6)" "$(pod_mac 6)" "$(pod_ip 6)" 0 0 none
+got="$(forge 7 6)"
+[[ "${got}" == "$(pod_mac 7)" ]] && pass "control: without the ARP guard the forgery poisons the neighbour's cache" || fail "control: without the ARP guard the forgery poisons the neighbour's cache" "gateway at '${got}'"
+check "DEL the first pod with the switches off" del open 6
+check "DEL the second pod with the switches off" del open 7
 ip -n "$(ns 1)" addr flush dev eth0
 out="$("${CNITOOL}" check vebnet "$(nspath 1)" 2>&1)"
 if [[ $? -ne 0 ]] && grep -q "${ip1}" <<<"${out}"; then
@@ -245,6 +334,8 @@ tap_before="$(ip -n "$(ns 21)" -o link show eth0 | cut -d: -f1)"
 kill -KILL "${vebd_pid}" 2>/dev/null; wait "${vebd_pid}" 2>/dev/null; vebd_pid=""
 if start_vebd --metrics_address=; then pass "vebd restarts after kill -9"; else fail "vebd restarts after kill -9"; fi
 ifindex_after="$(ip -n "$(ns 20)" -o link show eth0 | cut -d: -f1)"
+check "the pod's port is still locked, pinned, limited and guarded after the restart (state file)" \
+  hardening vcn0 "$(port_of 20)" "$(pod_mac 20)" "$(pod_ip 20)" 1 4 guard
 [[ -n "${ifindex_before}" && "${ifindex_before}" == "${ifindex_after}" ]] && pass "the pod kept its interface across the restart" || fail "the pod kept its interface across the restart" "${ifindex_before} vs ${ifindex_after}"
 tap_after="$(ip -n "$(ns 21)" -o link show eth0 | cut -d: -f1)"
 [[ -n "${tap_before}" && "${tap_before}" == "${tap_after}" ]] && pass "the TAP pod kept its TAP across the restart" || fail "the TAP pod kept its TAP across the restart" "${tap_before} vs ${tap_after}"

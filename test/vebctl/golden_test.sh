@@ -2,8 +2,8 @@
 # Golden tests of vebctl: a fixed script of commands covering every command of
 # `vebctl -h` (agent commands, every bridge verb, vports, watch), in text and,
 # for listings, show and counters, with `-o json`, plus error cases (unknown
-# bridge, bad MAC, bad VID, locked+learning, unknown command, missing
-# argument, no agent), bridges named like commands (`vebctl -- BRIDGE ...`)
+# bridge, bad MAC, bad VID, locked+learning, ifmaxaddr out of range, unknown
+# command, missing argument, no agent), a port's own address limit (ifmaxaddr), bridges named like commands (`vebctl -- BRIDGE ...`)
 # and over-long names refused by vebctl itself. vebd runs with in-memory
 # interfaces (--fake_interfaces), so no root or real interface is needed; the
 # pod vports' "netns" is a plain file under the temporary directory.
@@ -448,6 +448,22 @@ t destroy-named-addr destroy addr force
 t destroy-named-list destroy list
 t destroy-named-dash destroy -- -o
 t list-named-end list
+
+# ---- a port's own address limit (ifmaxaddr, S7) ----------------------------
+t create-ifmax create ifm0 maxaddr 1000
+t ifmax-add ifm0 add eth1
+t ifmaxaddr ifm0 ifmaxaddr eth1 4
+t ifmaxaddr-json -o json ifm0 ifmaxaddr eth1 4
+t ports-ifmaxaddr ifm0 ports
+t ifmaxaddr-static ifm0 static 02:00:00:00:00:71 eth1
+t ports-ifmaxaddr-json -o json ifm0 ports
+t err-ifmaxaddr-range ifm0 ifmaxaddr eth1 1000001
+t err-ifmaxaddr-not-a-number ifm0 ifmaxaddr eth1 four
+t err-ifmaxaddr-missing ifm0 ifmaxaddr eth1
+t ifmaxaddr-none ifm0 ifmaxaddr eth1 0
+t ports-ifmaxaddr-none ifm0 ports
+t counters-port-full-json -o json ifm0 counters
+t destroy-ifmax destroy ifm0 force
 
 # ---- the agent goes away: a watch ends with UNAVAILABLE, then no agent -----
 watch_start end watch
