@@ -58,11 +58,16 @@ for docs_, conf_name, chain, caps in (
     assert mounts["/var/run/netns"]["mountPropagation"] == "HostToContainer"
     assert "exec" in c["readinessProbe"] and "exec" in c["livenessProbe"]
     assert pod["initContainers"][0]["name"] == "install-cni"
+dconf = json.loads(next(x for x in d if x["kind"] == "ConfigMap" and "10-veb.conflist" in x["data"])["data"]["10-veb.conflist"])
+dveb = dconf["plugins"][0]
+# Pods cannot spy or spoof, by default.
+assert dveb["pinMac"] is True and dveb["arpGuard"] is True and dveb["maxAddresses"] == 4, dveb
 conf = json.loads(next(x for x in a if x["kind"] == "ConfigMap" and "05-veb.conflist" in x["data"])["data"]["05-veb.conflist"])
 veb = conf["plugins"][0]
 assert conf["cniVersion"] == "1.0.0" and conf["name"] == "podnet"
 assert veb["bridge"] == "veb1" and veb["portType"] == "tap" and veb["mtu"] == 9000
-assert veb["vlan"] == 20 and veb["trunk"] == [30, 40] and veb["protected"] == [1, 2] and veb["locked"] is True
+assert veb["vlan"] == 20 and veb["trunk"] == [30, 40] and veb["protected"] == [1, 2]
+assert veb["pinMac"] is False and veb["arpGuard"] is False and veb["maxAddresses"] == 16
 assert veb["ipam"]["type"] == "static" and veb["socket"] == "/run/veb/api.sock"
 pa = ds(a)["spec"]["template"]
 assert "prometheus.io/scrape" not in pa["metadata"]["annotations"]

@@ -34,7 +34,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if not $ipam -}}
 {{- $ipam = dict "type" $c.ipam.type "ranges" (list (list (dict "subnet" $c.ipam.subnet "gateway" $c.ipam.gateway))) "routes" $c.ipam.routes -}}
 {{- end -}}
-{{- $veb := dict "type" "veb" "bridge" .Values.bridge.name "socket" .Values.vebd.socket "portType" $c.portType "mtu" $c.mtu "isGateway" $c.isGateway "locked" $c.locked "ipam" $ipam -}}
+{{- $veb := dict "type" "veb" "bridge" .Values.bridge.name "socket" .Values.vebd.socket "portType" $c.portType "mtu" $c.mtu "isGateway" $c.isGateway "pinMac" $c.pinMac "arpGuard" $c.arpGuard "maxAddresses" $c.maxAddresses "ipam" $ipam -}}
 {{- if $c.vlan }}{{- $_ := set $veb "vlan" $c.vlan -}}{{- end -}}
 {{- if $c.trunk }}{{- $_ := set $veb "trunk" $c.trunk -}}{{- end -}}
 {{- if $c.protected }}{{- $_ := set $veb "protected" $c.protected -}}{{- end -}}
