@@ -4,9 +4,10 @@
 // SwitchService is only the gRPC shim around it. Stateless request checks
 // are in server/validate.h, proto <-> dataplane mapping in server/convert.h,
 // events in server/agent_events.h, vport records in server/vport_registry.h.
-// The methods are spread over agent.cc (bridges, ports, rules, counters,
-// link monitor), agent_addresses.cc, agent_vports.cc and agent_state.cc
-// (configuration export, replay and persistence).
+// The methods are spread over agent.cc (bridges, rules, counters, events),
+// agent_ports.cc, agent_addresses.cc, agent_vports.cc, agent_state.cc
+// (export and saving), agent_pending.cc (restore, pending objects) and
+// agent_links.cc (the link monitor's hooks, the sweep).
 //
 // Invariants: an interface is a port (member or span) of at most one bridge
 // (interface_owner_); every mutation is validated fully before anything
