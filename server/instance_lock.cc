@@ -10,10 +10,12 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -31,19 +33,29 @@ int HolderPid(int fd) {
   return pid;
 }
 
-// The holder is on its way out: gone, a zombie, or with SIGKILL pending (a
-// process killed with -9 still closes its files for a moment, and the lock
-// goes with the last of them).
+// The holder is on its way out: gone, a zombie, exiting (PF_EXITING in
+// /proc/<pid>/stat), or with SIGKILL pending. A process killed with -9 still
+// closes its files for a moment (sockets, TAPs: tens of ms, more on a busy
+// machine), and the lock goes with the last of them.
 bool Dying(int pid) {
   if (pid <= 0) return false;
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  if (!status) return true;
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
   std::string line;
+  if (!stat || !std::getline(stat, line)) return true;
+  // pid (comm) state ppid pgrp session tty_nr tpgid flags ...; comm may hold
+  // spaces and parentheses, so fields are counted after the last ')'.
+  const size_t close = line.rfind(')');
+  if (close == std::string::npos) return false;
+  std::vector<std::string> fields =
+      absl::StrSplit(line.substr(close + 1), ' ', absl::SkipEmpty());
+  constexpr unsigned kPfExiting = 0x4;
+  unsigned flags = 0;
+  if (fields.size() > 6 && (fields[0] == "Z" || fields[0] == "X" ||
+                            (absl::SimpleAtoi(fields[6], &flags) && (flags & kPfExiting)))) {
+    return true;
+  }
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
   while (std::getline(status, line)) {
-    if (absl::StartsWith(line, "State:") &&
-        (line.find('Z') != std::string::npos || line.find('X') != std::string::npos)) {
-      return true;
-    }
     if (absl::StartsWith(line, "SigPnd:") || absl::StartsWith(line, "ShdPnd:")) {
       uint64_t mask = 0;
       if (absl::SimpleHexAtoi(absl::StripAsciiWhitespace(line.substr(7)), &mask) &&

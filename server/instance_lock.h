@@ -2,8 +2,9 @@
 // exclusive flock(2) on "<path>.lock" for each, taken before it touches the
 // socket, the state or any interface, and records its PID there. The kernel
 // drops the lock when the process dies, so a vebd killed with -9 can be
-// restarted at once (a holder that is dying -- SIGKILL pending, zombie, gone
-// -- is waited for, up to kDyingHolderWait, as the kernel closes its files);
+// restarted at once (a holder that is dying -- exiting, SIGKILL pending,
+// zombie, gone -- is waited for, up to kDyingHolderWait, as the kernel closes
+// its files);
 // a second vebd started while one runs exits at once naming the holder's PID
 // instead of stealing the socket and the interfaces.
 //
@@ -18,7 +19,7 @@
 
 namespace veb::server {
 
-inline constexpr absl::Duration kDyingHolderWait = absl::Seconds(5);
+inline constexpr absl::Duration kDyingHolderWait = absl::Seconds(10);
 
 class InstanceLock {
  public:
