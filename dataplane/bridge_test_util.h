@@ -99,7 +99,7 @@ inline std::vector<uint8_t> Tagged(Mac src, Mac dst, uint16_t tci) {
   s.ctag = tci;
   return MakeFrame(s);
 }
-std::vector<uint8_t> Untagged(Mac src, Mac dst) { return MakeFrame({dst, src}); }
+inline std::vector<uint8_t> Untagged(Mac src, Mac dst) { return MakeFrame({dst, src}); }
 
 inline PortConfig Locked() {
   PortConfig c;
