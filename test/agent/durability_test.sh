@@ -5,8 +5,9 @@
 # While the state cannot be written, every change is refused with the reason
 # (40 creates in a row), nothing changes (the API and the file), health turns
 # NOT_SERVING and veb_state_save_failures_total counts each refusal; once the
-# disk has room again changes work and health is SERVING. After a kill -9
-# the agent comes back with exactly what was acknowledged. Prints PASS/FAIL
+# disk has room again changes work and health is SERVING. On a read-only
+# state directory vebd does not start, and says why. After a kill -9 the
+# agent comes back with exactly what was acknowledged. Prints PASS/FAIL
 # lines and "N passed, M failed"; root (mount); in-memory interfaces only.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." && source test/lib.sh
@@ -87,15 +88,23 @@ rm -f "${S}/filler"
 check "room again: create veb1" vebctl create veb1
 if wait_health SERVING; then pass "health SERVING again"; else fail "health SERVING again"; fi
 
-# Read-only.
+# A read-only state directory (it cannot be remounted read-only under a
+# running vebd, whose lock file is open there): vebd refuses to start and says
+# why, rather than run with a configuration it cannot save.
+kill -9 "${vebd_pid}"
+{ wait "${vebd_pid}"; } 2>/dev/null
+vebd_pid=""
 mount -o remount,ro "${S}"
-out="$(vebctl create ro1 2>&1)"
-if [[ $? -ne 0 && "${out}" == *"not saved"*"Read-only file system"* ]]; then
-  pass "read-only state directory: create refused with the reason"
+out="$("${VEBD}" --listen="unix://${SOCK}" --state_file="${S}/state.json" --workers=1 \
+  --metrics_address= --fake_interfaces=eth1,eth2 2>&1)"
+rc=$?
+if [[ ${rc} -ne 0 && "${out}" == *"state.json.lock: cannot open: Read-only file system"* ]]; then
+  pass "read-only state directory: vebd does not start, and says why (exit ${rc})"
 else
-  fail "read-only state directory: create refused with the reason" "${out}"
+  fail "read-only state directory: vebd does not start, and says why" "rc=${rc}: ${out}"
 fi
 mount -o remount,rw "${S}"
+start || fail "vebd starts once the directory is writable" "$(tail -5 "${T}/vebd.log")"
 check "writable again: create veb2" vebctl create veb2
 
 # What was acknowledged survives kill -9, and nothing else.
