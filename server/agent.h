@@ -263,6 +263,10 @@ class Agent {
   absl::Status Attach(const std::string& bridge, OpenedPort opened, bool span,
                       const PortConfig& config)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_) ABSL_LOCKS_EXCLUDED(mu_);
+  // DeletePort / DeleteSpanPort: a member (or span) port, or a pending one;
+  // a vport's port is refused (DeleteVport removes it).
+  absl::Status DeleteMemberOrSpan(const std::string& bridge, const std::string& name, bool span)
+      ABSL_LOCKS_EXCLUDED(config_mu_, mu_);
   // Detaches, removes (S12, grace period without mu_), forgets the port and
   // publishes PORT_REMOVED and ADDRESSES_FLUSHED. The interface is released
   // after mu_ is dropped.

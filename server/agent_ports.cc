@@ -199,41 +199,40 @@ absl::Status Agent::AddPort(const v1::AddPortRequest& req, v1::AddPortResponse* 
   return absl::OkStatus();
 }
 
-absl::Status Agent::DeletePort(const v1::DeletePortRequest& req,
-                               v1::DeletePortResponse* /*resp*/) {
-  const std::string obj = PortObj(req.name(), "delete");
-  if (absl::Status s = ValidateBridgeAndPort(req.bridge(), "delete port", req.name(), obj);
-      !s.ok()) {
-    return s;
-  }
+absl::Status Agent::DeleteMemberOrSpan(const std::string& bridge, const std::string& name,
+                                       bool span) {
+  const std::string obj = span ? SpanObj(name, "delete") : PortObj(name, "delete");
+  const std::string op = span ? "delete span port" : "delete port";
+  if (absl::Status s = ValidateBridgeAndPort(bridge, op, name, obj); !s.ok()) return s;
   absl::MutexLock config_lock(&config_mu_);
   bool pending = false;
   {
     absl::ReaderMutexLock lock(&mu_);
-    absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "delete port");
+    absl::StatusOr<BridgeEntry*> e = BridgeOr(bridge, op);
     if (!e.ok()) return e.status();
-    const PendingObject* p = FindPendingLocked(req.bridge(), req.name());
-    pending = p != nullptr && !p->span() && !p->vport();
-  }
-  if (pending) return DeletePending(req.name(), obj);
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "delete port");
-    if (!e.ok()) return e.status();
-    absl::StatusOr<PortRecord*> rec = PortOr(**e, req.name(), false, obj);
-    if (!rec.ok()) return rec.status();
-    if (const VportRecord* v = vports_.Find(req.name())) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          obj, ": is a ", v->pod() ? "pod" : "host", " vport (use DeleteVport)"));
+    const PendingObject* p = FindPendingLocked(bridge, name);
+    pending = p != nullptr && p->span() == span && !p->vport();
+    if (!pending) {
+      absl::StatusOr<PortRecord*> rec = PortOr(**e, name, span, obj);
+      if (!rec.ok()) return rec.status();
+      if (const VportRecord* v = vports_.Find(name)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            obj, ": is a ", v->pod() ? "pod" : "host", " vport (use DeleteVport)"));
+      }
     }
   }
-  if (absl::Status s =
-          Persist(obj, [&](AgentConfig* c) { ErasePort(c, req.bridge(), req.name()); });
+  if (pending) return DeletePending(name, obj);
+  if (absl::Status s = Persist(obj, [&](AgentConfig* c) { ErasePort(c, bridge, name); });
       !s.ok()) {
     return s;
   }
-  RemovePort(req.bridge(), req.name(), v1::PORT_REMOVAL_CAUSE_API);
+  RemovePort(bridge, name, v1::PORT_REMOVAL_CAUSE_API);
   return absl::OkStatus();
+}
+
+absl::Status Agent::DeletePort(const v1::DeletePortRequest& req,
+                               v1::DeletePortResponse* /*resp*/) {
+  return DeleteMemberOrSpan(req.bridge(), req.name(), /*span=*/false);
 }
 
 absl::Status Agent::GetPort(const v1::GetPortRequest& req, v1::GetPortResponse* resp) {
@@ -366,33 +365,7 @@ absl::Status Agent::AddSpanPort(const v1::AddSpanPortRequest& req,
 
 absl::Status Agent::DeleteSpanPort(const v1::DeleteSpanPortRequest& req,
                                    v1::DeleteSpanPortResponse* /*resp*/) {
-  const std::string obj = SpanObj(req.name(), "delete");
-  if (absl::Status s = ValidateBridgeAndPort(req.bridge(), "delete span port", req.name(), obj);
-      !s.ok()) {
-    return s;
-  }
-  absl::MutexLock config_lock(&config_mu_);
-  bool pending = false;
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    const PendingObject* p = FindPendingLocked(req.bridge(), req.name());
-    pending = p != nullptr && p->span();
-  }
-  if (pending) return DeletePending(req.name(), obj);
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "delete span port");
-    if (!e.ok()) return e.status();
-    absl::StatusOr<PortRecord*> rec = PortOr(**e, req.name(), true, obj);
-    if (!rec.ok()) return rec.status();
-  }
-  if (absl::Status s =
-          Persist(obj, [&](AgentConfig* c) { ErasePort(c, req.bridge(), req.name()); });
-      !s.ok()) {
-    return s;
-  }
-  RemovePort(req.bridge(), req.name(), v1::PORT_REMOVAL_CAUSE_API);
-  return absl::OkStatus();
+  return DeleteMemberOrSpan(req.bridge(), req.name(), /*span=*/true);
 }
 
 absl::Status Agent::GetSpanPort(const v1::GetSpanPortRequest& req,
