@@ -227,7 +227,7 @@ class Agent {
   static absl::StatusOr<PortRecord*> PortOr(BridgeEntry& e, const std::string& name,
                                             bool span, absl::string_view obj);
   // ALREADY_EXISTS / FAILED_PRECONDITION when `ifname` is already a port
-  // somewhere; `span_words` picks the span port wording.
+  // somewhere (or pending); `span` picks the span port wording.
   absl::Status CheckNotOwnedLocked(const std::string& bridge, const std::string& ifname,
                                    absl::string_view obj, bool span) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);

@@ -81,8 +81,12 @@ absl::StatusOr<std::string> Agent::OpenAndAdd(const std::string& bridge,
 absl::Status Agent::Attach(const std::string& bridge, OpenedPort opened, bool span,
                            const PortConfig& config) {
   const std::string ifname = opened.port->name();
+  // The record (and the handle it owns) stays put until a holder of
+  // config_mu_ erases it, so the raw pointers outlive the lock below.
+  PortHandle* const handle = opened.handle.get();
   Bridge* b = nullptr;
   PortRef ref;
+  PortEventInfo info;
   {
     absl::MutexLock lock(&mu_);
     BridgeEntry* e = FindLocked(bridge);
@@ -93,21 +97,18 @@ absl::Status Agent::Attach(const std::string& bridge, OpenedPort opened, bool sp
     if (!added.ok()) return added.status();
     ref = *added;
     e->names->Set(ref, ifname);
+    info = PortEventLocked(bridge, ifname, span, opened.port->running(),
+                           v1::PORT_REMOVAL_CAUSE_UNSPECIFIED);
     PortRecord& rec = e->ports[ifname];
     rec.opened = std::move(opened);
     rec.ref = ref;
     rec.span = span;
     interface_owner_[ifname] = bridge;
   }
-  PortHandle* handle;
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    handle = FindLocked(bridge)->ports.at(ifname).opened.handle.get();
-  }
   if (absl::Status s = handle->Attach(b, ref); !s.ok()) {
     // Nothing would poll the port: take it out again.
     (void)b->RemovePort(ifname);
-    PortRecord dropped;
+    PortRecord dropped;  // released after mu_
     {
       absl::MutexLock lock(&mu_);
       BridgeEntry* e = FindLocked(bridge);
@@ -117,13 +118,6 @@ absl::Status Agent::Attach(const std::string& bridge, OpenedPort opened, bool sp
       interface_owner_.erase(ifname);
     }
     return absl::Status(s.code(), absl::StrCat("attach to a worker: ", s.message()));
-  }
-  PortEventInfo info;
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    const PortRecord& rec = FindLocked(bridge)->ports.at(ifname);
-    info = PortEventLocked(bridge, ifname, span, rec.opened.port->running(),
-                           v1::PORT_REMOVAL_CAUSE_UNSPECIFIED);
   }
   PublishPortEvent(hub_, v1::EVENT_TYPE_PORT_ADDED, info);
   return absl::OkStatus();

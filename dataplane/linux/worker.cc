@@ -180,11 +180,6 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(
     return absl::InvalidArgumentError(
         absl::StrCat("worker priority ", fifo_priority, " out of range 0..99"));
   }
-  if (num_workers == 0) {
-    num_workers = static_cast<int>(std::thread::hardware_concurrency());
-    if (num_workers < 1) num_workers = 1;
-    if (num_workers > kMaxWorkers) num_workers = kMaxWorkers;
-  }
   if (num_workers < 1 || num_workers > kMaxWorkers) {
     return absl::InvalidArgumentError(absl::StrCat(
         "workers ", num_workers, " out of range 1..", kMaxWorkers));

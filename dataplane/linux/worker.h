@@ -40,7 +40,8 @@ class WorkerPool {
  public:
   using DeadPortFn = std::function<void(LinuxPort* port)>;
 
-  // 0 workers = std::thread::hardware_concurrency(); 1..kMaxWorkers otherwise.
+  // 1..kMaxWorkers workers (vebd's --workers=0, one per CPU, is resolved by
+  // server/workers.h before the bridges and the pool are sized).
   // Starts the threads. `qsbr` must outlive the pool and be the one the
   // bridges use. `fifo_priority` 1..99 runs the workers under SCHED_FIFO at
   // that priority (a woken worker preempts ordinary threads at once: lower
