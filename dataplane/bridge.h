@@ -46,6 +46,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "dataplane/bridge_engine.h"
 #include "dataplane/clock.h"
 #include "dataplane/drop_reason.h"
 #include "dataplane/frame.h"
@@ -55,114 +56,6 @@
 #include "dataplane/rule.h"
 
 namespace veb {
-
-// Ports per bridge, members and span ports together (the Linux bridge stops at
-// 1,024).
-inline constexpr uint32_t kMaxPortsPerBridge = 4096;
-inline constexpr uint16_t kPvidNone = 0;
-inline constexpr uint16_t kVlanMin = 1;
-inline constexpr uint16_t kVlanMax = 4094;
-inline constexpr int kMaxWorkers = 256;
-
-struct BridgeConfig {
-  bool up = true;
-  uint32_t max_addresses = kDefaultMaxAddresses;      // 1..1,000,000
-  uint32_t timeout_seconds = kDefaultTimeoutSeconds;  // 8..3600
-  uint16_t default_pvid = 1;  // 1..4094 or kPvidNone; for the caller's defaults
-  bool allow_svlan = false;     // link0: accept 802.1ad S-tagged frames (S3)
-  bool allow_reserved = false;  // link0: forward 01:80:c2:00:00:0x (S9)
-};
-
-struct PortConfig {
-  bool learning = true;
-  bool discover = true;
-  bool blocknonip = false;
-  bool locked = false;
-  // Protected domains as a bit set: bit d set = member of domain d (1..31).
-  uint32_t protected_domains = 0;
-  uint16_t pvid = 1;             // 1..4094 or kPvidNone
-  std::vector<uint16_t> tagged;  // 1..4094, not the pvid
-  // The port's own address limit, like bridge(4)'s ifmaxaddr (S7): 0 = none
-  // (only the bridge's max_addresses applies), else 1..1,000,000. Learning an
-  // address new to the port (a new entry, or a dynamic entry moving in) while
-  // the port has this many entries, static and dynamic, is refused and counted
-  // as `port_full`; the frame itself is still forwarded (like `table_full`: an
-  // unlearned source only means replies to it flood). Static entries are not
-  // limited by it but count. Lowering it evicts nothing.
-  uint32_t max_addresses = 0;
-};
-
-absl::Status ValidateBridgeName(absl::string_view name);
-absl::Status ValidateBridgeConfig(const BridgeConfig& config);
-// Messages name the field; the caller prefixes the object. Out-of-range values
-// are INVALID_ARGUMENT; valid values that conflict (locked with learning or
-// discover, the PVID also tagged) are FAILED_PRECONDITION.
-absl::Status ValidatePortConfig(const PortConfig& config);
-
-struct PortCounters {
-  uint64_t rx_packets = 0;
-  uint64_t rx_bytes = 0;
-  uint64_t tx_packets = 0;
-  uint64_t tx_bytes = 0;
-  uint64_t unicast = 0;  // received frames forwarded to one port
-  uint64_t flooded = 0;  // received frames flooded
-  std::array<uint64_t, kNumDropReasons> in_drops{};
-  std::array<uint64_t, kNumDropReasons> out_drops{};
-  uint64_t in(DropReason r) const { return in_drops[static_cast<size_t>(r)]; }
-  uint64_t out(DropReason r) const { return out_drops[static_cast<size_t>(r)]; }
-  uint64_t total_in_drops() const;
-  uint64_t total_out_drops() const;
-};
-
-struct BridgeCounters {
-  uint64_t learned = 0;
-  uint64_t moved = 0;
-  uint64_t expired = 0;
-  std::array<uint64_t, kNumLearnRefusals> refused{};
-  uint64_t flooded = 0;  // includes ports since removed
-};
-
-struct PortInfo {
-  std::string name;
-  PortRef ref;
-  bool span = false;
-  bool running = false;
-  uint32_t mtu = 0;
-  PortConfig config;
-  size_t rules = 0;
-  size_t addresses = 0;         // MAC table entries on the port (O(1))
-  size_t static_addresses = 0;  // of which static
-};
-
-struct AddressCounts {
-  size_t total = 0;
-  size_t statics = 0;
-  size_t dynamic() const { return total - statics; }
-};
-
-struct AddressInfo {
-  uint16_t vid = 0;
-  Mac mac = 0;
-  std::string port;
-  bool is_static = false;
-  uint32_t age_seconds = 0;  // dynamic entries: seconds since last seen
-};
-
-// What ListAddressPage selects; unset fields match everything.
-struct AddressQuery {
-  std::string port;  // empty: every port
-  std::optional<uint16_t> vid;
-  std::optional<Mac> mac;
-  std::optional<bool> is_static;  // true: static only; false: dynamic only
-};
-
-struct AddressInfoPage {
-  std::vector<AddressInfo> addresses;  // in (VID, MAC) order
-  // Set when more matching entries follow: pass as `after` for the next page.
-  std::optional<AddressKey> next_after;
-  // Entries matching the query (the page's cost notes in MacTable apply).
-  size_t total_matching = 0;
-};
 
 // Per-worker state: a QSBR reader and the TX queues a batch fills. One per
 // worker thread; not shared.
@@ -183,7 +76,7 @@ class WorkerContext {
   std::vector<uint32_t> touched_;
 };
 
-class Bridge {
+class Bridge final : public BridgeEngine {
  public:
   // Validates name and config. `num_workers` bounds WorkerContext ids
   // (1..kMaxWorkers). `clock` and `qsbr` must outlive the bridge.
@@ -194,32 +87,34 @@ class Bridge {
   Bridge(const Bridge&) = delete;
   Bridge& operator=(const Bridge&) = delete;
 
-  const std::string& name() const { return name_; }
+  const std::string& name() const override { return name_; }
+  Engine engine() const override { return Engine::kUserspace; }
+  Bridge* AsUserspace() override { return this; }
 
   // ---- control plane -------------------------------------------------------
-  absl::Status Update(const BridgeConfig& config);
-  BridgeConfig config() const;
+  absl::Status Update(const BridgeConfig& config) override;
+  BridgeConfig config() const override;
 
   absl::StatusOr<PortRef> AddPort(std::shared_ptr<Port> port,
-                                  const PortConfig& config);
-  absl::StatusOr<PortRef> AddSpanPort(std::shared_ptr<Port> port);
-  absl::Status UpdatePort(absl::string_view port, const PortConfig& config);
+                                  const PortConfig& config) override;
+  absl::StatusOr<PortRef> AddSpanPort(std::shared_ptr<Port> port) override;
+  absl::Status UpdatePort(absl::string_view port, const PortConfig& config) override;
   // Members and span ports. Returns, with the number of MAC entries removed,
   // once no worker can still send to the port and all its MAC entries are
   // gone (S12). Waits for a QSBR grace period without holding the bridge's
   // lock.
-  absl::StatusOr<size_t> RemovePort(absl::string_view port);
-  absl::StatusOr<PortInfo> GetPort(absl::string_view port) const;
-  std::vector<PortInfo> ListPorts() const;
-  size_t port_count() const;
+  absl::StatusOr<size_t> RemovePort(absl::string_view port) override;
+  absl::StatusOr<PortInfo> GetPort(absl::string_view port) const override;
+  std::vector<PortInfo> ListPorts() const override;
+  size_t port_count() const override;
 
-  absl::Status AddRule(absl::string_view port, const Rule& rule);
-  absl::StatusOr<std::vector<Rule>> ListRules(absl::string_view port) const;
-  absl::Status FlushRules(absl::string_view port);
+  absl::Status AddRule(absl::string_view port, const Rule& rule) override;
+  absl::StatusOr<std::vector<Rule>> ListRules(absl::string_view port) const override;
+  absl::Status FlushRules(absl::string_view port) override;
 
-  absl::Status AddStaticAddress(uint16_t vid, Mac mac, absl::string_view port);
-  absl::Status DeleteAddress(uint16_t vid, Mac mac);
-  size_t FlushAddresses(bool include_static);
+  absl::Status AddStaticAddress(uint16_t vid, Mac mac, absl::string_view port) override;
+  absl::Status DeleteAddress(uint16_t vid, Mac mac) override;
+  size_t FlushAddresses(bool include_static) override;
   // Every entry, in table order: a copy of the whole table (O(n) under the
   // table lock, learning waits). Prefer ListAddressPage and the counts below.
   std::vector<AddressInfo> ListAddresses() const;
@@ -229,23 +124,25 @@ class Bridge {
   // set and not a member of the bridge.
   absl::StatusOr<AddressInfoPage> ListAddressPage(
       const AddressQuery& query, std::optional<AddressKey> after,
-      size_t limit) const;
+      size_t limit) const override;
   // The entry for (vid, mac), if present and not expired. O(1).
-  std::optional<AddressInfo> GetAddress(uint16_t vid, Mac mac) const;
-  size_t address_count() const { return table_.size(); }
+  std::optional<AddressInfo> GetAddress(uint16_t vid, Mac mac) const override;
+  size_t address_count() const override { return table_.size(); }
   // Total and static entries. O(1).
-  AddressCounts GetAddressCounts() const;
+  AddressCounts GetAddressCounts() const override;
   // Entries of one port (members and span ports). O(1). NOT_FOUND for a port
   // not in the bridge.
-  absl::StatusOr<size_t> PortAddressCount(absl::string_view port) const;
+  absl::StatusOr<size_t> PortAddressCount(absl::string_view port) const override;
   // Removes expired dynamic entries; the agent calls it periodically.
-  size_t ExpireAddresses();
+  size_t ExpireAddresses() override;
   // Address events carry PortRefs; PortInfo::ref (GetPort, ListPorts) maps
   // them to names.
-  void SetAddressEventSink(AddressEventSink sink) { table_.SetEventSink(std::move(sink)); }
+  void SetAddressEventSink(AddressEventSink sink) override {
+    table_.SetEventSink(std::move(sink));
+  }
 
-  absl::StatusOr<PortCounters> GetPortCounters(absl::string_view port) const;
-  BridgeCounters GetCounters() const;
+  absl::StatusOr<PortCounters> GetPortCounters(absl::string_view port) const override;
+  BridgeCounters GetCounters() const override;
 
   // ---- dataplane ------------------------------------------------------------
   // Processes a batch received on port `rx`. Frames must stay valid until the

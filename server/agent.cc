@@ -242,7 +242,7 @@ absl::Status Agent::DeleteBridge(const v1::DeleteBridgeRequest& req,
       RemovePort(req.name(), n, v1::PORT_REMOVAL_CAUSE_BRIDGE_DELETED);
     }
   }
-  std::unique_ptr<Bridge> gone;
+  std::unique_ptr<BridgeEngine> gone;
   {
     absl::MutexLock lock(&mu_);
     for (auto p = pending_.begin(); p != pending_.end();) {
@@ -430,7 +430,7 @@ absl::Status Agent::FlushRules(const v1::FlushRulesRequest& req,
     return s;
   }
   absl::ReaderMutexLock lock(&mu_);
-  Bridge* b = FindLocked(req.bridge())->bridge.get();
+  BridgeEngine* b = FindLocked(req.bridge())->bridge.get();
   absl::StatusOr<PortInfo> info = b->GetPort(req.port());
   if (!info.ok()) return info.status();
   if (absl::Status s = b->FlushRules(req.port()); !s.ok()) return s;
@@ -520,7 +520,7 @@ absl::StatusOr<std::unique_ptr<EventHub::Subscription>> Agent::Watch(
 Bridge* Agent::BridgeForTesting(const std::string& name) {
   absl::ReaderMutexLock lock(&mu_);
   BridgeEntry* e = FindLocked(name);
-  return e == nullptr ? nullptr : e->bridge.get();
+  return e == nullptr ? nullptr : e->bridge->AsUserspace();
 }
 
 absl::StatusOr<PortRef> Agent::PortRefForTesting(const std::string& bridge,

@@ -212,7 +212,7 @@ class Agent {
     bool vport() const { return requests.vports_size() > 0; }
   };
   struct BridgeEntry {
-    std::unique_ptr<Bridge> bridge;
+    std::unique_ptr<BridgeEngine> bridge;
     std::map<std::string, PortRecord> ports;  // members and span ports
     std::shared_ptr<PortNames> names;
   };

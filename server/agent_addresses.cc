@@ -242,7 +242,7 @@ absl::Status Agent::FlushAddresses(const v1::FlushAddressesRequest& req,
   size_t removed = 0;
   {
     absl::ReaderMutexLock lock(&mu_);
-    Bridge* b = FindLocked(req.bridge())->bridge.get();
+    BridgeEngine* b = FindLocked(req.bridge())->bridge.get();
     if (req.port().empty()) {
       removed = b->FlushAddresses(all);
     } else {

@@ -137,7 +137,7 @@ void Agent::AttachPending(const std::string& name) {
   // Its rules and static addresses, as the state file held them.
   {
     absl::ReaderMutexLock lock(&mu_);
-    Bridge* b = FindLocked(bridge)->bridge.get();
+    BridgeEngine* b = FindLocked(bridge)->bridge.get();
     for (const v1::AddRuleRequest& r : p.requests.rules()) {
       absl::StatusOr<Rule> rule = RuleFromProto("rule: restore", r.rule());
       absl::Status added = rule.ok() ? b->AddRule(r.port(), *rule) : rule.status();

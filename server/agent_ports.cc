@@ -84,7 +84,7 @@ absl::Status Agent::Attach(const std::string& bridge, OpenedPort opened, bool sp
   // The record (and the handle it owns) stays put until a holder of
   // config_mu_ erases it, so the raw pointers outlive the lock below.
   PortHandle* const handle = opened.handle.get();
-  Bridge* b = nullptr;
+  BridgeEngine* b = nullptr;
   PortRef ref;
   PortEventInfo info;
   {
@@ -125,7 +125,7 @@ absl::Status Agent::Attach(const std::string& bridge, OpenedPort opened, bool sp
 
 void Agent::RemovePort(const std::string& bridge, const std::string& port,
                        v1::PortRemovalCause cause) {
-  Bridge* b = nullptr;
+  BridgeEngine* b = nullptr;
   PortHandle* handle = nullptr;
   bool span = false;
   {

@@ -41,7 +41,7 @@ class Handle final : public PortHandle {
  public:
   Handle(std::shared_ptr<FakePort> port, std::atomic<int>* fail_attaches)
       : port_(std::move(port)), fail_attaches_(fail_attaches) {}
-  absl::Status Attach(veb::Bridge*, veb::PortRef) override {
+  absl::Status Attach(veb::BridgeEngine*, veb::PortRef) override {
     int n = fail_attaches_->load();
     while (n > 0 && !fail_attaches_->compare_exchange_weak(n, n - 1)) {
     }

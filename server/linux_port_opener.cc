@@ -82,10 +82,15 @@ class Handle final : public PortHandle {
  public:
   Handle(std::weak_ptr<WorkerPool> pool, std::shared_ptr<LinuxPort> port)
       : pool_(std::move(pool)), port_(std::move(port)) {}
-  absl::Status Attach(veb::Bridge* bridge, veb::PortRef ref) override {
+  absl::Status Attach(veb::BridgeEngine* bridge, veb::PortRef ref) override {
+    veb::Bridge* userspace = bridge->AsUserspace();
+    if (userspace == nullptr) {
+      return absl::FailedPreconditionError(
+          "a worker-polled port needs a bridge with the userspace engine");
+    }
     std::shared_ptr<WorkerPool> pool = pool_.lock();
     if (pool == nullptr) return absl::UnavailableError("the worker pool is not running");
-    return pool->Attach(port_, bridge, ref).status();
+    return pool->Attach(port_, userspace, ref).status();
   }
   void Detach() override {
     if (auto pool = pool_.lock()) (void)pool->Detach(port_.get());

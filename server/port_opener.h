@@ -4,7 +4,7 @@
 // plus the interface facts the API reports. Tests and demos without root use
 // FakePortOpener (--fake_interfaces).
 //
-// Lifecycle of one port: Open() -> Bridge::AddPort -> handle->Attach(bridge,
+// Lifecycle of one port: Open() -> BridgeEngine::AddPort -> handle->Attach(bridge,
 // ref) ... handle->Detach() -> Bridge::RemovePort -> last reference dropped
 // (the backend restores the interface, e.g. promiscuous mode off).
 //
@@ -21,7 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "dataplane/bridge.h"
+#include "dataplane/bridge_engine.h"
 #include "dataplane/mac_address.h"
 #include "dataplane/port.h"
 
@@ -39,7 +39,7 @@ class PortHandle {
   // The port is in `bridge` as `ref`: from now on a worker passes received
   // batches to bridge->Input(ctx, ref, ...). An error means nothing polls
   // the port: the caller takes it out of the bridge again.
-  virtual absl::Status Attach(veb::Bridge* bridge, veb::PortRef ref) = 0;
+  virtual absl::Status Attach(veb::BridgeEngine* bridge, veb::PortRef ref) = 0;
   // Before the port leaves its bridge; after it returns no worker calls
   // Input for this port. Idempotent.
   virtual void Detach() = 0;
