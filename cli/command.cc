@@ -97,7 +97,8 @@ StatusOr<v1::Backend> ParseBackend(const std::string& w) {
   if (w == "af_packet") return v1::BACKEND_AF_PACKET;
   if (w == "tap") return v1::BACKEND_TAP;
   if (w == "af_xdp") return v1::BACKEND_AF_XDP;
-  return Syntax(absl::StrCat("backend ", Quote(w), ": use af_packet, tap or af_xdp"));
+  if (w == "tc_bpf") return v1::BACKEND_TC_BPF;
+  return Syntax(absl::StrCat("backend ", Quote(w), ": use af_packet, tap, af_xdp or tc_bpf"));
 }
 
 absl::Status ParsePvid(const std::string& w, v1::Pvid* pvid) {
@@ -533,6 +534,17 @@ StatusOr<Invocation> ParseWords(const std::vector<std::string>& args) {
     req->set_name(bridge);
     while (!c.done()) {
       ASSIGN_OR_RETURN(verb, c.Next("setting"));
+      if (verb == "engine") {  // fixed at create: not a BridgeSetting
+        ASSIGN_OR_RETURN(w, c.Next("engine name"));
+        if (w == "userspace") {
+          req->set_engine(v1::ENGINE_USERSPACE);
+        } else if (w == "kernel") {
+          req->set_engine(v1::ENGINE_KERNEL);
+        } else {
+          return Syntax(absl::StrCat("engine ", Quote(w), ": use userspace or kernel"));
+        }
+        continue;
+      }
       ASSIGN_OR_RETURN(ok, BridgeSetting(verb, c, req->mutable_settings()));
       if (!ok) return Syntax(absl::StrCat("create: unknown setting ", Quote(verb)));
     }
@@ -581,7 +593,8 @@ agent:
   list                                 bridges
   health                               the agent's gRPC health (exit 0 = SERVING)
   watch [BRIDGE]                       stream events (addresses, ports, bridges)
-  create BRIDGE [up|down] [maxaddr N] [timeout S] [pvid V|none] [link0|svlan|reserved]
+  create BRIDGE [engine userspace|kernel] [up|down] [maxaddr N] [timeout S] [pvid V|none]
+         [link0|svlan|reserved]
   destroy BRIDGE [force]
 
 bridge (vebctl BRIDGE ...):

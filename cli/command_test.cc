@@ -29,6 +29,9 @@ TEST(CommandTest, AgentCommands) {
   EXPECT_EQ(Parsed("health"), "Health ");
   EXPECT_EQ(Parsed("watch veb0"), R"(WatchEvents {"bridge":"veb0"})");
   EXPECT_EQ(Parsed("create veb0"), R"(CreateBridge {"name":"veb0"})");
+  EXPECT_EQ(Parsed("create veb0 engine kernel"),
+            R"(CreateBridge {"name":"veb0","engine":"ENGINE_KERNEL"})");
+  EXPECT_THAT(Parsed("create veb0 engine fast"), HasSubstr("engine \"fast\": use userspace or kernel"));
   EXPECT_EQ(Parsed("create veb0 maxaddr 1000 timeout 60 pvid none link0"),
             R"(CreateBridge {"name":"veb0","settings":{"max_addresses":1000,)"
             R"("address_timeout_seconds":60,"default_pvid":{"none":true},"allow_svlan":true,)"

@@ -72,12 +72,14 @@ std::string Backend(v1::Backend b) {
     case v1::BACKEND_AF_PACKET: return "af_packet";
     case v1::BACKEND_TAP: return "tap";
     case v1::BACKEND_AF_XDP: return "af_xdp";
+    case v1::BACKEND_TC_BPF: return "tc_bpf";
     default: return "-";
   }
 }
 
 void PrintBridge(const v1::Bridge& b, std::ostream& out) {
-  out << b.name() << ": " << (b.up() ? "up" : "down") << " ports " << b.port_count()
+  out << b.name() << ": " << (b.up() ? "up" : "down") << " engine "
+      << (b.engine() == v1::ENGINE_KERNEL ? "kernel" : "userspace") << " ports " << b.port_count()
       << " span " << b.span_port_count() << " vports " << b.vport_count() << " addresses "
       << b.address_count() << "/" << b.max_addresses() << " timeout "
       << b.address_timeout_seconds() << " pvid " << Pvid(b.default_pvid())

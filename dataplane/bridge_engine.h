@@ -202,6 +202,16 @@ class BridgeEngine {
 
   virtual absl::StatusOr<PortCounters> GetPortCounters(absl::string_view port) const = 0;
   virtual BridgeCounters GetCounters() const = 0;
+
+  // Lifecycle beyond the process. An engine whose forwarding outlives the
+  // agent (the kernel engine keeps its programs and maps pinned, so frames
+  // flow while vebd restarts) adopts what a previous agent left when it is
+  // created; FinishRestore() is called once the agent has re-added the ports
+  // its state records, and drops whatever else the previous agent left.
+  // Destroy() is called when the bridge is deleted (not when the agent
+  // exits) and removes everything the engine put in the kernel.
+  virtual void FinishRestore() {}
+  virtual void Destroy() {}
 };
 
 }  // namespace veb

@@ -83,6 +83,7 @@ absl::Status Agent::CheckNotOwnedLocked(const std::string& bridge, const std::st
 
 void Agent::FillBridgeLocked(const BridgeEntry& e, v1::Bridge* out) const {
   FillBridge(e.bridge->name(), e.bridge->config(), out);
+  out->set_engine(EngineToProto(e.bridge->engine()));
   uint32_t members = 0, spans = 0;
   for (const auto& [n, rec] : e.ports) (rec.span ? spans : members)++;
   out->set_port_count(members);
@@ -161,6 +162,8 @@ absl::Status Agent::CreateBridge(const v1::CreateBridgeRequest& req,
   absl::StatusOr<BridgeConfig> config =
       ApplyBridgeSettings(obj, req.settings(), BridgeConfig{});
   if (!config.ok()) return config.status();
+  absl::StatusOr<Engine> engine = EngineFromProto(obj, req.engine());
+  if (!engine.ok()) return engine.status();
   absl::MutexLock config_lock(&config_mu_);
   {
     absl::ReaderMutexLock lock(&mu_);
@@ -172,13 +175,23 @@ absl::Status Agent::CreateBridge(const v1::CreateBridgeRequest& req,
           absl::StrCat(obj, ": limit of ", kMaxBridges, " bridges reached"));
     }
   }
-  absl::StatusOr<std::unique_ptr<Bridge>> bridge = Bridge::Create(
-      req.name(), *config, options_.clock, &qsbr_, options_.num_workers);
+  absl::StatusOr<std::unique_ptr<BridgeEngine>> bridge = absl::UnknownError("");
+  if (*engine == Engine::kKernel) {
+    if (!options_.make_kernel_bridge) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(obj, ": the kernel engine is not available in this agent (",
+                       options_.kernel_engine_unavailable, ")"));
+    }
+    bridge = options_.make_kernel_bridge(req.name(), *config);
+  } else {
+    bridge = Bridge::Create(req.name(), *config, options_.clock, &qsbr_, options_.num_workers);
+  }
   if (!bridge.ok()) return bridge.status();
   if (absl::Status s = Persist(obj, [&](AgentConfig* c) {
         v1::CreateBridgeRequest* b = c->add_bridges();
         b->set_name(req.name());
         *b->mutable_settings() = BridgeSettingsFromConfig(*config);
+        if (*engine == Engine::kKernel) b->set_engine(v1::ENGINE_KERNEL);
       });
       !s.ok()) {
     return s;
@@ -253,7 +266,8 @@ absl::Status Agent::DeleteBridge(const v1::DeleteBridgeRequest& req,
     gone = std::move(it->second.bridge);
     bridges_.erase(it);
   }
-  gone.reset();  // outside mu_
+  gone->Destroy();  // outside mu_: the kernel engine removes its programs and pins
+  gone.reset();
   hub_.Publish(v1::EVENT_TYPE_BRIDGE_DELETED, req.name(),
                [&](v1::Event* ev) { *ev->mutable_bridge_info() = before; });
   return absl::OkStatus();

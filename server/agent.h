@@ -78,6 +78,12 @@ struct AgentOptions {
   // held (saves happen in order) and mu_ not held; must not call back into
   // the agent. An error refuses the mutation.
   std::function<absl::Status(const AgentConfig&)> persist;
+  // Creates a bridge with the kernel engine (vebd: ebpf::KernelBridge); when
+  // unset, such bridges are refused, saying `kernel_engine_unavailable`.
+  std::function<absl::StatusOr<std::unique_ptr<BridgeEngine>>(const std::string& name,
+                                                              const BridgeConfig& config)>
+      make_kernel_bridge;
+  std::string kernel_engine_unavailable = "not built in";
 };
 
 // Read-only view of one bridge for metrics, taken under the agent's lock.

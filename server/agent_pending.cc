@@ -242,6 +242,15 @@ void Agent::Apply(const AgentConfig& config, std::vector<std::string>* problems)
   }
   absl::MutexLock lock(&config_mu_);
   replaying_ = false;
+  // Engines that outlived the previous agent drop what it left and the state
+  // no longer records (syscalls: outside mu_; bridges only change under
+  // config_mu_, which we hold).
+  std::vector<BridgeEngine*> engines;
+  {
+    absl::ReaderMutexLock read(&mu_);
+    for (auto& [name, e] : bridges_) engines.push_back(e.bridge.get());
+  }
+  for (BridgeEngine* b : engines) b->FinishRestore();
   PersistCurrent();
 }
 

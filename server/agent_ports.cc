@@ -24,6 +24,10 @@ absl::StatusOr<std::string> Agent::OpenAndAdd(const std::string& bridge,
   if (!backend.ok()) return backend.status();
   {
     absl::ReaderMutexLock lock(&mu_);
+    if (const BridgeEntry* e = FindLocked(bridge)) {
+      backend = BackendForEngine(obj, bridge, e->bridge->engine(), *backend);
+      if (!backend.ok()) return backend.status();
+    }
     // A veb bridge is not an interface; refused even if a netdev by that
     // name exists, as veb(4) refuses `ifconfig veb0 add veb0`.
     if (ifname == bridge) {

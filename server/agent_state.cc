@@ -51,6 +51,7 @@ AgentConfig Agent::ExportConfigLocked() const {
     v1::CreateBridgeRequest* b = out.add_bridges();
     b->set_name(name);
     *b->mutable_settings() = BridgeSettingsFromConfig(e.bridge->config());
+    if (e.bridge->engine() == Engine::kKernel) b->set_engine(v1::ENGINE_KERNEL);
     for (const auto& [pname, rec] : e.ports) {
       if (rec.span) {
         v1::AddSpanPortRequest* s = out.add_span_ports();

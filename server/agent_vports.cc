@@ -43,6 +43,7 @@ absl::Status Agent::CreateVportImpl(const v1::CreateVportRequest& req, bool rest
     return vports_.Contains(n) || interface_owner_.count(n) > 0 || pending_.count(n) > 0;
   };
   absl::StatusOr<PortConfig> config = absl::UnknownError("");
+  absl::StatusOr<Backend> backend = absl::UnknownError("");
   {
     absl::ReaderMutexLock lock(&mu_);
     absl::StatusOr<BridgeEntry*> e = BridgeOr(req.bridge(), "create vport");
@@ -71,16 +72,21 @@ absl::Status Agent::CreateVportImpl(const v1::CreateVportRequest& req, bool rest
     }
     config = PortConfigForAdd(obj, req.settings(), (*e)->bridge->config().default_pvid);
     if (!config.ok()) return config.status();
+    const Engine engine = (*e)->bridge->engine();
+    if (absl::Status s = CheckVportForEngine(obj, req.bridge(), engine, spec->type); !s.ok()) {
+      return s;
+    }
+    backend = BackendForEngine(obj, req.bridge(), engine, *BackendFromProto(obj, req.backend()));
+    if (!backend.ok()) return backend.status();
   }
-  const Backend backend = *BackendFromProto(obj, req.backend());
 
   absl::StatusOr<OpenedVport> opened = absl::NotFoundError("");
-  if (restore) opened = options_.opener->ReopenVport(*spec, backend);
+  if (restore) opened = options_.opener->ReopenVport(*spec, *backend);
   // Host vports of the startup file are made when missing; a pod's
   // interfaces that are gone stay gone (the pod went while we were down).
   if (!restore || (opened.status().code() == absl::StatusCode::kNotFound && !pod)) {
     for (int tries = 0;; ++tries) {
-      opened = options_.opener->CreateVport(*spec, backend);
+      opened = options_.opener->CreateVport(*spec, *backend);
       if (!pick_host_name || tries >= 64 ||
           opened.status().code() != absl::StatusCode::kAlreadyExists) {
         break;

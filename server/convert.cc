@@ -519,10 +519,67 @@ absl::StatusOr<Backend> BackendFromProto(absl::string_view prefix,
     case v1::BACKEND_AF_PACKET: return Backend::kAfPacket;
     case v1::BACKEND_TAP: return Backend::kTap;
     case v1::BACKEND_AF_XDP: return Backend::kAfXdp;
+    case v1::BACKEND_TC_BPF: return Backend::kKernel;
     default:
       return Invalid(prefix, absl::StrCat("backend ", static_cast<int>(backend),
                                           " unknown"));
   }
+}
+
+absl::StatusOr<Engine> EngineFromProto(absl::string_view prefix, v1::Engine engine) {
+  switch (engine) {
+    case v1::ENGINE_UNSPECIFIED:
+    case v1::ENGINE_USERSPACE:
+      return Engine::kUserspace;
+    case v1::ENGINE_KERNEL:
+      return Engine::kKernel;
+    default:
+      return Invalid(prefix, absl::StrCat("engine ", static_cast<int>(engine), " unknown"));
+  }
+}
+
+v1::Engine EngineToProto(Engine engine) {
+  return engine == Engine::kKernel ? v1::ENGINE_KERNEL : v1::ENGINE_USERSPACE;
+}
+
+namespace {
+const char* BackendName(Backend b) {
+  switch (b) {
+    case Backend::kAfPacket: return "af_packet";
+    case Backend::kTap: return "tap";
+    case Backend::kAfXdp: return "af_xdp";
+    case Backend::kKernel: return "tc_bpf";
+    case Backend::kDefault: break;
+  }
+  return "default";
+}
+}  // namespace
+
+absl::StatusOr<Backend> BackendForEngine(absl::string_view obj, absl::string_view bridge,
+                                         Engine engine, Backend requested) {
+  if (engine == Engine::kKernel) {
+    if (requested == Backend::kDefault || requested == Backend::kKernel) return Backend::kKernel;
+    return absl::FailedPreconditionError(absl::StrCat(
+        obj, ": backend ", BackendName(requested), " needs the userspace engine; bridge \"",
+        bridge, "\" uses the kernel engine (its ports are served by its BPF program at TC "
+        "ingress)"));
+  }
+  if (requested == Backend::kKernel) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        obj, ": backend tc_bpf needs the kernel engine; bridge \"", bridge,
+        "\" uses the userspace engine"));
+  }
+  return requested;
+}
+
+absl::Status CheckVportForEngine(absl::string_view obj, absl::string_view bridge,
+                                 Engine engine, VportType type) {
+  if (engine == Engine::kKernel && type == VportType::kPodTap) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        obj, ": a TAP pod vport needs the userspace engine (a TAP has no peer device to "
+        "redirect to); bridge \"", bridge, "\" uses the kernel engine: use a veth pod vport"));
+  }
+  return absl::OkStatus();
 }
 
 v1::VportKind VportKindToProto(VportType type) {
@@ -538,6 +595,7 @@ v1::Backend BackendToProto(Backend backend) {
     case Backend::kAfPacket: return v1::BACKEND_AF_PACKET;
     case Backend::kTap: return v1::BACKEND_TAP;
     case Backend::kAfXdp: return v1::BACKEND_AF_XDP;
+    case Backend::kKernel: return v1::BACKEND_TC_BPF;
     case Backend::kDefault: break;
   }
   return v1::BACKEND_AF_PACKET;

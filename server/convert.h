@@ -130,7 +130,21 @@ void FillVportFields(const std::string& name, const std::string& bridge, const V
   for (const std::string& p : spec.ip_prefixes) out->add_ip_prefixes(p);
 }
 
-// ---- backends -----------------------------------------------------------------
+// ---- engines and backends -------------------------------------------------------
+// INVALID_ARGUMENT for values outside the enum; UNSPECIFIED = userspace.
+absl::StatusOr<Engine> EngineFromProto(absl::string_view prefix, v1::Engine engine);
+v1::Engine EngineToProto(Engine engine);
+// The backend a port of a bridge with `engine` gets for `requested`: a
+// kernel bridge's ports are all kKernel; the userspace engine's backends
+// are refused there, and kKernel on a userspace bridge
+// (FAILED_PRECONDITION, naming the bridge and its engine).
+absl::StatusOr<Backend> BackendForEngine(absl::string_view obj, absl::string_view bridge,
+                                         Engine engine, Backend requested);
+// FAILED_PRECONDITION for a vport the engine cannot hold (a pod TAP vport
+// on a kernel bridge).
+absl::Status CheckVportForEngine(absl::string_view obj, absl::string_view bridge,
+                                 Engine engine, VportType type);
+
 // INVALID_ARGUMENT for values outside the enum.
 absl::StatusOr<Backend> BackendFromProto(absl::string_view prefix,
                                          v1::Backend backend);

@@ -27,7 +27,9 @@
 
 namespace veb::server {
 
-enum class Backend { kDefault, kAfPacket, kTap, kAfXdp };
+// kKernel: a port of a kernel bridge (the bridge's BPF program at the
+// interface's TC ingress; no worker, no socket).
+enum class Backend { kDefault, kAfPacket, kTap, kAfXdp, kKernel };
 
 // What the agent does with an opened port besides forwarding through it:
 // one interface per backend (LinuxPortOpener, FakePortOpener).
