@@ -288,6 +288,15 @@ std::optional<Error> ParseNetConf(const std::string& text, const Env& env,
     return Invalid(absl::StrCat("portType ", Quote(*s), " must be \"veth\" or \"tap\""));
   }
   out->port_type = s.value_or("");
+  s.reset();
+  if (auto e = Get(j, "engine", &s)) return e;
+  if (s && *s != "userspace" && *s != "kernel") {
+    return Invalid(absl::StrCat("engine ", Quote(*s), " must be \"userspace\" or \"kernel\""));
+  }
+  out->engine = s.value_or("");
+  if (out->engine == "kernel" && out->port_type == "tap") {
+    return Invalid("portType \"tap\" needs the userspace engine (engine is \"kernel\")");
+  }
   if (auto e = Get(j, "learning", &out->learning)) return e;
   if (auto e = Get(j, "discover", &out->discover)) return e;
   std::optional<bool> b;

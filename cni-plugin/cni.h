@@ -111,6 +111,10 @@ struct NetConf {
   std::string mac;
   std::optional<uint32_t> mtu;
   std::string port_type;  // "", "veth" or "tap"
+  // "", "userspace" or "kernel": the engine the bridge must have (vebd
+  // creates the bridge; ADD fails when it has another engine). A kernel
+  // bridge holds veth pod ports only.
+  std::string engine;
   std::optional<bool> learning;
   std::optional<bool> discover;
   // Pod ports are hardened by default (docs/design.md section 7), each part

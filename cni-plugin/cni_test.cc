@@ -23,6 +23,7 @@ TEST(CniConfTest, ParsesEveryKey) {
   j["mtu"] = 9000;
   j["mac"] = "02:00:00:00:00:01";
   j["portType"] = "tap";
+  j["engine"] = "userspace";
   j["learning"] = false;
   j["discover"] = true;
   j["pinMac"] = false;
@@ -38,6 +39,7 @@ TEST(CniConfTest, ParsesEveryKey) {
   ASSERT_FALSE(Parse(j, &c).has_value());
   EXPECT_EQ(c.bridge, "veb0");
   EXPECT_EQ(c.socket, "/tmp/x.sock");
+  EXPECT_EQ(c.engine, "userspace");
   EXPECT_EQ(c.mtu, 9000u);
   EXPECT_EQ(c.port_type, "tap");
   EXPECT_EQ(c.learning, false);
@@ -103,6 +105,8 @@ TEST(CniConfTest, BadInputNamesTheProblem) {
       {{{"bridge", 5}}, kInvalidConfig, "\"bridge\" has the wrong type"},
       {{{"mtu", 20}}, kInvalidConfig, "mtu 20 out of range"},
       {{{"portType", "macvlan"}}, kInvalidConfig, "portType"},
+      {{{"engine", "fast"}}, kInvalidConfig, "engine \"fast\" must be \"userspace\" or \"kernel\""},
+      {{{"engine", "kernel"}, {"portType", "tap"}}, kInvalidConfig, "needs the userspace engine"},
       {{{"protected", {0}}}, kInvalidConfig, "\"protected\": 0 out of range 1..31"},
       {{{"trunk", {4095}}}, kInvalidConfig, "out of range 1..4094"},
       {{{"vlan", 0}}, kInvalidConfig, "vlan 0 out of range"},

@@ -176,6 +176,15 @@ ErrorOr Add(const Env& env, const NetConf& c, const std::string& stdin_text, std
     return Error{kInvalidConfig, absl::StrCat("bridge \"", c.bridge, "\" does not exist on the veb agent"), ""};
   }
   if (!s.ok()) return agent.ToCniError(s, absl::StrCat("get bridge \"", c.bridge, "\""));
+  if (!c.engine.empty()) {
+    const std::string has = bridge.engine() == v1::ENGINE_KERNEL ? "kernel" : "userspace";
+    if (has != c.engine) {
+      return Error{kInvalidConfig,
+                   absl::StrCat("bridge \"", c.bridge, "\" uses the ", has,
+                                " engine; the network configuration asks for ", c.engine),
+                   ""};
+    }
+  }
   if (!NetnsExists(env.netns)) {
     return Error{kUnknownContainer, absl::StrCat("netns ", Quote(env.netns), " does not exist"), ""};
   }

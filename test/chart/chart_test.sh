@@ -23,12 +23,14 @@ check "helm template (defaults)" sh -c "'${HELM}' template veb '${CHART}' -n kub
 check "helm template (all values)" sh -c "'${HELM}' template veb '${CHART}' -n kube-system -f '${CHART}/ci/all-values.yaml' > '${OUT}/all.yaml'"
 check "k8s-validate (defaults)" sh -c "'${OUT}/k8s-validate' < '${OUT}/default.yaml'"
 check "k8s-validate (all values)" sh -c "'${OUT}/k8s-validate' < '${OUT}/all.yaml'"
+check "helm template (kernel engine)" sh -c "'${HELM}' template veb '${CHART}' -n kube-system --set bridge.engine=kernel > '${OUT}/kernel.yaml'"
+check "k8s-validate (kernel engine)" sh -c "'${OUT}/k8s-validate' < '${OUT}/kernel.yaml'"
 # A field the API does not know must be rejected (the validator is strict).
 sed 's/hostNetwork: true/hostNetwork: true\n      hostNetworkk: true/' "${OUT}/default.yaml" >"${OUT}/broken.yaml"
 check "k8s-validate rejects unknown fields" sh -c "! '${OUT}/k8s-validate' < '${OUT}/broken.yaml'"
 
 # Content: kinds present per values, the conflist, the privileges.
-/usr/bin/python3 - "${OUT}/default.yaml" "${OUT}/all.yaml" <<'PY' && pass "rendered content" || fail "rendered content"
+/usr/bin/python3 - "${OUT}/default.yaml" "${OUT}/all.yaml" "${OUT}/kernel.yaml" <<'PY' && pass "rendered content" || fail "rendered content"
 import json, sys, yaml
 def docs(p):
     return [d for d in yaml.safe_load_all(open(p)) if d]
@@ -79,6 +81,26 @@ assert "prometheus.io/scrape" in ds(d)["spec"]["template"]["metadata"]["annotati
 dash = next(x for x in a if x["kind"] == "ConfigMap" and "veb.json" in x.get("data", {}))
 panels = json.loads(dash["data"]["veb.json"])["panels"]
 exprs = " ".join(t["expr"] for p in panels for t in p["targets"])
+# The kernel engine: vebd creates the bridge with it, the conflist asks for
+# it, bpffs is mounted on the host by a privileged init step (and only then)
+# and vebd gets BPF + PERFMON (and only then).
+k = docs(sys.argv[3])
+kpod = ds(k)["spec"]["template"]["spec"]
+kc = kpod["containers"][0]
+assert sorted(kc["securityContext"]["capabilities"]["add"]) == sorted(base_caps + ["BPF", "PERFMON"])
+assert kc["securityContext"]["privileged"] is False
+kinit = kpod["initContainers"][0]
+assert kinit["name"] == "mount-bpffs" and kinit["securityContext"]["privileged"] is True, kinit
+assert kinit["volumeMounts"][0]["mountPropagation"] == "Bidirectional"
+assert {m["mountPath"]: m for m in kc["volumeMounts"]}["/sys/fs/bpf"]["mountPropagation"] == "HostToContainer"
+kcm = next(x for x in k if x["kind"] == "ConfigMap" and "vebd.json" in x["data"])
+assert json.loads(kcm["data"]["vebd.json"])["bridges"][0]["engine"] == "ENGINE_KERNEL"
+assert json.loads(kcm["data"]["10-veb.conflist"])["plugins"][0]["engine"] == "kernel"
+assert "engine" not in json.loads(next(x for x in d if x["kind"] == "ConfigMap")["data"]["vebd.json"])["bridges"][0]
+assert dveb["engine"] == "userspace"
+for p in (pod for pod in (ds(d)["spec"]["template"]["spec"],)):
+    assert all(i["name"] != "mount-bpffs" for i in p["initContainers"])
+    assert all(v["name"] != "bpffs" for v in p["volumes"])
 for metric in ("veb_addresses", "veb_addresses_max", "veb_port_drops_total", "veb_address_moved_total",
                "veb_address_expired_total", "veb_port_receive_bytes_total", "veb_port_backend_drops_total"):
     assert metric in exprs, metric
@@ -86,5 +108,9 @@ PY
 # Bad values must fail to render with a message, not render garbage.
 if "${HELM}" template veb "${CHART}" --set cni.portType=bogus >"${OUT}/bad.log" 2>&1; then
   fail "invalid portType rejected"; else grep -q "portType" "${OUT}/bad.log" && pass "invalid portType rejected" || { fail "invalid portType message"; cat "${OUT}/bad.log"; }; fi
+if "${HELM}" template veb "${CHART}" --set bridge.engine=fast >"${OUT}/bad.log" 2>&1; then
+  fail "unknown engine rejected"; else grep -q "/bridge/engine" "${OUT}/bad.log" && pass "unknown engine rejected" || { fail "unknown engine message"; cat "${OUT}/bad.log"; }; fi
+if "${HELM}" template veb "${CHART}" --set bridge.engine=kernel --set cni.portType=tap >"${OUT}/bad.log" 2>&1; then
+  fail "tap pods on the kernel engine rejected"; else grep -q "/cni/portType" "${OUT}/bad.log" && pass "tap pods on the kernel engine rejected" || { fail "kernel+tap message"; cat "${OUT}/bad.log"; }; fi
 
 finish

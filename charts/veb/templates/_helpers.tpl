@@ -34,7 +34,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if not $ipam -}}
 {{- $ipam = dict "type" $c.ipam.type "ranges" (list (list (dict "subnet" $c.ipam.subnet "gateway" $c.ipam.gateway))) "routes" $c.ipam.routes -}}
 {{- end -}}
-{{- $veb := dict "type" "veb" "bridge" .Values.bridge.name "socket" .Values.vebd.socket "portType" $c.portType "mtu" $c.mtu "isGateway" $c.isGateway "pinMac" $c.pinMac "arpGuard" $c.arpGuard "maxAddresses" $c.maxAddresses "ipam" $ipam -}}
+{{- $veb := dict "type" "veb" "bridge" .Values.bridge.name "engine" .Values.bridge.engine "socket" .Values.vebd.socket "portType" $c.portType "mtu" $c.mtu "isGateway" $c.isGateway "pinMac" $c.pinMac "arpGuard" $c.arpGuard "maxAddresses" $c.maxAddresses "ipam" $ipam -}}
 {{- if $c.vlan }}{{- $_ := set $veb "vlan" $c.vlan -}}{{- end -}}
 {{- if $c.trunk }}{{- $_ := set $veb "trunk" $c.trunk -}}{{- end -}}
 {{- if $c.protected }}{{- $_ := set $veb "protected" $c.protected -}}{{- end -}}
@@ -49,5 +49,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "veb.vebdConfig" -}}
 {{- $b := .Values.bridge -}}
 {{- $settings := dict "maxAddresses" $b.maxAddresses "addressTimeoutSeconds" $b.addressTimeoutSeconds "defaultPvid" (dict "vid" $b.defaultPvid) -}}
-{{- dict "bridges" (list (dict "name" $b.name "settings" $settings)) | toPrettyJson -}}
+{{- $bridge := dict "name" $b.name "settings" $settings -}}
+{{- if eq $b.engine "kernel" }}{{- $_ := set $bridge "engine" "ENGINE_KERNEL" -}}{{- end -}}
+{{- dict "bridges" (list $bridge) | toPrettyJson -}}
 {{- end -}}
