@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -28,6 +30,17 @@
 
 namespace veb::ebpf {
 namespace {
+
+// libbpf's own messages: warnings only, prefixed; not the kernel's extack
+// note when a port's clsact qdisc already exists (an adopted or re-added
+// port: expected, and handled as EEXIST).
+int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level != LIBBPF_WARN) return 0;
+  char buf[1024];
+  const int n = vsnprintf(buf, sizeof(buf), format, args);
+  if (n <= 0 || std::strstr(buf, "Exclusivity flag on") != nullptr) return 0;
+  return std::fprintf(stderr, "vebd: libbpf: %s", buf);
+}
 
 #define VEB_CHECK_ORDER_(e, name, proto) \
   static_assert(static_cast<int>(DropReason::e) == VEB_DROP_##proto);
@@ -248,6 +261,11 @@ absl::StatusOr<std::unique_ptr<KernelBridge>> KernelBridge::Create(
   if (absl::Status s = ValidateBridgeConfig(config); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("bridge ", Quote(name), ": ", s.message()));
   }
+  static const bool quiet = [] {
+    libbpf_set_print(LibbpfPrint);
+    return true;
+  }();
+  (void)quiet;
   std::unique_ptr<KernelBridge> b(new KernelBridge(std::move(name), options));
   if (absl::Status s = b->Init(config); !s.ok()) return s;
   return b;
