@@ -135,12 +135,24 @@ check "after the restarts: pod B still pings the host" ip netns exec "${P}-b" pi
 # Aging resumed: with a short timeout, an address nobody refreshes (a source
 # only this one frame used; the pods' own MACs are kept fresh by ARP) goes.
 check "address timeout 8 s" vebctl veb0 timeout 8
+timeout 25 "${VEBCTL_BIN}" --socket="${SOCK}" watch veb0 >"${T}/watch.log" 2>&1 &
+watch_pid=$!
+bg_pids+=("${watch_pid}")
+sleep 0.5
 send_from "${P}-a" 02:00:00:91:77:01
 out="$(vebctl veb0 addr 2>&1)"
 if [[ "${out}" == *"02:00:00:91:77:01"*"${P}v1"* ]]; then pass "after the restarts the program learns (02:00:00:91:77:01 on ${P}v1)"; else fail "learning after restart" "${out}"; fi
 sleep 11
 out="$(vebctl veb0 addr 2>&1)"
 if [[ "${out}" != *"02:00:00:91:77:01"* ]]; then pass "the restarted agent ages the program's table (the entry expired)"; else fail "aging after restart" "${out}"; fi
+kill "${watch_pid}" 2>/dev/null; wait "${watch_pid}" 2>/dev/null; bg_pids=()
+learned="$(grep -c '"EVENT_TYPE_ADDRESS_LEARNED".*"mac":"02:00:00:91:77:01"' "${T}/watch.log")"
+expired="$(grep -c '"EVENT_TYPE_ADDRESS_EXPIRED".*"mac":"02:00:00:91:77:01"' "${T}/watch.log")"
+if [[ "${learned}" == 1 && "${expired}" == 1 ]]; then
+  pass "WatchEvents: the program's learn and the agent's expiry, once each"
+else
+  fail "WatchEvents: learned once, expired once" "learned=${learned} expired=${expired}: $(tail -c 300 "${T}/watch.log")"
+fi
 
 # ---- teardown leaves nothing -----------------------------------------------------------
 check "delete pod vport A" vebctl veb0 delvport "${P}v1"
