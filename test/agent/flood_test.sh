@@ -10,7 +10,10 @@
 #      MACs from a packet socket (at most 30 s) and forges ARP for pod 1's
 #      address; a capture in pod 3 (tcpdump) runs throughout;
 #   B. pod 3's port is unlocked and learns (as with "pinMac": false), and pod 3
-#      sends 200,000 more: its own address limit (4) holds the table.
+#      sends 200,000 more: its own address limit (4) holds the table;
+#   C. pod 3's limit is lifted too and it sends 1,000,000 more: the table fills
+#      to the bridge's cap (100,000) and stops learning (table_full), keeping
+#      its older entries, while pod 1 pings pod 2 every 10 ms.
 # Checked: the table never holds more than the pods' entries and pod 3's limit
 # (sampled during the flood), the capture holds none of pod 1 <-> pod 2's ICMP
 # (and does hold pod 1's pings to pod 3, so it works), pod 1's pings lose
@@ -32,6 +35,8 @@ BR="vfl0"
 ENGINE="${VEB_ENGINE:-userspace}"
 FLOOD=1000000
 FLOOD_B=200000
+FLOOD_C=1000000  # part C: the bridge's cap holds (CAP addresses)
+CAP=100000
 POD_LIMIT=4  # the plugin's default maxAddresses
 bg_pids=()
 
@@ -204,7 +209,7 @@ IFS=/ read -r rtt_min rtt_avg rtt_max _ <<<"${rtt}"
 if [[ -n "${received}" && "${transmitted}" == 1500 && "${received}" == "${transmitted}" ]]; then
   pass "pod 1 -> pod 2 every 10 ms through the flood: ${received}/${transmitted} replies, max RTT ${rtt_max} ms"
 else
-  fail "pod 1 -> pod 2 every 10 ms through the flood: no loss" "$(tail -3 "${T}/ping.log")"
+  fail "pod 1 -> pod 2 every 10 ms through the flood: no loss" "$(grep -E 'transmitted|rtt' "${T}/ping.log" | tr '\n' ' ')"
 fi
 kill -INT "${bg_pids[0]}" 2>/dev/null; wait "${bg_pids[0]}" 2>/dev/null
 leaked="$(tcpdump -r "${T}/pod3.pcap" -n "icmp and host ${ip1} and host ${ip2}" 2>/dev/null | wc -l)"
@@ -238,6 +243,27 @@ else
 fi
 [[ ${port_full} -ge $((sent_b / 2)) ]] && pass "the unlocked flood's new addresses refused as port_full (${port_full} of ${sent_b})" || fail "the unlocked flood refused as port_full" "${port_full} of ${sent_b}"
 check "pod 1 still pings pod 2" ip netns exec "$(ns 1)" ping -c 3 -i 0.2 -W 1 "${ip2}"
+
+# ---- C: no port limit either: the bridge's own cap (maxaddr) holds, nothing is evicted ---------
+vebctl "${BR}" ifmaxaddr "${port3}" 0 >/dev/null
+full_before="$(refused TABLE_FULL)"
+ip netns exec "$(ns 1)" ping -i 0.01 -c 2000 -W 1 "${ip2}" >"${T}/ping_c.out" 2>&1 &
+ping_c=$!
+flood 3 "${FLOOD_C}" 30 >"${T}/flood_c.out" 2>&1
+read -r sent_c flood_c_s <"${T}/flood_c.out"
+kill -INT "${ping_c}" 2>/dev/null; wait "${ping_c}"
+table_full=$(($(refused TABLE_FULL) - full_before))
+after_c="$(table_size)"
+owner1="$(vebctl "${BR}" addr "$(port_of 1)" | grep -c "${mac1}")"
+if [[ "${after_c}" == "${CAP}" && ${table_full} -ge $((sent_c - CAP)) && "${owner1}" == 1 ]]; then
+  pass "a ${sent_c}-source flood fills the table to its cap (${after_c}/${CAP}), the rest refused as table_full (${table_full}), pod 1's entry kept"
+else
+  fail "the table stops at its cap" "size ${after_c}/${CAP}, table_full ${table_full} of ${sent_c}, pod 1 on '${owner1}'"
+fi
+loss_c="$(grep -oE '[0-9.]+% packet loss' "${T}/ping_c.out")"
+rtt_c="$(grep -oE 'rtt [^=]+= [0-9./]+' "${T}/ping_c.out" | awk '{print $4}')"
+[[ "${loss_c}" == "0% packet loss" ]] && pass "pod 1 -> pod 2 every 10 ms during the table-filling flood: ${loss_c} (rtt ${rtt_c} ms)" ||
+  fail "pings during the table-filling flood" "${loss_c}"
 rss_peak="$(rss_kib VmHWM)"
 rss_end="$(rss_kib VmRSS)"
 [[ "${rss_peak}" -lt $((128 * 1024)) ]] && pass "vebd's peak RSS ${rss_peak} KiB < 128 MiB" || fail "vebd's peak RSS < 128 MiB" "${rss_peak} KiB"
@@ -255,6 +281,7 @@ cat <<EOF
 |---|---|
 | flood A (pinned pod: locked, ARP guard, ifmaxaddr ${POD_LIMIT}) | ${sent} random source MACs in ${flood_s} s; ${locked_drops} dropped as locked |
 | flood B (same pod unlocked, learning) | ${sent_b} random source MACs; ${port_full} refused as port_full |
+| flood C (no port limit: the bridge's maxaddr ${CAP} holds) | ${sent_c} random source MACs in ${flood_c_s} s; table ${after_c}/${CAP}; ${table_full} refused as table_full; neighbours' pings ${loss_c}, rtt min/avg/max/mdev ${rtt_c} ms |
 | table size (bridge maxaddr 100,000) | ${base} before; max ${max_a} during A, ${max_b} during B (bound ${bound}) |
 | forged ARP for a neighbour's IP | ${rules_drops} dropped as rules_in; neighbour's cache unchanged |
 | neighbours' ping every 10 ms | ${received}/${transmitted} replies (0 loss); RTT min/avg/max ${rtt_min}/${rtt_avg}/${rtt_max} ms |
