@@ -105,6 +105,20 @@ TEST_F(AttachTest, ForwardsSurvivesTheAgentAndCleansUp) {
   EXPECT_GE((*b)->address_count(), 2u);
   EXPECT_TRUE((*b)->GetAddress(1, 0).has_value() == false);
 
+  // Jumbo frames (larger than BPF_PROG_TEST_RUN takes): MTU 9000 on both
+  // pairs, the ports' MTU passed on, then an unfragmented 8,000-byte ping.
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(Ok(absl::StrCat("ip link set ", Host(i), " mtu 9000")));
+    ASSERT_TRUE(Ok(absl::StrCat("ip -n ", Ns(i), " link set eth0 mtu 9000")));
+    ASSERT_TRUE((*b)->SetPortMtu(Host(i), 9000).ok());
+  }
+  EXPECT_TRUE(Ok(absl::StrCat("ip netns exec ", Ns(0), " ping -c 1 -W 1 -M do -s 8000 10.77.0.2")));
+  // With the MTU back at 1500 on the bridge's side, the same frame is too big.
+  ASSERT_TRUE((*b)->SetPortMtu(Host(1), 1500).ok());
+  EXPECT_FALSE(Ok(absl::StrCat("ip netns exec ", Ns(0), " ping -c 1 -W 1 -M do -s 8000 10.77.0.2")));
+  EXPECT_GE((*b)->GetPortCounters(Host(1))->out(DropReason::kTooBig), 1u);
+  ASSERT_TRUE((*b)->SetPortMtu(Host(1), 9000).ok());
+
   // The agent goes away without Destroy: forwarding goes on.
   b->reset();
   EXPECT_TRUE(HasFilter(0));
