@@ -872,12 +872,17 @@ absl::StatusOr<PortRef> KernelBridge::AddLocked(std::shared_ptr<Port> port,
   // MAC entries, and its filter is never detached (no forwarding gap).
   PortState* st = nullptr;
   bool adopted = false;
-  if (auto it = pinned_.find(dev->ifindex()); it != pinned_.end() &&
-                                              slots_[it->second]->span == span) {
-    st = slots_[it->second].get();
+  if (auto it = pinned_.find(dev->ifindex()); it != pinned_.end()) {
+    if (slots_[it->second]->span == span) {
+      st = slots_[it->second].get();
+      adopted = true;
+    } else {  // member <-> span: the pinned port goes, a new one comes
+      const PortState old = *slots_[it->second];
+      RemoveSlotLocked(old.ref.slot, old.ref.gen, old.ifindex, old.span);
+    }
     pinned_.erase(it);
-    adopted = true;
-  } else {
+  }
+  if (!adopted) {
     uint32_t slot = 0;
     while (slot < kMaxPortsPerBridge && slots_[slot]) ++slot;
     if (slot == kMaxPortsPerBridge) {
