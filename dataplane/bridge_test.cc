@@ -8,7 +8,7 @@ namespace {
 
 // ---- S1 ----------------------------------------------------------------------
 
-TEST_F(BridgeTest, S1_BridgeDownDropsInputAsLinkDown) {
+TEST_P(BridgeTest, S1_BridgeDownDropsInputAsLinkDown) {
   Add("p1");
   Add("p2");
   BridgeConfig c = bridge_->config();
@@ -24,8 +24,8 @@ TEST_F(BridgeTest, S1_BridgeDownDropsInputAsLinkDown) {
   EXPECT_EQ(Sent("p2"), 1u);
 }
 
-TEST_F(BridgeTest, S1_PortLinkDownDropsInput) {
-  FakePort& p1 = Add("p1");
+TEST_P(BridgeTest, S1_PortLinkDownDropsInput) {
+  TestPort& p1 = Add("p1");
   Add("p2");
   AddSpan("span");
   p1.set_running(false);
@@ -35,9 +35,9 @@ TEST_F(BridgeTest, S1_PortLinkDownDropsInput) {
   EXPECT_EQ(Counters("p1").in(DropReason::kLinkDown), 1u);
 }
 
-TEST_F(BridgeTest, S1_EgressLinkDownCountedOnEgressPort) {
+TEST_P(BridgeTest, S1_EgressLinkDownCountedOnEgressPort) {
   Add("p1");
-  FakePort& p2 = Add("p2");
+  TestPort& p2 = Add("p2");
   Add("p3");
   p2.set_running(false);
   SendEth("p1", kA, kBroadcastMac);
@@ -48,23 +48,25 @@ TEST_F(BridgeTest, S1_EgressLinkDownCountedOnEgressPort) {
 
 // ---- S2 ----------------------------------------------------------------------
 
-TEST_F(BridgeTest, S2_SpanSeesEveryReceivedFrameBeforeAnyFilter) {
+TEST_P(BridgeTest, S2_SpanSeesEveryReceivedFrameBeforeAnyFilter) {
   Add("p1");
   Add("p2");
   AddSpan("span");
   Rule block;
   block.src = kA;
   ASSERT_TRUE(bridge_->AddRule("p1", block).ok());
-  SendEth("p1", kA, kB);                       // blocked by rule
-  Send("p1", std::vector<uint8_t>(10, 0xee));  // runt
-  SendEth("p1", kC, kB);                       // forwarded
+  std::vector<uint8_t> runt = Tagged(kA, kB, 1);
+  runt.resize(16);  // shorter than a tagged header
+  SendEth("p1", kA, kB);  // blocked by rule
+  Send("p1", runt);
+  SendEth("p1", kC, kB);  // forwarded
   ASSERT_EQ(Sent("span"), 3u);
-  EXPECT_EQ(ports_["span"]->sent()[1], std::vector<uint8_t>(10, 0xee));
+  EXPECT_EQ(SentFrames("span")[1], runt);
   EXPECT_EQ(Sent("p2"), 1u);
   EXPECT_EQ(Counters("span").tx_packets, 3u);
 }
 
-TEST_F(BridgeTest, S2_SpanPortTransmitsNothingElseAndIsNotSwitched) {
+TEST_P(BridgeTest, S2_SpanPortTransmitsNothingElseAndIsNotSwitched) {
   Add("p1");
   Add("p2");
   AddSpan("span");
@@ -77,10 +79,10 @@ TEST_F(BridgeTest, S2_SpanPortTransmitsNothingElseAndIsNotSwitched) {
   EXPECT_FALSE(Owner(1, kC).has_value());
 }
 
-TEST_F(BridgeTest, S2_SpanPortNotRunningGetsNoCopy) {
+TEST_P(BridgeTest, S2_SpanPortNotRunningGetsNoCopy) {
   Add("p1");
   Add("p2");
-  FakePort& span = AddSpan("span");
+  TestPort& span = AddSpan("span");
   span.set_running(false);
   SendEth("p1", kA, kB);
   EXPECT_EQ(Sent("span"), 0u);
@@ -94,7 +96,7 @@ TEST_F(BridgeTest, S2_SpanPortNotRunningGetsNoCopy) {
 
 // ---- S3 ----------------------------------------------------------------------
 
-TEST_F(BridgeTest, S3_UntaggedBelongsToPvidAndLeavesTaggedOnTrunk) {
+TEST_P(BridgeTest, S3_UntaggedBelongsToPvidAndLeavesTaggedOnTrunk) {
   Add("access10", Access(10));
   Add("access20", Access(20));
   Add("trunk", Trunk({10, 20}));
@@ -102,22 +104,22 @@ TEST_F(BridgeTest, S3_UntaggedBelongsToPvidAndLeavesTaggedOnTrunk) {
   EXPECT_EQ(Sent("access20"), 0u);
   EXPECT_EQ(Counters("access20").out(DropReason::kTaggedOut), 1u);
   ASSERT_EQ(Sent("trunk"), 1u);
-  EXPECT_EQ(ports_["trunk"]->sent()[0], Tagged(kA, kBroadcastMac, 10));
+  EXPECT_EQ(SentFrames("trunk")[0], Tagged(kA, kBroadcastMac, 10));
   EXPECT_EQ(Owner(10, kA), "access10");
 }
 
-TEST_F(BridgeTest, S3_TaggedFromTrunkLeavesUntaggedOnAccess) {
+TEST_P(BridgeTest, S3_TaggedFromTrunkLeavesUntaggedOnAccess) {
   Add("access10", Access(10));
   Add("access20", Access(20));
   Add("trunk", Trunk({10, 20}));
   Send("trunk", Tagged(kA, kBroadcastMac, 0x6014));  // PCP 3, VID 20
   EXPECT_EQ(Sent("access10"), 0u);
   ASSERT_EQ(Sent("access20"), 1u);
-  EXPECT_EQ(ports_["access20"]->sent()[0], Untagged(kA, kBroadcastMac));
+  EXPECT_EQ(SentFrames("access20")[0], Untagged(kA, kBroadcastMac));
   EXPECT_EQ(Owner(20, kA), "trunk");
 }
 
-TEST_F(BridgeTest, S3_TaggedAcceptedOnlyForTaggedSet) {
+TEST_P(BridgeTest, S3_TaggedAcceptedOnlyForTaggedSet) {
   Add("trunk", Trunk({10}, 1));
   Add("other", Trunk({10, 30}, 1));
   Send("trunk", Tagged(kA, kBroadcastMac, 30));
@@ -129,7 +131,7 @@ TEST_F(BridgeTest, S3_TaggedAcceptedOnlyForTaggedSet) {
   EXPECT_EQ(Sent("other"), 0u);
 }
 
-TEST_F(BridgeTest, S3_Vid4095IsNeverAccepted) {
+TEST_P(BridgeTest, S3_Vid4095IsNeverAccepted) {
   Add("trunk", Trunk({10}, 1));
   Add("p2");
   Send("trunk", Tagged(kA, kBroadcastMac, 4095));
@@ -137,20 +139,20 @@ TEST_F(BridgeTest, S3_Vid4095IsNeverAccepted) {
   EXPECT_EQ(Sent("p2"), 0u);
 }
 
-TEST_F(BridgeTest, S3_PriorityTaggedBelongsToPvid) {
+TEST_P(BridgeTest, S3_PriorityTaggedBelongsToPvid) {
   Add("access10", Access(10));
   Add("access10b", Access(10));
   Add("trunk", Trunk({10}));
   Send("access10", Tagged(kA, kBroadcastMac, 0xa000));  // PCP 5, VID 0
   ASSERT_EQ(Sent("access10b"), 1u);
-  EXPECT_EQ(ports_["access10b"]->sent()[0], Untagged(kA, kBroadcastMac));
+  EXPECT_EQ(SentFrames("access10b")[0], Untagged(kA, kBroadcastMac));
   ASSERT_EQ(Sent("trunk"), 1u);
   // VID rewritten to the PVID, priority kept.
-  EXPECT_EQ(ports_["trunk"]->sent()[0], Tagged(kA, kBroadcastMac, 0xa00a));
+  EXPECT_EQ(SentFrames("trunk")[0], Tagged(kA, kBroadcastMac, 0xa00a));
   EXPECT_EQ(Owner(10, kA), "access10");
 }
 
-TEST_F(BridgeTest, S3_NoPvidDropsUntaggedAndPriorityTagged) {
+TEST_P(BridgeTest, S3_NoPvidDropsUntaggedAndPriorityTagged) {
   Add("trunk", Trunk({10}));
   Add("p2");
   Send("trunk", Untagged(kA, kBroadcastMac));
@@ -159,7 +161,7 @@ TEST_F(BridgeTest, S3_NoPvidDropsUntaggedAndPriorityTagged) {
   EXPECT_EQ(Sent("p2"), 0u);
 }
 
-TEST_F(BridgeTest, S3_DoubleTaggedDropped) {
+TEST_P(BridgeTest, S3_DoubleTaggedDropped) {
   Add("trunk", Trunk({10}, 1));
   Add("p2");
   FrameSpec s{kBroadcastMac, kA};
@@ -170,7 +172,7 @@ TEST_F(BridgeTest, S3_DoubleTaggedDropped) {
   EXPECT_EQ(Sent("p2"), 0u);
 }
 
-TEST_F(BridgeTest, S3_SvlanDroppedUnlessBridgeAllows) {
+TEST_P(BridgeTest, S3_SvlanDroppedUnlessBridgeAllows) {
   Add("p1");
   Add("p2");
   FrameSpec s{kBroadcastMac, kA};
@@ -184,10 +186,10 @@ TEST_F(BridgeTest, S3_SvlanDroppedUnlessBridgeAllows) {
   ASSERT_TRUE(bridge_->Update(c).ok());
   Send("p1", frame);
   ASSERT_EQ(Sent("p2"), 1u);
-  EXPECT_EQ(ports_["p2"]->sent()[0], frame);  // passed through opaque
+  EXPECT_EQ(SentFrames("p2")[0], frame);  // passed through opaque
 }
 
-TEST_F(BridgeTest, S3_SameMacInTwoVlansIsTwoEntries) {
+TEST_P(BridgeTest, S3_SameMacInTwoVlansIsTwoEntries) {
   Add("trunk", Trunk({10, 20}));
   Add("a10", Access(10));
   Add("a20", Access(20));
@@ -204,7 +206,7 @@ TEST_F(BridgeTest, S3_SameMacInTwoVlansIsTwoEntries) {
 
 // ---- S4 ----------------------------------------------------------------------
 
-TEST_F(BridgeTest, S4_BlocknonipOnInput) {
+TEST_P(BridgeTest, S4_BlocknonipOnInput) {
   PortConfig c;
   c.blocknonip = true;
   Add("p1", c);
@@ -219,7 +221,7 @@ TEST_F(BridgeTest, S4_BlocknonipOnInput) {
   EXPECT_EQ(Counters("p1").in(DropReason::kBlockNonIpIn), 2u);
 }
 
-TEST_F(BridgeTest, S4_BlocknonipOnOutput) {
+TEST_P(BridgeTest, S4_BlocknonipOnOutput) {
   PortConfig c;
   c.blocknonip = true;
   Add("p1");
@@ -235,7 +237,7 @@ TEST_F(BridgeTest, S4_BlocknonipOnOutput) {
 
 // ---- S5 ----------------------------------------------------------------------
 
-TEST_F(BridgeTest, S5_InRuleBlocksSpoofedArp) {
+TEST_P(BridgeTest, S5_InRuleBlocksSpoofedArp) {
   Add("p1");
   Add("p2");
   Rule spoof;  // p1 may not claim 10.0.0.2
@@ -249,7 +251,7 @@ TEST_F(BridgeTest, S5_InRuleBlocksSpoofedArp) {
   EXPECT_EQ(Sent("p2"), 1u);
 }
 
-TEST_F(BridgeTest, S5_InRuleBySourceMacFirstMatchWins) {
+TEST_P(BridgeTest, S5_InRuleBySourceMacFirstMatchWins) {
   Add("p1");
   Add("p2");
   Rule pass;
@@ -267,7 +269,7 @@ TEST_F(BridgeTest, S5_InRuleBySourceMacFirstMatchWins) {
   EXPECT_THAT(*rules, ::testing::ElementsAre(pass, block_all));
 }
 
-TEST_F(BridgeTest, S5_OutRuleRunsOnEachEgressPort) {
+TEST_P(BridgeTest, S5_OutRuleRunsOnEachEgressPort) {
   Add("p1");
   Add("p2");
   Add("p3");
@@ -284,7 +286,7 @@ TEST_F(BridgeTest, S5_OutRuleRunsOnEachEgressPort) {
   EXPECT_EQ(Sent("p1"), 1u);
 }
 
-TEST_F(BridgeTest, S5_InOutRuleAppliesBothWays) {
+TEST_P(BridgeTest, S5_InOutRuleAppliesBothWays) {
   Add("p1");
   Add("p2");
   Rule block;
@@ -297,7 +299,7 @@ TEST_F(BridgeTest, S5_InOutRuleAppliesBothWays) {
   EXPECT_EQ(Counters("p2").in(DropReason::kRulesIn), 1u);
 }
 
-TEST_F(BridgeTest, S5_RuleMatchesVid) {
+TEST_P(BridgeTest, S5_RuleMatchesVid) {
   Add("trunk", Trunk({10, 20}));
   Add("a10", Access(10));
   Add("a20", Access(20));
@@ -311,7 +313,7 @@ TEST_F(BridgeTest, S5_RuleMatchesVid) {
   EXPECT_EQ(Counters("trunk").in(DropReason::kRulesIn), 1u);
 }
 
-TEST_F(BridgeTest, S5_FlushRules) {
+TEST_P(BridgeTest, S5_FlushRules) {
   Add("p1");
   Add("p2");
   ASSERT_TRUE(bridge_->AddRule("p1", Rule{}).ok());
@@ -322,7 +324,7 @@ TEST_F(BridgeTest, S5_FlushRules) {
   EXPECT_TRUE(bridge_->ListRules("p1")->empty());
 }
 
-TEST_F(BridgeTest, S5_InvalidRuleRejectedAndNothingChanges) {
+TEST_P(BridgeTest, S5_InvalidRuleRejectedAndNothingChanges) {
   Add("p1");
   Rule bad;
   bad.vid = 5000;
@@ -336,7 +338,7 @@ TEST_F(BridgeTest, S5_InvalidRuleRejectedAndNothingChanges) {
 
 // ---- S6 ----------------------------------------------------------------------
 
-TEST_F(BridgeTest, S6_LockedPortPassesOnlyItsStaticAddress) {
+TEST_P(BridgeTest, S6_LockedPortPassesOnlyItsStaticAddress) {
   Add("locked", Locked());
   Add("p2");
   ASSERT_TRUE(bridge_->AddStaticAddress(1, kA, "locked").ok());
@@ -346,7 +348,7 @@ TEST_F(BridgeTest, S6_LockedPortPassesOnlyItsStaticAddress) {
   EXPECT_EQ(Counters("locked").in(DropReason::kLocked), 1u);
 }
 
-TEST_F(BridgeTest, S6_LockedEntryMustPointAtThisPortAndVid) {
+TEST_P(BridgeTest, S6_LockedEntryMustPointAtThisPortAndVid) {
   Add("locked", Locked());
   Add("p2");
   SendEth("p2", kA, kBroadcastMac);  // kA learned on p2
@@ -357,11 +359,11 @@ TEST_F(BridgeTest, S6_LockedEntryMustPointAtThisPortAndVid) {
   EXPECT_EQ(Counters("locked").in(DropReason::kLocked), 2u);
 }
 
-TEST_F(BridgeTest, S6_LockedWithLearningOrDiscoverIsRejected) {
+TEST_P(BridgeTest, S6_LockedWithLearningOrDiscoverIsRejected) {
   PortConfig c;
   c.locked = true;
   c.discover = false;  // learning still on
-  auto port = std::make_shared<FakePort>("p1");
+  auto port = NewPort("p1");
   auto r = bridge_->AddPort(port, c);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(r.status().message()),
@@ -377,6 +379,14 @@ TEST_F(BridgeTest, S6_LockedWithLearningOrDiscoverIsRejected) {
   EXPECT_FALSE(bridge_->UpdatePort("p2", c).ok());
   EXPECT_FALSE(bridge_->GetPort("p2")->config.locked);
 }
+
+// Every test of BridgeTest (here, bridge_learning_test.cc and
+// bridge_forwarding_test.cc) runs against both engines.
+INSTANTIATE_TEST_SUITE_P(Engines, BridgeTest,
+                         ::testing::Values(Engine::kUserspace, Engine::kKernel),
+                         [](const auto& info) { return EngineTestName(info.param); });
+INSTANTIATE_TEST_SUITE_P(Userspace, UserspaceBridgeTest, ::testing::Values(Engine::kUserspace),
+                         [](const auto& info) { return EngineTestName(info.param); });
 
 }  // namespace
 }  // namespace veb::bridge_test

@@ -810,14 +810,15 @@ absl::Status KernelBridge::GrowFdb(uint32_t capacity) {
   const int new_fdb = dup(bpf_map__fd(bpf_object__find_map_by_name(*obj, kMapNames[kFdb])));
   const int new_prog = dup(bpf_program__fd(bpf_object__find_program_by_name(*obj, "veb_ingress")));
   bpf_object__close(*obj);
+  const int old_fdb = maps_->fd[kFdb];
   auto copy = [&](int flags) {
     veb_fdb_key key{}, next{};
     bool first = true;
-    while (bpf_map_get_next_key(maps_->fd[kFdb], first ? nullptr : &key, &next) == 0) {
+    while (bpf_map_get_next_key(old_fdb, first ? nullptr : &key, &next) == 0) {
       first = false;
       key = next;
       veb_fdb_entry e{};
-      if (bpf_map_lookup_elem(maps_->fd[kFdb], &key, &e) == 0) {
+      if (bpf_map_lookup_elem(old_fdb, &key, &e) == 0) {
         bpf_map_update_elem(new_fdb, &key, &e, flags);
       }
     }
@@ -889,12 +890,17 @@ absl::StatusOr<PortRef> KernelBridge::AddLocked(std::shared_ptr<Port> port,
   // MAC entries, and its filter is never detached (no forwarding gap).
   PortState* st = nullptr;
   bool adopted = false;
-  if (auto it = pinned_.find(dev->ifindex()); it != pinned_.end() &&
-                                              slots_[it->second]->span == span) {
-    st = slots_[it->second].get();
+  if (auto it = pinned_.find(dev->ifindex()); it != pinned_.end()) {
+    if (slots_[it->second]->span == span) {
+      st = slots_[it->second].get();
+      adopted = true;
+    } else {  // member <-> span: the pinned port goes, a new one comes
+      const PortState old = *slots_[it->second];
+      RemoveSlotLocked(old.ref.slot, old.ref.gen, old.ifindex, old.span);
+    }
     pinned_.erase(it);
-    adopted = true;
-  } else {
+  }
+  if (!adopted) {
     uint32_t slot = 0;
     while (slot < kMaxPortsPerBridge && slots_[slot]) ++slot;
     if (slot == kMaxPortsPerBridge) {
@@ -914,13 +920,15 @@ absl::StatusOr<PortRef> KernelBridge::AddLocked(std::shared_ptr<Port> port,
   st->config = span ? PortConfig{} : config;
   st->pending = false;
   uint32_t slot = st->ref.slot;
+  const Maps& maps = *maps_;
+  std::unique_ptr<PortState>& owned = slots_[slot];
   auto undo = [&](absl::Status s) -> absl::Status {
     if (!adopted) {
-      bpf_map_delete_elem(maps_->fd[kIfindex], &st->ifindex);
+      bpf_map_delete_elem(maps.fd[kIfindex], &st->ifindex);
       veb_port zero{};
-      bpf_map_update_elem(maps_->fd[kPorts], &slot, &zero, BPF_ANY);
-      bpf_map_delete_elem(maps_->fd[kCounters], &slot);
-      slots_[slot].reset();
+      bpf_map_update_elem(maps.fd[kPorts], &slot, &zero, BPF_ANY);
+      bpf_map_delete_elem(maps.fd[kCounters], &slot);
+      owned.reset();
     }
     return absl::Status(s.code(), absl::StrCat("port ", Quote(pname), ": ", what, ": ", s.message()));
   };
@@ -929,9 +937,16 @@ absl::StatusOr<PortRef> KernelBridge::AddLocked(std::shared_ptr<Port> port,
     // ifindex that routes its frames to it.
     std::vector<veb_port_counters> zero(NumCpus());
     std::memset(zero.data(), 0, zero.size() * sizeof(veb_port_counters));
-    if (bpf_map_update_elem(maps_->fd[kCounters], &slot, zero.data(), BPF_ANY) != 0) {
-      return undo(absl::InternalError(absl::StrCat("counters: ", ErrnoText(errno))));
+    // The per-CPU cells come from the kernel's BPF allocator, whose caches
+    // refill asynchronously: a quick run of additions can find them empty
+    // (ENOMEM) for a moment, so that is retried (bounded: 1 s).
+    int err = 0;
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+      err = bpf_map_update_elem(maps_->fd[kCounters], &slot, zero.data(), BPF_ANY) == 0 ? 0 : errno;
+      if (err != ENOMEM) break;
+      usleep(1000);
     }
+    if (err != 0) return undo(absl::InternalError(absl::StrCat("counters: ", ErrnoText(err))));
     Count(slot)[0] = 0;
   }
   if (absl::Status s = WritePortLocked(*st); !s.ok()) return undo(s);

@@ -239,7 +239,9 @@ class KernelBridge final : public BridgeEngine {
   template <typename Pred>
   size_t DeleteEntriesLocked(Pred pred, AddressEventKind kind, int64_t now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  uint64_t* Count(uint32_t idx) const;
+  // The entry count of slot `idx` (VEB_COUNT_TOTAL: the table), in the
+  // mmapped veb_fdb_counts; accessed with atomics (the program updates it too).
+  uint64_t* Count(uint32_t idx) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   const std::string name_;
   const KernelBridgeOptions options_;

@@ -4,8 +4,12 @@
 // pins survive the KernelBridge object (forwarding goes on, a new Create
 // adopts them); removing a port and destroying the bridge leave no filter,
 // qdisc or pin. Needs root; creates and removes only its own namespaces.
+#include <bpf/bpf.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,7 +17,9 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "dataplane/ebpf/kernel_bridge.h"
+#include "dataplane/ebpf/veb_layout.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -92,6 +98,12 @@ TEST_F(AttachTest, ForwardsSurvivesTheAgentAndCleansUp) {
   auto b = KernelBridge::Create(bridge, {}, Options());
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_FALSE((*b)->adopted());
+  absl::Mutex mu;
+  std::vector<AddressEvent> events;
+  (*b)->SetAddressEventSink([&](const AddressEvent& e) {
+    absl::MutexLock lock(&mu);
+    events.push_back(e);
+  });
   AddAll(**b);
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(HasFilter(i)) << i;
 
@@ -103,7 +115,31 @@ TEST_F(AttachTest, ForwardsSurvivesTheAgentAndCleansUp) {
   EXPECT_GE(c0->unicast, 2u);
   EXPECT_EQ(c0->rx_packets, c0->unicast + c0->flooded + c0->total_in_drops());
   EXPECT_GE((*b)->address_count(), 2u);
-  EXPECT_TRUE((*b)->GetAddress(1, 0).has_value() == false);
+  // Learn events come through the ring buffer, read by the event thread.
+  {
+    absl::MutexLock lock(&mu);
+    auto learned = [&] {
+      int n = 0;
+      for (const AddressEvent& e : events) n += e.kind == AddressEventKind::kLearned;
+      return n >= 2;
+    };
+    mu.AwaitWithTimeout(absl::Condition(&learned), absl::Seconds(2));
+    EXPECT_TRUE(learned());
+  }
+
+  // Jumbo frames (larger than BPF_PROG_TEST_RUN takes): MTU 9000 on both
+  // pairs, the ports' MTU passed on, then an unfragmented 8,000-byte ping.
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(Ok(absl::StrCat("ip link set ", Host(i), " mtu 9000")));
+    ASSERT_TRUE(Ok(absl::StrCat("ip -n ", Ns(i), " link set eth0 mtu 9000")));
+    ASSERT_TRUE((*b)->SetPortMtu(Host(i), 9000).ok());
+  }
+  EXPECT_TRUE(Ok(absl::StrCat("ip netns exec ", Ns(0), " ping -c 1 -W 1 -M do -s 8000 10.77.0.2")));
+  // With the MTU back at 1500 on the bridge's side, the same frame is too big.
+  ASSERT_TRUE((*b)->SetPortMtu(Host(1), 1500).ok());
+  EXPECT_FALSE(Ok(absl::StrCat("ip netns exec ", Ns(0), " ping -c 1 -W 1 -M do -s 8000 10.77.0.2")));
+  EXPECT_GE((*b)->GetPortCounters(Host(1))->out(DropReason::kTooBig), 1u);
+  ASSERT_TRUE((*b)->SetPortMtu(Host(1), 9000).ok());
 
   // The agent goes away without Destroy: forwarding goes on.
   b->reset();
@@ -136,6 +172,51 @@ TEST_F(AttachTest, ForwardsSurvivesTheAgentAndCleansUp) {
   EXPECT_FALSE(HasClsact(0));
   struct stat st;
   EXPECT_NE(stat(absl::StrCat(pin_root_, "/", bridge).c_str(), &st), 0);
+}
+
+TEST_F(AttachTest, IncompatiblePinsAreReloaded) {
+  const std::string bridge = absl::StrCat(tag_, "old");
+  auto b = KernelBridge::Create(bridge, {}, Options());
+  ASSERT_TRUE(b.ok()) << b.status();
+  b->reset();
+  // A vebd of another layout left these pins.
+  const int cfg = bpf_obj_get(absl::StrCat(pin_root_, "/", bridge, "/veb_cfg").c_str());
+  ASSERT_GE(cfg, 0);
+  veb_bridge_cfg c{};
+  const uint32_t zero = 0;
+  ASSERT_EQ(bpf_map_lookup_elem(cfg, &zero, &c), 0);
+  c.version = VEB_LAYOUT_VERSION + 100;
+  ASSERT_EQ(bpf_map_update_elem(cfg, &zero, &c, BPF_ANY), 0);
+  close(cfg);
+  auto again = KernelBridge::Create(bridge, {}, Options());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE((*again)->adopted());
+  EXPECT_THAT((*again)->load_note(), ::testing::HasSubstr("reloaded"));
+  EXPECT_THAT((*again)->load_note(), ::testing::HasSubstr("layout version"));
+  AddAll(**again);
+  EXPECT_TRUE(Ping(0, 1));
+  ASSERT_TRUE((*again)->Destroy().ok());
+}
+
+TEST_F(AttachTest, WithoutCapabilitiesCreateSaysWhy) {
+  const std::string bridge = absl::StrCat(tag_, "nocap");
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Root without any capability (no CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN).
+    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2] = {};
+    if (syscall(SYS_capset, &hdr, data) != 0) _exit(2);
+    auto b = KernelBridge::Create(bridge, {}, Options());
+    const bool ok = !b.ok() && b.status().code() == absl::StatusCode::kPermissionDenied &&
+                    b.status().message().find(bridge) != absl::string_view::npos;
+    if (!ok) std::fprintf(stderr, "%s\n", b.status().ToString().c_str());
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "Create without capabilities must fail with PERMISSION_DENIED naming the bridge";
 }
 
 }  // namespace

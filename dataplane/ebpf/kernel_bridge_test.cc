@@ -77,3 +77,83 @@ TEST_F(KernelBridgeTest, RefusesPortsThatAreNotNetdevs) {
 
 }  // namespace
 }  // namespace veb::ebpf
+
+namespace veb::ebpf {
+namespace {
+
+TEST_F(KernelBridgeTest, MacFloodLeavesTheTableAtItsCap) {
+  BridgeConfig c;
+  c.max_addresses = 50;
+  ASSERT_TRUE(bridge_->Update(c).ok());
+  Add("p1");
+  Add("p2");
+  for (Mac m = 0; m < 1000; ++m) Send("p1", 0x020000100000ULL + m, kBroadcastMac);
+  EXPECT_EQ(bridge_->address_count(), 50u);
+  EXPECT_EQ(*bridge_->PortAddressCount("p1"), 50u);
+  const BridgeCounters bc = bridge_->GetCounters();
+  EXPECT_EQ(bc.learned, 50u);
+  EXPECT_EQ(bc.refused[static_cast<size_t>(LearnRefusal::kTableFull)], 950u);
+  // Still flooding every refused source's frame (S7).
+  EXPECT_EQ(bridge_->GetPortCounters("p1")->flooded, 1000u);
+  // Static entries count toward the cap: a new one is refused.
+  EXPECT_EQ(bridge_->AddStaticAddress(1, kB, "p2").code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(KernelBridgeTest, RaisingMaxAddressesGrowsTheMapAndKeepsEntries) {
+  BridgeConfig c;
+  c.max_addresses = 2;
+  auto small = KernelBridge::Create("kbt1", c, [&] {
+    KernelBridgeOptions o;
+    o.test_hook = true;
+    o.clock = &clock_;
+    return o;
+  }());
+  ASSERT_TRUE(small.ok()) << small.status();
+  bridge_ = std::move(*small);
+  Add("p1");
+  Add("p2");
+  Send("p1", kA, kBroadcastMac);
+  Send("p2", kB, kBroadcastMac);
+  Send("p2", 0x02000000000c, kBroadcastMac);  // refused: full
+  EXPECT_EQ(bridge_->fdb_capacity(), 2u);
+  c.max_addresses = 1000;
+  ASSERT_TRUE(bridge_->Update(c).ok());
+  EXPECT_EQ(bridge_->fdb_capacity(), 1000u);
+  EXPECT_EQ(bridge_->GetAddress(1, kA)->port, "p1");
+  EXPECT_EQ(bridge_->GetAddress(1, kB)->port, "p2");
+  for (Mac m = 0; m < 300; ++m) Send("p1", 0x020000200000ULL + m, kBroadcastMac);
+  EXPECT_EQ(bridge_->address_count(), 302u);
+  // Known unicast still works through the new program and map.
+  EXPECT_EQ(Send("p1", kA, kB).verdict, TestResult::Verdict::kUnicast);
+  // Lowering keeps the map and evicts nothing; learning stops (S7).
+  c.max_addresses = 10;
+  ASSERT_TRUE(bridge_->Update(c).ok());
+  EXPECT_EQ(bridge_->fdb_capacity(), 1000u);
+  Send("p2", 0x02000000000d, kBroadcastMac);
+  EXPECT_EQ(bridge_->address_count(), 302u);
+  EXPECT_FALSE(bridge_->GetAddress(1, 0x02000000000d).has_value());
+}
+
+TEST_F(KernelBridgeTest, ExpiryIsAMissBeforeTheSweepAndTheSweepEmitsEvents) {
+  std::vector<AddressEvent> events;
+  bridge_->SetAddressEventSink([&](const AddressEvent& e) { events.push_back(e); });
+  Add("p1");
+  Add("p2");
+  Send("p1", kA, kBroadcastMac);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, AddressEventKind::kLearned);
+  EXPECT_EQ(Send("p2", kB, kA).verdict, TestResult::Verdict::kUnicast);
+  clock_.Advance(241LL * 1000000000);
+  EXPECT_EQ(Send("p2", kB, kA).verdict, TestResult::Verdict::kFlood);  // S7: a miss
+  EXPECT_FALSE(bridge_->GetAddress(1, kA).has_value());
+  events.clear();
+  EXPECT_EQ(bridge_->ExpireAddresses(), 1u);  // kA (kB, expired too, relearned at 241 s)
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, AddressEventKind::kExpired);
+  EXPECT_EQ(events[0].mac, kA);
+  EXPECT_EQ(events[0].age_seconds, 241u);
+  EXPECT_EQ(bridge_->GetCounters().expired, 2u);  // kB when relearned, kA by the sweep
+}
+
+}  // namespace
+}  // namespace veb::ebpf
