@@ -184,9 +184,10 @@ class Veb:
         vebctl = f"{ROOT}/bazel-bin/cli/vebctl --socket={self.dir}/vebd.sock -o json veb0 show"
         deadline = time.time() + 60
         while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name}: vebd exited {self.proc.returncode}: "
-                                   + open(log).read()[-1500:])
+            text = open(log).read()
+            if self.proc.poll() is not None or "vebd: config:" in text:
+                raise RuntimeError(f"{self.name}: vebd did not start the bridge: "
+                                   + text.strip()[-1500:])
             out = subprocess.run(vebctl, shell=True, capture_output=True, text=True)
             if out.returncode == 0 and f'"port_count":{n},' in out.stdout.replace(" ", ""):
                 return
@@ -302,6 +303,8 @@ NO_RATIO = {"copies_per_frame", "min_rx_share"}
 def table(results, anchor="linux-bridge"):
     med = {c: {k: statistics.median(r[k] for r in runs) for k, _ in COLUMNS}
            for c, runs in results.items() if runs}
+    if not med:
+        return "(no results: every run failed)"
     lines = ["| metric | " + " | ".join(med) + " |", "|---|" + "---|" * len(med)]
     for key, label in COLUMNS:
         cells = []

@@ -232,6 +232,9 @@ class Veb:
         if self.proc.poll() is not None:
             raise RuntimeError(f"{self.name}: switch exited {self.proc.returncode}, "
                                f"see /tmp/{self.name}.log")
+        log = open(f"/tmp/{self.name}.log").read()
+        if "vebd: config:" in log:  # vebd serves on, but the startup config failed
+            raise RuntimeError(f"{self.name}: {log.strip()[-1000:]}")
         if self.rules:
             self.check_rules()
 
@@ -452,6 +455,8 @@ RULES_COLUMNS = [
 def table(results, anchor="linux-bridge", columns=COLUMNS):
     med = {c: {k: statistics.median(v[k] for v in runs) for k, _, _ in columns if k in runs[0]}
            for c, runs in results.items() if runs}
+    if not med:
+        return "(no results: every run failed)"
     lines = ["| metric | " + " | ".join(med) + " |", "|---|" + "---|" * len(med)]
     for key, label, _ in columns:
         cells = []
