@@ -534,7 +534,8 @@ def main():
     if a.markdown:
         with open(a.markdown, "w") as f:
             f.write(info + "\n\n" + out + "\n")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
