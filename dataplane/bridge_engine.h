@@ -207,11 +207,12 @@ class BridgeEngine {
   // agent (the kernel engine keeps its programs and maps pinned, so frames
   // flow while vebd restarts) adopts what a previous agent left when it is
   // created; FinishRestore() is called once the agent has re-added the ports
-  // its state records, and drops whatever else the previous agent left.
-  // Destroy() is called when the bridge is deleted (not when the agent
-  // exits) and removes everything the engine put in the kernel.
-  virtual void FinishRestore() {}
-  virtual void Destroy() {}
+  // its state records, drops whatever else the previous agent left and
+  // returns the names of the ports it dropped. Destroy() is called when the
+  // bridge is deleted (not when the agent exits) and removes everything the
+  // engine put in the kernel.
+  virtual std::vector<std::string> FinishRestore() { return {}; }
+  virtual absl::Status Destroy() { return absl::OkStatus(); }
 };
 
 }  // namespace veb

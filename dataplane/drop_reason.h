@@ -1,7 +1,8 @@
 // The named reasons a frame (on input) or a copy of it (on output) is not sent
 // (S11, docs/design.md), and the reasons an address is not learned (S7).
 //
-// Each list is declared once, below, as an X-macro: the enum, the count, the
+// Each list is declared once, as an X-macro in drop_reason_list.h (plain
+// preprocessor, also expanded by the kernel engine's BPF C): the enum, the count, the
 // names (metric label values and API strings: the proto value name without its
 // prefix, lowercase) and the iteration order all come from it, so adding a
 // reason is one line. The order is the proto enum's order (proto value =
@@ -15,40 +16,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "dataplane/drop_reason_list.h"
+
 namespace veb {
-
-// X(enumerator, name, proto value suffix: DROP_REASON_<suffix> /
-// LEARN_REFUSED_REASON_<suffix>, used only by the server)
-#define VEB_DROP_REASONS(X)                                                   \
-  X(kLinkDown, "link_down", LINK_DOWN)                                        \
-  X(kUntagged, "untagged", UNTAGGED)                                          \
-  X(kTaggedIn, "tagged_in", TAGGED_IN)                                        \
-  X(kTaggedOut, "tagged_out", TAGGED_OUT)                                     \
-  X(kDoubleTagged, "double_tagged", DOUBLE_TAGGED)                            \
-  X(kSvlan, "svlan", SVLAN)                                                   \
-  X(kBlockNonIpIn, "blocknonip_in", BLOCKNONIP_IN)                            \
-  X(kBlockNonIpOut, "blocknonip_out", BLOCKNONIP_OUT)                         \
-  X(kLocked, "locked", LOCKED)                                                \
-  X(kRulesIn, "rules_in", RULES_IN)                                           \
-  X(kRulesOut, "rules_out", RULES_OUT)                                        \
-  X(kHairpin, "hairpin", HAIRPIN)                                             \
-  X(kProtected, "protected", PROTECTED)                                       \
-  X(kReservedAddress, "reserved_address", RESERVED_ADDRESS)                   \
-  X(kRunt, "runt", RUNT)                                                      \
-  X(kTooBig, "too_big", TOO_BIG)                                              \
-  X(kTxError, "tx_error", TX_ERROR)                                           \
-  X(kNoBuffer, "no_buffer", NO_BUFFER)
-
-// X(enumerator, name, proto value suffix)
-#define VEB_LEARN_REFUSALS(X)                                                 \
-  /* max_addresses reached (S7) */                                            \
-  X(kTableFull, "table_full", TABLE_FULL)                                     \
-  /* the MAC is pinned by a static entry on another port (S7) */              \
-  X(kStatic, "static_entry", STATIC_ENTRY)                                    \
-  /* multicast or all-zero source MAC on a learning port: never learned */    \
-  X(kInvalidSource, "invalid_source", INVALID_SOURCE)                         \
-  /* the port holds its own max_addresses entries (S7) */                     \
-  X(kPortFull, "port_full", PORT_FULL)
 
 #define VEB_REASON_ENUMERATOR_(e, name, proto) e,
 #define VEB_REASON_ONE_(e, name, proto) +1

@@ -266,7 +266,8 @@ absl::Status Agent::DeleteBridge(const v1::DeleteBridgeRequest& req,
     gone = std::move(it->second.bridge);
     bridges_.erase(it);
   }
-  gone->Destroy();  // outside mu_: the kernel engine removes its programs and pins
+  // Outside mu_: the kernel engine removes its programs, filters and pins.
+  if (absl::Status s = gone->Destroy(); !s.ok()) std::cerr << "vebd: " << s.message() << "\n";
   gone.reset();
   hub_.Publish(v1::EVENT_TYPE_BRIDGE_DELETED, req.name(),
                [&](v1::Event* ev) { *ev->mutable_bridge_info() = before; });

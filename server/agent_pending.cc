@@ -250,7 +250,12 @@ void Agent::Apply(const AgentConfig& config, std::vector<std::string>* problems)
     absl::ReaderMutexLock read(&mu_);
     for (auto& [name, e] : bridges_) engines.push_back(e.bridge.get());
   }
-  for (BridgeEngine* b : engines) b->FinishRestore();
+  for (BridgeEngine* b : engines) {
+    for (const std::string& port : b->FinishRestore()) {
+      std::cerr << "vebd: bridge \"" << b->name() << "\": port \"" << port
+                << "\" was left by the previous agent and is not in the state: removed\n";
+    }
+  }
   PersistCurrent();
 }
 
