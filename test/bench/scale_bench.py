@@ -225,6 +225,11 @@ def main():
                         print(f"  {learned[-1]} addresses: RSS {rss['filled'][-1]:.1f} MiB, "
                               f"BPF maps {maps['filled'][-1]:.1f} MiB", file=sys.stderr)
                 finally:
+                    if a.engine == "kernel":
+                        # The kernel engine's filters outlive vebd (by design):
+                        # remove them so that the next run starts from clean ports.
+                        subprocess.run(vebctl + ["destroy", "veb0", "force"], timeout=300,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     proc.terminate()
                     proc.wait(timeout=30)
     finally:
