@@ -601,7 +601,7 @@ bridge (vebctl BRIDGE ...):
   show                                 settings, ports and span ports
   up | down | maxaddr N | timeout S | pvid V|none
   link0 | -link0 | svlan | -svlan | reserved | -reserved
-  add IF [backend af_packet|tap|af_xdp] | del IF
+  add IF [backend af_packet|tap|af_xdp|tc_bpf] | del IF
   addspan IF [backend ...] | delspan IF
   learning IF | -learning IF | discover IF | -discover IF
   blocknonip IF | -blocknonip IF | locked IF | -locked IF

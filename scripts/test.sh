@@ -147,11 +147,16 @@ run_step "vebctl golden tests" "${LOGDIR}/vebctl.log" bash test/vebctl/golden_te
 run_step "agent: Prometheus, restart" "${LOGDIR}/agent.log" bash test/agent/agent_test.sh
 # kill -9 + immediate restart, 100 times: one agent per state, nothing lost.
 run_step "agent: 100 kill -9 restarts" "${LOGDIR}/restart.log" bash test/agent/restart_test.sh
+# The kernel engine through vebd: refusals, vports, pings across kill -9 and
+# SIGTERM restarts with zero loss, adoption, aging, nothing left behind.
+run_step "agent: kernel engine" "${LOGDIR}/kernel-engine.log" bash test/agent/kernel_engine_test.sh
 # A full and a read-only state directory: changes refused, nothing lost.
 run_step "agent: durable or refused" "${LOGDIR}/durability.log" bash test/agent/durability_test.sh
 # One pod floods 1,000,000 random source MACs and forges ARP: the table, the
 # neighbours' pings and the flooder's capture (test/agent/flood_test.sh).
 run_step "agent: MAC flood from a pod" "${LOGDIR}/flood.log" bash test/agent/flood_test.sh
+run_step "agent: MAC flood from a pod (kernel engine)" "${LOGDIR}/flood-kernel.log" \
+  env VEB_ENGINE=kernel bash test/agent/flood_test.sh
 # 8 clients x 1,000 mixed RPCs while a probe measures dataplane stalls.
 run_step "agent under load" "${LOGDIR}/load.log" bash test/load/load_test.sh
 # The CNI plugin through cnitool and the reference plugins (chaining, 60 pods,

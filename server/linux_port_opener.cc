@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "dataplane/ebpf/kernel_bridge.h"
 #include "dataplane/linux/af_packet_port.h"
 #include "dataplane/linux/af_xdp_port.h"
 #include "dataplane/linux/netlink.h"
@@ -23,8 +24,15 @@ absl::Status Named(const VportSpec& spec, absl::string_view op, const absl::Stat
                                              s.message()));
 }
 
-// VETH: AF_PACKET or AF_XDP; HOST and TAP: TAP only.
+// VETH: AF_PACKET, AF_XDP or the kernel engine; HOST: TAP, or a veth pair
+// for the kernel engine; pod TAP: TAP only.
 absl::Status CheckBackend(const VportSpec& spec, Backend backend) {
+  if (backend == Backend::kKernel) {
+    if (spec.type == VportType::kPodTap) {
+      return absl::InvalidArgumentError("a TAP pod vport cannot be a kernel bridge's port");
+    }
+    return absl::OkStatus();
+  }
   const bool tap = spec.type != VportType::kPodVeth;
   if (tap && backend != Backend::kDefault && backend != Backend::kTap) {
     return absl::InvalidArgumentError("a TAP vport only has the TAP backend");
@@ -35,9 +43,50 @@ absl::Status CheckBackend(const VportSpec& spec, Backend backend) {
   return absl::OkStatus();
 }
 
+// A port of a kernel bridge: the bridge's program at the interface's TC
+// ingress forwards, so there is no worker to attach and no socket.
+class KernelHandle final : public PortHandle {
+ public:
+  explicit KernelHandle(std::shared_ptr<ebpf::NetdevPort> port) : port_(std::move(port)) {}
+  absl::Status Attach(veb::BridgeEngine* bridge, veb::PortRef) override {
+    if (bridge->engine() != Engine::kKernel) {
+      return absl::FailedPreconditionError(
+          "a tc_bpf port needs a bridge with the kernel engine");
+    }
+    return absl::OkStatus();
+  }
+  void Detach() override {}
+  void SetRunning(bool up) override { port_->set_running(up); }
+  void SetMtu(uint32_t mtu) override { port_->set_mtu(mtu); }
+  BackendStats Stats() const override { return {}; }
+
+ private:
+  const std::shared_ptr<ebpf::NetdevPort> port_;
+};
+
+// Only a veth whose peer lives in another namespace (a pod) can take
+// bpf_redirect_peer: the kernel drops a peer redirect within one namespace,
+// so a host vport's pair is reached with a plain redirect.
+absl::StatusOr<OpenedPort> OpenKernelPort(const std::string& ifname) {
+  absl::StatusOr<LinkFacts> link = GetPortLink(ifname);
+  if (!link.ok()) return link.status();
+  OpenedPort out;
+  auto port = std::make_shared<ebpf::NetdevPort>(
+      ifname, static_cast<uint32_t>(link->ifindex),
+      link->kind == "veth" && link->link_in_other_netns, link->mtu, LinkRunning(*link));
+  out.handle = std::make_unique<KernelHandle>(port);
+  out.port = std::move(port);
+  out.backend = Backend::kKernel;
+  out.requested = Backend::kDefault;
+  out.ifindex = static_cast<uint32_t>(link->ifindex);
+  out.mac = link->mac;
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<OpenedPort> LinuxPortOpener::Open(const std::string& ifname, Backend backend) {
+  if (backend == Backend::kKernel) return OpenKernelPort(ifname);
   if (pool_.expired()) return absl::UnavailableError("the worker pool is not running");
   std::shared_ptr<LinuxPort> port;
   Backend used = backend == Backend::kDefault ? Backend::kAfPacket : backend;
@@ -119,14 +168,16 @@ OpenedPort LinuxPortOpener::Wrap(std::shared_ptr<LinuxPort> port, Backend backen
 absl::StatusOr<OpenedVport> LinuxPortOpener::CreateVport(const VportSpec& spec,
                                                          Backend backend) {
   if (auto s = CheckBackend(spec, backend); !s.ok()) return Named(spec, "create", s);
-  if (pool_.expired()) return absl::UnavailableError("the worker pool is not running");
+  const bool kernel = backend == Backend::kKernel;
+  if (!kernel && pool_.expired()) return absl::UnavailableError("the worker pool is not running");
   absl::StatusOr<Vport> v = absl::InternalError("unknown vport type");
   switch (spec.type) {
     case VportType::kPodVeth:
       v = CreateVethPodVport(spec.netns, spec.pod_ifname, spec.name, spec.mac, spec.mtu);
       break;
     case VportType::kHost:
-      v = CreateHostTapVport(spec.name, spec.mac, spec.mtu);
+      v = kernel ? CreateHostVethVport(spec.name, spec.mac, spec.mtu)
+                 : CreateHostTapVport(spec.name, spec.mac, spec.mtu);
       break;
     case VportType::kPodTap:
       v = CreateTapPodVport(spec.netns, spec.pod_ifname, spec.mac, spec.mtu);
@@ -139,9 +190,7 @@ absl::StatusOr<OpenedVport> LinuxPortOpener::CreateVport(const VportSpec& spec,
   out.mtu = v->mtu;
   absl::StatusOr<OpenedPort> port = Adopt(spec, *v, backend);
   absl::Status s = port.status();
-  if (s.ok() && spec.type == VportType::kHost) {
-    s = AddVportAddresses(spec.name, spec.ip_prefixes);
-  }
+  if (s.ok() && spec.type == VportType::kHost) s = AddHostAddresses(spec, backend);
   if (!s.ok()) {
     if (port.ok()) port->port.reset();  // closes the TAP fd before deleting
     (void)DestroyVport(spec);
@@ -151,9 +200,18 @@ absl::StatusOr<OpenedVport> LinuxPortOpener::CreateVport(const VportSpec& spec,
   return out;
 }
 
+absl::Status LinuxPortOpener::AddHostAddresses(const VportSpec& spec, Backend backend) {
+  if (backend != Backend::kKernel) return AddVportAddresses(spec.name, spec.ip_prefixes);
+  absl::StatusOr<std::string> stack = HostVethStackName(spec.name);
+  if (!stack.ok()) return stack.status();
+  return AddVportAddresses(*stack, spec.ip_prefixes);
+}
+
 absl::StatusOr<OpenedPort> LinuxPortOpener::Adopt(const VportSpec& spec, const Vport& v,
                                                   Backend backend) {
-  if (spec.type == VportType::kPodVeth) return Open(spec.name, backend);
+  if (spec.type == VportType::kPodVeth || backend == Backend::kKernel) {
+    return Open(spec.name, backend);
+  }
   auto p = TapPort::Create(spec.name, v.tap_fd, v.ifindex, v.mac, v.mtu);
   if (!p.ok()) {
     if (v.tap_fd >= 0) close(v.tap_fd);
@@ -184,7 +242,8 @@ absl::StatusOr<int> RetryWhileHeld(const std::function<absl::StatusOr<int>()>& o
 absl::StatusOr<OpenedVport> LinuxPortOpener::ReopenVport(const VportSpec& spec,
                                                          Backend backend) {
   if (auto s = CheckBackend(spec, backend); !s.ok()) return Named(spec, "reopen", s);
-  if (pool_.expired()) return absl::UnavailableError("the worker pool is not running");
+  const bool kernel = backend == Backend::kKernel;
+  if (!kernel && pool_.expired()) return absl::UnavailableError("the worker pool is not running");
   auto sock = ConnectRoute();
   if (!sock.ok()) return sock.status();
   Vport v;
@@ -204,6 +263,20 @@ absl::StatusOr<OpenedVport> LinuxPortOpener::ReopenVport(const VportSpec& spec,
     case VportType::kHost: {
       auto link = GetLink(sock->get(), spec.name);
       if (!link.ok()) return Named(spec, "reopen", link.status());
+      if (kernel) {
+        absl::StatusOr<std::string> stack_name = HostVethStackName(spec.name);
+        if (!stack_name.ok()) return Named(spec, "reopen", stack_name.status());
+        auto stack = GetLink(sock->get(), *stack_name);
+        if (!stack.ok()) return Named(spec, "reopen", stack.status());
+        if (link->kind != "veth") {
+          return Named(spec, "reopen", absl::FailedPreconditionError(absl::StrCat(
+                                           "interface is a \"", link->kind, "\", not a veth")));
+        }
+        v.ifindex = link->ifindex;
+        v.mtu = stack->mtu;
+        v.mac = stack->mac;
+        break;
+      }
       auto fd = RetryWhileHeld([&] { return OpenTapFd(spec.name, /*persistent=*/true); });
       if (!fd.ok()) return Named(spec, "reopen", fd.status());
       v.ifindex = link->ifindex;
@@ -223,9 +296,7 @@ absl::StatusOr<OpenedVport> LinuxPortOpener::ReopenVport(const VportSpec& spec,
   absl::StatusOr<OpenedPort> port = Adopt(spec, v, backend);
   if (!port.ok()) return Named(spec, "reopen", port.status());
   if (spec.type == VportType::kHost) {
-    if (auto s = AddVportAddresses(spec.name, spec.ip_prefixes); !s.ok()) {
-      return Named(spec, "reopen", s);
-    }
+    if (auto s = AddHostAddresses(spec, backend); !s.ok()) return Named(spec, "reopen", s);
   }
   OpenedVport out;
   out.port = *std::move(port);

@@ -7,6 +7,9 @@
 // dataplane/linux/vport.h: a pod veth's host end opens like a member port
 // (AF_PACKET or AF_XDP), host and pod TAPs as TapPort over the fd the switch
 // keeps.
+// Ports of a kernel bridge (Backend::kKernel) are ebpf::NetdevPorts: no
+// socket and no worker (the bridge's program at TC ingress forwards); a
+// kernel bridge's host vport is a veth pair (vport.h, CreateHostVethVport).
 // Thread-safety: Open() is serialised by the agent; the pool is thread-safe.
 #ifndef VEB_SERVER_LINUX_PORT_OPENER_H_
 #define VEB_SERVER_LINUX_PORT_OPENER_H_
@@ -35,6 +38,9 @@ class LinuxPortOpener final : public PortOpener {
   // Receive hooks on the pool for an opened LinuxPort; ifindex and MAC are
   // the ones the backend found when it opened the interface.
   OpenedPort Wrap(std::shared_ptr<LinuxPort> port, Backend backend);
+  // A host vport's addresses: on the TAP, or on a kernel bridge's host veth
+  // pair's stack end.
+  static absl::Status AddHostAddresses(const VportSpec& spec, Backend backend);
   // Opens the switch side of vport `v` (just created or found again).
   absl::StatusOr<OpenedPort> Adopt(const VportSpec& spec, const Vport& v, Backend backend);
 

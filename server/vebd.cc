@@ -25,6 +25,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -37,6 +38,7 @@
 #include "server/instance_lock.h"
 #include "server/metrics.h"
 #include "server/port_opener.h"
+#include "dataplane/ebpf/kernel_bridge.h"
 #include "server/linux_port_opener.h"
 #include "dataplane/linux/link_monitor.h"
 #include "dataplane/linux/worker.h"
@@ -69,6 +71,10 @@ ABSL_FLAG(std::string, config, "",
 ABSL_FLAG(std::string, state_file, "/var/lib/veb/state.json",
           "where the configuration is persisted (atomic rewrite on every "
           "change) and restored from at start; empty disables persistence");
+ABSL_FLAG(std::string, bpf_pin_root, "/sys/fs/bpf/veb",
+          "kernel engine: each kernel bridge's programs and maps are pinned in "
+          "<dir>/<bridge>/ (bpffs, mounted at /sys/fs/bpf when missing), so they "
+          "outlive vebd and a restarted vebd adopts them");
 ABSL_FLAG(std::vector<std::string>, fake_interfaces, {},
           "TESTING ONLY: in-memory interfaces AddPort may use (no real I/O)");
 
@@ -205,6 +211,20 @@ int main(int argc, char** argv) {
   veb::server::AgentOptions options;
   options.opener = opener.get();
   options.num_workers = workers;
+  if (linux_opener != nullptr) {
+    veb::ebpf::KernelBridgeOptions kernel;
+    kernel.pin_root = absl::GetFlag(FLAGS_bpf_pin_root);
+    options.make_kernel_bridge = [kernel](const std::string& name,
+                                          const veb::BridgeConfig& config)
+        -> absl::StatusOr<std::unique_ptr<veb::BridgeEngine>> {
+      auto bridge = veb::ebpf::KernelBridge::Create(name, config, kernel);
+      if (!bridge.ok()) return bridge.status();
+      Log(absl::StrCat("bridge \"", name, "\": kernel engine: ", (*bridge)->load_note()));
+      return std::unique_ptr<veb::BridgeEngine>(std::move(*bridge));
+    };
+  } else {
+    options.kernel_engine_unavailable = "fake interfaces (--fake_interfaces) have no kernel";
+  }
   if (store) {
     veb::server::StateStore* s = store.get();
     options.persist = [s](const veb::server::AgentConfig& config) {

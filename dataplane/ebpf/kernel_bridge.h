@@ -143,10 +143,10 @@ class KernelBridge final : public BridgeEngine {
   // AddPort/AddSpanPort since Create (filter, qdisc, slot, MAC entries).
   // Returns the names (ifindex as text when the name is gone) of the ports
   // removed.
-  std::vector<std::string> FinishRestore();
+  std::vector<std::string> FinishRestore() override;
   // Detaches every port, removes their clsact qdiscs, unpins and removes the
   // bridge's directory. The object is unusable afterwards.
-  absl::Status Destroy();
+  absl::Status Destroy() override;
 
   const std::string& name() const override { return name_; }
   Engine engine() const override { return Engine::kKernel; }

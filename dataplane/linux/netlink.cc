@@ -39,6 +39,8 @@ LinkFacts FactsOf(rtnl_link* link) {
   f.flags = rtnl_link_get_flags(link);
   f.operstate = rtnl_link_get_operstate(link);
   f.master = rtnl_link_get_master(link);
+  int32_t netnsid = -1;
+  f.link_in_other_netns = rtnl_link_get_link_netnsid(link, &netnsid) == 0 && netnsid >= 0;
   if (nl_addr* a = rtnl_link_get_addr(link);
       a != nullptr && nl_addr_get_len(a) == 6) {
     f.mac = LoadMac(static_cast<const uint8_t*>(nl_addr_get_binary_addr(a)));

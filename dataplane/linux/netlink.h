@@ -50,6 +50,9 @@ struct LinkFacts {
   uint8_t operstate = 0;  // IF_OPER_*
   Mac mac = 0;
   int master = 0;         // ifindex of the master device (bridge, bond), 0 if none
+  // The link's other end (a veth's peer) is in another network namespace
+  // (IFLA_LINK_NETNSID reported).
+  bool link_in_other_netns = false;
 };
 
 // Link up and able to carry frames: administratively up and operationally

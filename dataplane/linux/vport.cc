@@ -212,6 +212,64 @@ absl::StatusOr<Vport> CreateHostTapVport(const std::string& name,
   return v;
 }
 
+absl::StatusOr<std::string> HostVethStackName(const std::string& name) {
+  if (name.size() > 13) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "name ", Q(name), " is longer than 13 bytes: a kernel bridge's host vport is a veth "
+        "pair whose stack end is named <name>-h"));
+  }
+  return absl::StrCat(name, "-h");
+}
+
+absl::StatusOr<Vport> CreateHostVethVport(const std::string& name, std::optional<Mac> mac,
+                                          std::optional<uint32_t> mtu) {
+  const std::string object = absl::StrCat("vport ", Q(name), ": create");
+  if (auto s = ValidateIfName(name); !s.ok()) return Prefix(object, s);
+  absl::StatusOr<std::string> stack = HostVethStackName(name);
+  if (!stack.ok()) return Prefix(object, stack.status());
+  if (auto s = ValidateCommon(mac, mtu); !s.ok()) return Prefix(object, s);
+  auto sock = ConnectRoute();
+  if (!sock.ok()) return Prefix(object, sock.status());
+  if (auto s = MustNotExist(sock->get(), name); !s.ok()) return Prefix(object, s);
+  if (auto s = MustNotExist(sock->get(), *stack); !s.ok()) return Prefix(object, s);
+
+  RtnlLinkPtr link(rtnl_link_veth_alloc());
+  if (!link) return absl::ResourceExhaustedError(absl::StrCat(object, ": out of memory"));
+  RtnlLinkPtr peer_ref(rtnl_link_veth_get_peer(link.get()));  // takes a reference
+  rtnl_link* peer = peer_ref.get();
+  rtnl_link_set_name(link.get(), name.c_str());
+  rtnl_link_set_flags(link.get(), IFF_UP);
+  rtnl_link_set_name(peer, stack->c_str());
+  if (mtu.has_value()) {
+    rtnl_link_set_mtu(link.get(), *mtu);
+    rtnl_link_set_mtu(peer, *mtu);
+  }
+  if (mac.has_value()) {
+    nl_addr* a = MacAddr(*mac);
+    rtnl_link_set_addr(peer, a);
+    nl_addr_put(a);
+  }
+  if (int err = rtnl_link_add(sock->get(), link.get(), NLM_F_CREATE | NLM_F_EXCL); err < 0) {
+    return NlStatus(err, absl::StrCat(object, ": veth pair (stack end ", Q(*stack), ")"));
+  }
+  absl::Cleanup undo = [&] { DeleteLinkQuietly(sock->get(), name); };
+  if (auto s = ConfigureLink(sock->get(), *stack, std::nullopt, std::nullopt); !s.ok()) {
+    return Prefix(object, s);
+  }
+  auto sw = GetLink(sock->get(), name);
+  if (!sw.ok()) return Prefix(object, sw.status());
+  auto st = GetLink(sock->get(), *stack);
+  if (!st.ok()) return Prefix(object, st.status());
+  std::move(undo).Cancel();
+  Vport v;
+  v.kind = VportKind::kHostVeth;
+  v.ifname = name;
+  v.ifindex = sw->ifindex;
+  v.mac = st->mac;
+  v.mtu = st->mtu;
+  return v;
+}
+
 absl::StatusOr<Vport> CreateTapPodVport(const std::string& netns_path,
                                         const std::string& pod_ifname,
                                         std::optional<Mac> mac,

@@ -35,7 +35,10 @@
 
 namespace veb {
 
-enum class VportKind { kPodVeth, kHostTap, kPodTap };
+// kHostVeth: the host vport of a kernel bridge, a veth pair in the host
+// namespace (the switch end is the port, the stack end carries the host's
+// addresses): the kernel engine has no fd to read a TAP with.
+enum class VportKind { kPodVeth, kHostTap, kPodTap, kHostVeth };
 
 struct Vport {
   VportKind kind = VportKind::kPodVeth;
@@ -59,6 +62,13 @@ absl::StatusOr<Vport> CreateVethPodVport(const std::string& netns_path,
 absl::StatusOr<Vport> CreateHostTapVport(const std::string& name,
                                          std::optional<Mac> mac = std::nullopt,
                                          std::optional<uint32_t> mtu = std::nullopt);
+// The stack end's name: `<name>-h` (so `name` may have at most 13 bytes).
+absl::StatusOr<std::string> HostVethStackName(const std::string& name);
+// A veth pair `name` (switch end) + HostVethStackName(name) (stack end, with
+// `mac` and `mtu`), both up; Vport::mac is the stack end's.
+absl::StatusOr<Vport> CreateHostVethVport(const std::string& name,
+                                          std::optional<Mac> mac = std::nullopt,
+                                          std::optional<uint32_t> mtu = std::nullopt);
 absl::StatusOr<Vport> CreateTapPodVport(const std::string& netns_path,
                                         const std::string& pod_ifname,
                                         std::optional<Mac> mac = std::nullopt,

@@ -6,7 +6,7 @@
 namespace veb::integration_test {
 namespace {
 
-TEST_F(LinuxSwitchTest, TaggedFramesCrossAfPacketPorts) {
+TEST_P(LinuxSwitchTest, TaggedFramesCrossPorts) {
   PortConfig trunk;
   trunk.pvid = kPvidNone;
   trunk.tagged = {10};
@@ -18,7 +18,7 @@ TEST_F(LinuxSwitchTest, TaggedFramesCrossAfPacketPorts) {
   EXPECT_FALSE(s3.Sees(7, 300));  // pod3: PVID 1, VID 10 not tagged there
   EXPECT_EQ(Owner(kPodMac[1]), HostIf(1));
   bool learned_in_vid10 = false;
-  for (const AddressInfo& a : bridge_->ListAddresses()) {
+  for (const AddressInfo& a : Addresses()) {
     if (a.mac == kPodMac[1] && a.vid == 10) learned_in_vid10 = true;
   }
   EXPECT_TRUE(learned_in_vid10);
@@ -26,20 +26,13 @@ TEST_F(LinuxSwitchTest, TaggedFramesCrossAfPacketPorts) {
 
 // S10: pods 1 and 2 share protected domain 5 and cannot talk; both still
 // reach pod 3. S2: a span port (pod 4's veth) sees every received frame.
-TEST_F(LinuxSwitchTest, ProtectedDomainsAndSpanPort) {
+TEST_P(LinuxSwitchTest, ProtectedDomainsAndSpanPort) {
   MakeNetns(4);
   auto v = CreateVethPodVport("/run/netns/" + Ns(4), "eth0", HostIf(4), kPodMac[4]);
   ASSERT_TRUE(v.ok()) << v.status();
   host_ifs_.push_back(HostIf(4));
-  auto span = AfPacketPort::Open(HostIf(4));
-  ASSERT_TRUE(span.ok()) << span.status();
-  auto span_ref = bridge_->AddSpanPort(*span);
-  ASSERT_TRUE(span_ref.ok()) << span_ref.status();
-  ASSERT_TRUE(pool_->Attach(*span, bridge_.get(), *span_ref).ok());
-  {
-    absl::MutexLock lock(&mu_);
-    ports_[HostIf(4)] = *span;
-  }
+  AddInterface(HostIf(4), /*span=*/true);
+  if (HasFatalFailure()) return;
   PortConfig protected5;
   protected5.protected_domains = 1u << 5;
   ASSERT_TRUE(bridge_->UpdatePort(HostIf(1), protected5).ok());
@@ -57,7 +50,7 @@ TEST_F(LinuxSwitchTest, ProtectedDomainsAndSpanPort) {
 // MTU changes reach the ports through the link monitor; 9000-byte frames
 // cross the switch, and frames larger than the egress port's MTU are dropped
 // as too_big on that port.
-TEST_F(LinuxSwitchTest, JumboFramesAndEgressMtu) {
+TEST_P(LinuxSwitchTest, JumboFramesAndEgressMtu) {
   for (int i : {1, 2}) {
     ASSERT_EQ(Sh(absl::StrCat("ip link set ", HostIf(i), " mtu 9000")).rc, 0);
     ASSERT_EQ(Sh(absl::StrCat("ip -n ", Ns(i), " link set eth0 mtu 9000")).rc, 0);
@@ -79,7 +72,7 @@ TEST_F(LinuxSwitchTest, JumboFramesAndEgressMtu) {
 // A host TAP vport (no address: the test keeps addresses inside namespaces)
 // joins the bridge through its fd; deleting it removes the port (S12) and
 // leaves nothing behind.
-TEST_F(LinuxSwitchTest, HostTapVportLifecycle) {
+TEST_F(UserspaceSwitchTest, HostTapVportLifecycle) {
   const std::string name = prefix_ + "g0";
   auto v = CreateHostTapVport(name, Mac{0x020000990010}, 1400);
   ASSERT_TRUE(v.ok()) << v.status();
@@ -102,7 +95,7 @@ TEST_F(LinuxSwitchTest, HostTapVportLifecycle) {
 }
 
 // An idle switch sleeps in epoll_wait.
-TEST_F(LinuxSwitchTest, IdleSwitchUsesNoCpu) {
+TEST_P(LinuxSwitchTest, IdleSwitchUsesNoCpu) {
   auto cpu_ticks = [] {
     FILE* f = std::fopen("/proc/self/stat", "r");
     char buf[2048] = {};
@@ -125,8 +118,8 @@ TEST_F(LinuxSwitchTest, IdleSwitchUsesNoCpu) {
   const uint64_t before = cpu_ticks();
   std::this_thread::sleep_for(std::chrono::seconds(2));
   const uint64_t used = cpu_ticks() - before;
-  std::printf("idle switch (3 ports, 2 workers, link monitor): %lu ticks in 2 s\n",
-              static_cast<unsigned long>(used));
+  std::printf("idle switch (%s engine, 3 ports, link monitor): %lu ticks in 2 s\n",
+              EngineName(engine_), static_cast<unsigned long>(used));
   EXPECT_LE(used, 2u);  // < 1% of a core (100 ticks/s)
 }
 
@@ -134,7 +127,7 @@ TEST_F(LinuxSwitchTest, IdleSwitchUsesNoCpu) {
 // sender is pod1's own MAC and IP, block every other ARP) stops pod1 from
 // claiming pod2's IP or another sender MAC, while pod1's genuine ARP crosses
 // and the blocked frames are counted as rules_in.
-TEST_F(LinuxSwitchTest, InRuleBlocksSpoofedArp) {
+TEST_P(LinuxSwitchTest, InRuleBlocksSpoofedArp) {
   Rule pass_own;
   pass_own.action = RuleAction::kPass;
   pass_own.arp = ArpKind::kArp;
@@ -177,7 +170,7 @@ TEST_F(LinuxSwitchTest, InRuleBlocksSpoofedArp) {
 // S4 on the wire: with blocknonip on pod1's port, a 0x88b5 frame neither
 // leaves pod1 through the switch (blocknonip_in) nor reaches pod1 from pod3
 // (blocknonip_out), while IPv4, ARP, RARP and IPv6 cross in both directions.
-TEST_F(LinuxSwitchTest, BlockNonIpDropsOtherEthertypes) {
+TEST_P(LinuxSwitchTest, BlockNonIpDropsOtherEthertypes) {
   for (int i : {1, 3}) {
     ASSERT_EQ(Sh(absl::StrCat("ip -n ", Ns(i), " addr add fd99::", i, "/64 dev eth0 nodad")).rc, 0);
   }
@@ -233,7 +226,7 @@ TEST_F(LinuxSwitchTest, BlockNonIpDropsOtherEthertypes) {
 // contract requires) with a static entry for pod1's MAC. Frames from any other
 // source MAC on that port never reach pod2 and count as `locked`; pod1's own
 // MAC pings fine, also after pod1 changed its MAC away and back.
-TEST_F(LinuxSwitchTest, LockedPortPassesOnlyItsStaticMac) {
+TEST_P(LinuxSwitchTest, LockedPortPassesOnlyItsStaticMac) {
   PortConfig locked;
   locked.locked = true;
   EXPECT_EQ(bridge_->UpdatePort(HostIf(1), locked).code(), absl::StatusCode::kFailedPrecondition);
@@ -277,7 +270,7 @@ TEST_F(LinuxSwitchTest, LockedPortPassesOnlyItsStaticMac) {
 // with partial checksums) reaches an AF_XDP pod as software-made segments,
 // byte for byte; tags survive; releasing the port detaches the XDP program
 // and gives the pod its offloads back.
-TEST_F(LinuxSwitchTest, AfXdpPortsForwardAndSegmentGsoInSoftware) {
+TEST_F(UserspaceSwitchTest, AfXdpPortsForwardAndSegmentGsoInSoftware) {
   AddVethPod(4, /*xdp=*/true);
   AddVethPod(5, /*xdp=*/true);
   if (HasFatalFailure()) return;
@@ -330,7 +323,7 @@ TEST_F(LinuxSwitchTest, AfXdpPortsForwardAndSegmentGsoInSoftware) {
   EXPECT_TRUE(Ping(2, 3, 1));  // pod 1 is a VLAN trunk by now
 }
 
-TEST_F(LinuxSwitchTest, AfXdpRefusesWhatItCannotDoWithoutLeavingAnything) {
+TEST_F(UserspaceSwitchTest, AfXdpRefusesWhatItCannotDoWithoutLeavingAnything) {
   auto lo = AfXdpPort::Open("lo");
   ASSERT_FALSE(lo.ok());
   EXPECT_EQ(lo.status().code(), absl::StatusCode::kFailedPrecondition);

@@ -1,6 +1,7 @@
 // The fixture of the Linux dataplane integration tests (run as root,
 // outside `bazel test`: see run.sh): pods are network namespaces whose eth0
-// is a vport on one veb bridge driven by a WorkerPool; the link monitor
+// is a vport on one veb bridge of either engine (userspace: driven by a
+// WorkerPool; kernel: the BPF program at TC ingress); the link monitor
 // feeds link state (S1) and interface removal (S12) back into the bridge.
 // Addresses are only inside the namespaces (10.99.0.0/24); every namespace
 // and interface a test makes is removed in TearDown (and by run.sh's trap if
@@ -34,6 +35,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "dataplane/bridge.h"
+#include "dataplane/bridge_engine.h"
+#include "dataplane/ebpf/kernel_bridge.h"
 #include "dataplane/clock.h"
 #include "dataplane/linux/af_packet_port.h"
 #include "dataplane/linux/af_xdp_port.h"
@@ -84,14 +87,50 @@ constexpr Mac kPodMac[6] = {0, 0x020000990001, 0x020000990002, 0x020000990003,
                             0x020000990004, 0x020000990005};
 constexpr uint16_t kTestEtherType = 0x88b5;  // local experimental
 
-class LinuxSwitchTest : public ::testing::Test {
+// One port of the bridge under test, whichever engine holds it.
+struct SwitchPort {
+  std::shared_ptr<Port> port;                // what the bridge holds
+  std::shared_ptr<LinuxPort> linux_port;     // userspace engine: polled by the pool
+  std::shared_ptr<ebpf::NetdevPort> netdev;  // kernel engine
+  int ifindex = 0;
+  void SetLink(bool running, uint32_t mtu) {
+    if (linux_port) {
+      linux_port->set_running(running);
+      linux_port->set_mtu(mtu);
+    } else if (netdev) {
+      netdev->set_running(running);
+      netdev->set_mtu(mtu);
+    }
+  }
+};
+
+inline std::string EngineTestName(const ::testing::TestParamInfo<Engine>& info) {
+  return EngineName(info.param);
+}
+
+// Pods 1..3 on one bridge of the engine under test. The kernel engine's pins
+// go under /sys/fs/bpf/<prefix>/ (run.sh removes them if the test dies), and
+// every kernel test ends by checking that removing the ports and destroying
+// the bridge left no filter, clsact qdisc or pin behind.
+class SwitchTest : public ::testing::Test {
  protected:
+  explicit SwitchTest(Engine engine) : engine_(engine) {}
+
   void SetUp() override {
     prefix_ = Prefix();
-    bridge_ = Bridge::Create("veb0", {}, MonotonicClock::Get(), &qsbr_, 2).value();
-    auto pool = WorkerPool::Create(&qsbr_, 2);
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = std::move(*pool);
+    if (engine_ == Engine::kKernel) {
+      ebpf::KernelBridgeOptions options;
+      options.pin_root = PinRoot();
+      auto b = ebpf::KernelBridge::Create("veb0", {}, options);
+      ASSERT_TRUE(b.ok()) << b.status();
+      kernel_ = b->get();
+      bridge_ = std::move(*b);
+    } else {
+      bridge_ = Bridge::Create("veb0", {}, MonotonicClock::Get(), &qsbr_, 2).value();
+      auto pool = WorkerPool::Create(&qsbr_, 2);
+      ASSERT_TRUE(pool.ok()) << pool.status();
+      pool_ = std::move(*pool);
+    }
     monitor_ = std::make_unique<LinkMonitor>([this](const LinkEvent& ev) { OnLink(ev); });
     ASSERT_TRUE(monitor_->Start().ok());
     for (int i = 1; i <= 3; ++i) AddVethPod(i);
@@ -99,21 +138,35 @@ class LinuxSwitchTest : public ::testing::Test {
 
   void TearDown() override {
     monitor_->Stop();
+    std::vector<std::string> removed;
     {
       absl::MutexLock lock(&mu_);
-      for (auto& [name, port] : ports_) {
-        (void)pool_->Detach(port.get());
+      for (auto& [name, p] : ports_) {
+        if (pool_ && p.linux_port) (void)pool_->Detach(p.linux_port.get());
         (void)bridge_->RemovePort(name);
+        removed.push_back(name);
       }
       ports_.clear();
     }
-    pool_->Stop();
+    if (pool_) pool_->Stop();
+    if (kernel_ != nullptr) {
+      EXPECT_TRUE(kernel_->Destroy().ok());
+      for (const std::string& name : removed) {
+        // Interfaces that still exist carry no filter and no clsact qdisc.
+        if (Sh("ip link show " + name).rc != 0) continue;
+        EXPECT_EQ(Sh("tc filter show dev " + name + " ingress").out, "") << name;
+        EXPECT_EQ(Sh("tc qdisc show dev " + name).out.find("clsact"), std::string::npos) << name;
+      }
+      EXPECT_NE(Sh("ls " + PinRoot() + "/veb0").rc, 0) << "pins left behind";
+      Sh("rmdir " + PinRoot());
+    }
     bridge_.reset();
     qsbr_.Reclaim();
     for (const std::string& ifname : host_ifs_) (void)DeleteVport(ifname);
     for (const std::string& ns : netns_) Sh("ip netns del " + ns);
   }
 
+  std::string PinRoot() const { return "/sys/fs/bpf/" + prefix_; }
   std::string Ns(int i) { return absl::StrCat(prefix_, "-p", i); }
   std::string HostIf(int i) { return absl::StrCat(prefix_, "h", i); }
   std::string Exec(int i) { return absl::StrCat("ip netns exec ", Ns(i), " "); }
@@ -124,31 +177,53 @@ class LinuxSwitchTest : public ::testing::Test {
     ASSERT_EQ(Sh(absl::StrCat("ip -n ", Ns(i), " link set lo up")).rc, 0);
   }
 
-  void AddPort(std::shared_ptr<LinuxPort> port) {
+  // A worker-polled port (userspace engine only: TAP, AF_XDP).
+  void AddPort(std::shared_ptr<LinuxPort> port, bool span = false) {
+    ASSERT_EQ(engine_, Engine::kUserspace);
     absl::MutexLock lock(&mu_);
-    auto ref = bridge_->AddPort(port, {});
+    auto ref = span ? bridge_->AddSpanPort(port) : bridge_->AddPort(port, {});
     ASSERT_TRUE(ref.ok()) << ref.status();
-    auto w = pool_->Attach(port, bridge_.get(), *ref);
+    auto w = pool_->Attach(port, bridge_->AsUserspace(), *ref);
     ASSERT_TRUE(w.ok()) << w.status();
-    ports_[port->name()] = port;
+    ports_[port->name()] = SwitchPort{port, port, nullptr, port->ifindex()};
   }
 
-  // Pod i behind a veth vport whose host end is an AF_PACKET (or AF_XDP) port.
+  // Interface `name` as a port of the engine under test: AF_PACKET (or
+  // AF_XDP) for the userspace engine, the program at TC ingress for the
+  // kernel engine.
+  void AddInterface(const std::string& name, bool span = false, bool xdp = false) {
+    if (engine_ == Engine::kUserspace) {
+      if (xdp) {
+        auto port = AfXdpPort::Open(name);
+        ASSERT_TRUE(port.ok()) << port.status();
+        AddPort(*port, span);
+      } else {
+        auto port = AfPacketPort::Open(name);
+        ASSERT_TRUE(port.ok()) << port.status();
+        AddPort(*port, span);
+      }
+      return;
+    }
+    ASSERT_FALSE(xdp);
+    auto link = GetPortLink(name);
+    ASSERT_TRUE(link.ok()) << link.status();
+    auto port = std::make_shared<ebpf::NetdevPort>(
+        name, static_cast<uint32_t>(link->ifindex),
+        link->kind == "veth" && link->link_in_other_netns, link->mtu, LinkRunning(*link));
+    absl::MutexLock lock(&mu_);
+    auto ref = span ? bridge_->AddSpanPort(port) : bridge_->AddPort(port, {});
+    ASSERT_TRUE(ref.ok()) << ref.status();
+    ports_[name] = SwitchPort{port, nullptr, port, link->ifindex};
+  }
+
+  // Pod i behind a veth vport whose host end is a port of the bridge.
   void AddVethPod(int i, bool xdp = false) {
     MakeNetns(i);
     auto v = CreateVethPodVport("/run/netns/" + Ns(i), "eth0", HostIf(i), kPodMac[i]);
     ASSERT_TRUE(v.ok()) << v.status();
     host_ifs_.push_back(HostIf(i));
     EXPECT_EQ(v->mac, kPodMac[i]);
-    if (xdp) {
-      auto port = AfXdpPort::Open(HostIf(i));
-      ASSERT_TRUE(port.ok()) << port.status();
-      AddPort(*port);
-    } else {
-      auto port = AfPacketPort::Open(HostIf(i));
-      ASSERT_TRUE(port.ok()) << port.status();
-      AddPort(*port);
-    }
+    AddInterface(HostIf(i), /*span=*/false, xdp);
     ASSERT_EQ(Sh(absl::StrCat("ip -n ", Ns(i), " addr add 10.99.0.", i, "/24 dev eth0")).rc, 0);
   }
 
@@ -166,14 +241,13 @@ class LinuxSwitchTest : public ::testing::Test {
   void OnLink(const LinkEvent& ev) {
     absl::MutexLock lock(&mu_);
     for (auto it = ports_.begin(); it != ports_.end(); ++it) {
-      if (it->second->ifindex() == 0 || it->second->ifindex() != ev.ifindex) continue;
+      if (it->second.ifindex == 0 || it->second.ifindex != ev.ifindex) continue;
       if (ev.deleted) {
-        (void)pool_->Detach(it->second.get());
+        if (pool_ && it->second.linux_port) (void)pool_->Detach(it->second.linux_port.get());
         (void)bridge_->RemovePort(it->first);
         ports_.erase(it);
       } else {
-        it->second->set_running(ev.running);
-        it->second->set_mtu(ev.mtu);
+        it->second.SetLink(ev.running, ev.mtu);
       }
       return;
     }
@@ -217,28 +291,54 @@ class LinuxSwitchTest : public ::testing::Test {
     return server_out == client_out && client_out.find("104857600 ") != std::string::npos;
   }
 
+  std::vector<AddressInfo> Addresses() {
+    auto page = bridge_->ListAddressPage(AddressQuery{}, std::nullopt, 1 << 20);
+    EXPECT_TRUE(page.ok()) << page.status();
+    return page.ok() ? page->addresses : std::vector<AddressInfo>{};
+  }
+
   std::optional<std::string> Owner(Mac mac) {
-    for (const AddressInfo& a : bridge_->ListAddresses()) {
+    for (const AddressInfo& a : Addresses()) {
       if (a.mac == mac) return a.port;
     }
     return std::nullopt;
   }
 
-  std::shared_ptr<LinuxPort> PortOf(const std::string& name) {
+  std::shared_ptr<Port> PortOf(const std::string& name) {
     absl::MutexLock lock(&mu_);
     auto it = ports_.find(name);
-    return it == ports_.end() ? nullptr : it->second;
+    return it == ports_.end() ? nullptr : it->second.port;
   }
 
+  const Engine engine_;
   std::string prefix_;
   Qsbr qsbr_;
-  std::unique_ptr<Bridge> bridge_;
-  std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<BridgeEngine> bridge_;
+  ebpf::KernelBridge* kernel_ = nullptr;  // bridge_, when it is a kernel bridge
+  std::unique_ptr<WorkerPool> pool_;      // userspace engine only
   std::unique_ptr<LinkMonitor> monitor_;
   absl::Mutex mu_;
-  std::map<std::string, std::shared_ptr<LinuxPort>> ports_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, SwitchPort> ports_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> host_ifs_;
   std::vector<std::string> netns_;
+};
+
+// The contract on the wire, for both engines.
+class LinuxSwitchTest : public SwitchTest, public ::testing::WithParamInterface<Engine> {
+ protected:
+  LinuxSwitchTest() : SwitchTest(GetParam()) {}
+};
+
+// What only the kernel engine has: the host vport as a veth pair.
+class KernelSwitchTest : public SwitchTest {
+ protected:
+  KernelSwitchTest() : SwitchTest(Engine::kKernel) {}
+};
+
+// What only the userspace engine has: TAP ports, AF_XDP, worker threads.
+class UserspaceSwitchTest : public SwitchTest {
+ protected:
+  UserspaceSwitchTest() : SwitchTest(Engine::kUserspace) {}
 };
 
 // A packet socket on eth0 inside pod `ns` (opened there, used from here).

@@ -39,6 +39,8 @@ cleanup() {
   for link in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep "^${PREFIX}" || true); do
     ip link del "${link}" 2>/dev/null || true
   done
+  # The kernel engine's pins (the test pins under /sys/fs/bpf/<prefix>/).
+  rm -rf "/sys/fs/bpf/${PREFIX}" 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
 
@@ -46,5 +48,6 @@ if [[ "$(id -u)" -ne 0 ]]; then
   echo "run.sh: needs root (network namespaces)" >&2
   exit 1
 fi
-# Bounded in time: the whole test never runs longer than 3 minutes.
-timeout --signal=KILL 180 "${BIN}" "$@"
+# Bounded in time: the whole test (both engines) never runs longer than 6
+# minutes.
+timeout --signal=KILL 360 "${BIN}" "$@"
