@@ -29,6 +29,8 @@ if [[ "${backend}" == kernel ]]; then
   if [[ -d /sys/fs/bpf ]] && ! mountpoint -q /sys/fs/bpf; then
     mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
   fi
+  # Pins of its own: never adopt (or disturb) another vebd's kernel bridge.
+  extra="${extra} --bpf_pin_root=/sys/fs/bpf/veb-bench-$$"
 fi
 ports=""
 for p in "$@"; do

@@ -115,6 +115,13 @@ def start_vebd(tmp, ports, max_addresses, engine):
     return proc, vebctl
 
 
+def detach(ports):
+    with tempfile.NamedTemporaryFile("w", suffix=".batch", delete=False) as f:
+        f.write("".join(f"qdisc del dev {p} clsact\n" for p in ports))
+    sh(f"tc -n {SW} -force -batch {f.name}", check=False, timeout=600)
+    os.unlink(f.name)
+
+
 def vebd_pid(proc):
     # `ip netns exec` execs vebd in place: same pid.
     return proc.pid
@@ -225,13 +232,18 @@ def main():
                         print(f"  {learned[-1]} addresses: RSS {rss['filled'][-1]:.1f} MiB, "
                               f"BPF maps {maps['filled'][-1]:.1f} MiB", file=sys.stderr)
                 finally:
-                    if a.engine == "kernel":
-                        # The kernel engine's filters outlive vebd (by design):
-                        # remove them so that the next run starts from clean ports.
-                        subprocess.run(vebctl + ["destroy", "veb0", "force"], timeout=300,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     proc.terminate()
-                    proc.wait(timeout=30)
+                    try:
+                        proc.wait(timeout=120)
+                    except subprocess.TimeoutExpired:
+                        print("  vebd did not stop within 120 s of SIGTERM: killed", file=sys.stderr)
+                        proc.kill()
+                        proc.wait()
+                    if a.engine == "kernel":
+                        # The kernel engine's filters outlive vebd (by design; its
+                        # pins lived in vebd's private bpffs mount and are gone):
+                        # remove them so that the next run starts from clean ports.
+                        detach(ports)
     finally:
         teardown()
         subprocess.run(["rm", "-rf", tmp])
