@@ -172,13 +172,22 @@ def fill_table(count):
     socket buffer does not overflow."""
     mac = json.loads(sh(f"ip -n {B} -j link show eth0", capture=True))[0]["address"]
     code = f"""
-import socket, struct, time
+import errno, socket, struct, time
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind(("eth0", 0))
 dst = bytes.fromhex("{mac.replace(':', '')}")
 for i in range({count}):
     src = struct.pack(">HI", 0x0266, i)
-    s.send(dst + src + b"\\x88\\xb5" + bytes(46))
+    for attempt in range(100):
+        try:
+            s.send(dst + src + b"\\x88\\xb5" + bytes(46))
+            break
+        except OSError as e:  # ENOBUFS: the receiving backlog is full
+            if e.errno != errno.ENOBUFS:
+                raise
+            time.sleep(0.001)
+    else:
+        raise SystemExit("fill: frame %d refused 100 times (ENOBUFS)" % i)
     if i % 1000 == 999:
         time.sleep(0.005)
 """

@@ -469,6 +469,11 @@ def table(results, anchor="linux-bridge", columns=COLUMNS):
             ratio = f" ({v / a:.2f}×)" if a and c != anchor and key not in ("udp_loss_pct",) else ""
             cells.append(f"{v:.3g}{ratio}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    direct = med.get("direct", {}).get("tcp_gbps")
+    if direct:  # issue 11: TCP >= 0.95x the direct veth pair
+        lines.append("| TCP vs direct | " + " | ".join(
+            f"{med[c]['tcp_gbps'] / direct:.2f}×" if "tcp_gbps" in med[c] else "—"
+            for c in med) + " |")
     return "\n".join(lines)
 
 
