@@ -69,16 +69,34 @@ summary="${out}/summary.md"
   echo "Reps ${reps}, loads ${duration} s; veb variants ${backends}."
 } >"${summary}"
 
+# Stopped (SIGTERM/SIGINT): the running scenario is stopped too; it removes
+# its namespaces and switches on its way out.
+child=""
+stop() {
+  if [[ -n "${child}" ]]; then
+    kill -TERM "${child}" 2>/dev/null
+    wait "${child}"
+  fi
+  echo "engine_bench: stopped; partial tables in ${out}" >&2
+  exit 130
+}
+trap stop TERM INT
+
 run() {  # run NAME COMMAND...: one scenario, its table appended to the summary
   local name="$1"
   shift
   [[ ",${only}," == *",${name%%-*},"* ]] || return 0
   echo "== ${name}: $*" >&2
   local start=${SECONDS}
-  if "$@" --markdown "${out}/${name}.md" 2> >(tee "${out}/${name}.log" >&2); then
+  "$@" --markdown "${out}/${name}.md" 2> >(tee "${out}/${name}.log" >&2) &
+  child=$!
+  wait "${child}"
+  local rc=$?
+  child=""
+  if [[ ${rc} -eq 0 ]]; then
     status="ok"
   else
-    status="FAILED (exit $?; see ${name}.log)"
+    status="FAILED (exit ${rc}; see ${name}.log)"
     failed=$((failed + 1))
   fi
   {
