@@ -7,10 +7,13 @@ interfaces. Configurations, run interleaved (A B C A B C ...), --reps times:
 
   direct        a veth pair straight between the pods (the physical limit)
   linux-bridge  the kernel bridge in vbb-sw
-  veb-<backend> veb in vbb-sw for each of --veb-backends (default af_packet,
-                af_xdp and af_packet-rt: real-time workers), started by --veb-cmd (a template with {ports} and
-                {backend}; default run_veb.sh: bazel-bin/server/vebd with a
-                startup config); --no-veb leaves veb out
+  veb-<backend> veb in vbb-sw for each of --veb-backends (default kernel:
+                the kernel engine, a BPF program at TC ingress of each port,
+                and af_packet: the userspace engine; also selectable af_xdp,
+                af_packet-rt: real-time workers), started by --veb-cmd (a
+                template with {ports} and {backend}; default run_veb.sh:
+                bazel-bin/server/vebd with a startup config); --no-veb leaves
+                veb out
   ovs-netdev    Open vSwitch's userspace datapath (datapath_type=netdev,
                 userspace TSO on), own db, in vbb-sw; skipped when not installed
 
@@ -19,9 +22,21 @@ offered and delivered packets/s, loss), UDP request/response latency p50/p99,
 ICMP RTT, and whole-machine CPU per delivered 64-byte packet (/proc/stat over
 the UDP run). Prints a table of medians with ratios to linux-bridge.
 
+--scenario rules ("the full rule set on", issue 11): linux-bridge and the veb
+variants only, single-stream TCP only, with on each pod port 10 rules per
+direction that never match the test traffic (block frames from/to other MACs,
+ARP requests from other addresses: every rule is evaluated), the pod ports VLAN
+trunk members (PVID 10 untagged, VIDs 20-29 tagged; the pods send untagged
+frames: no 8021q here) and a span port (vbb-span, an extra veth in vbb-sw whose
+peer counts the copies). The bridge gets the same: ebtables (nf_tables bridge
+family) rules on FORWARD per in/out port, a tc mirred mirror of both pod
+ports' ingress to vbb-span, and VLAN filtering with the same VLANs when the
+kernel has it (the output says which).
+
 Every load is bounded in time; namespaces are removed on exit, also on errors.
 Run as root, after `bazel build //server:vebd`:
   test/bench/veth_bench.py --reps 3 [--markdown F]
+  test/bench/veth_bench.py --scenario rules --reps 3 [--markdown F]
 """
 
 import argparse
@@ -61,8 +76,9 @@ def cleanup():
         sh(f"ip netns del {n} 2>/dev/null", check=False)
 
 
-def pods(switch_ports):
-    """Creates the pod namespaces; with switch_ports, their peers go to vbb-sw."""
+def pods(switch_ports, span=False):
+    """Creates the pod namespaces; with switch_ports, their peers go to vbb-sw;
+    with span, also the span port pair vbb-span/vbb-spanp in vbb-sw."""
     for n in (NS_A, NS_B, NS_SW):
         sh(f"ip netns add {n}")
         sh(ns(n, "ip link set lo up"))
@@ -75,12 +91,55 @@ def pods(switch_ports):
             sh(f"ip link add vbbtmp netns {pod} type veth peer name {port} netns {NS_SW}")
             sh(ns(pod, "ip link set vbbtmp name eth0"))
             sh(ns(NS_SW, f"ip link set {port} up"))
+        if span:
+            sh(f"ip link add {SPAN} netns {NS_SW} type veth peer name {SPAN}p netns {NS_SW}")
+            sh(ns(NS_SW, f"ip link set {SPAN}p up"))
+            sh(ns(NS_SW, f"ip link set {SPAN} up"))
     for pod, ip in ((NS_A, IP_A), (NS_B, IP_B)):
         sh(ns(pod, f"ip addr add {ip}/24 dev eth0"))
         sh(ns(pod, "ip link set eth0 up"))
 
 
 PORTS = ["vbb-pa", "vbb-pb"]
+SPAN = "vbb-span"
+PVID, TAGGED = 10, list(range(20, 30))
+# How the bridge of the rules scenario was configured (set by its up()).
+BRIDGE_RULES_NOTE = []
+
+
+def other_mac(port_index, i):
+    """A MAC no pod uses (locally administered)."""
+    return f"02:5e:00:{port_index:02x}:00:{i:02x}"
+
+
+def rule_set(port_index):
+    """The scenario's 10 rules per direction for one port, as
+    (direction, kind, value): kind src/dst = a MAC, arp = an ARP request's
+    sender IP. None matches the TCP test traffic, so all are evaluated."""
+    rules = []
+    for d, base in (("in", 0), ("out", 0x40)):
+        rules += [(d, "src", other_mac(port_index, base + i)) for i in range(5)]
+        rules += [(d, "dst", other_mac(port_index, base + 0x10 + i)) for i in range(3)]
+        rules += [(d, "arp", f"192.168.{77 + port_index}.{base + i + 1}") for i in range(2)]
+    return rules
+
+
+def veb_rules_extra(path):
+    """VEB_BENCH_EXTRA for run_veb.sh: the rule set, VLAN trunk, span port."""
+    rules = []
+    for i, port in enumerate(PORTS):
+        for d, kind, value in rule_set(i):
+            r = {"action": "RULE_ACTION_BLOCK",
+                 "direction": "RULE_DIRECTION_IN" if d == "in" else "RULE_DIRECTION_OUT"}
+            if kind == "arp":
+                r["arp"] = {"kind": "ARP_KIND_ARP", "opcode": "ARP_OPCODE_REQUEST", "spa": value}
+            else:
+                r[kind] = value
+            rules.append({"bridge": "veb0", "port": port, "rule": r})
+    extra = {"portSettings": {"pvid": {"vid": PVID}, "taggedVids": {"vids": TAGGED}},
+             "rules": rules, "spanPorts": [{"bridge": "veb0", "name": SPAN}]}
+    with open(path, "w") as f:
+        json.dump(extra, f)
 
 
 class Direct:
@@ -99,12 +158,51 @@ class Direct:
 class LinuxBridge:
     name = "linux-bridge"
 
+    def __init__(self, rules=False):
+        self.rules = rules
+
     def up(self):
-        pods(True)
+        pods(True, span=self.rules)
         sh(ns(NS_SW, "ip link add br0 type bridge"))
         for p in PORTS:
             sh(ns(NS_SW, f"ip link set {p} master br0"))
+        if self.rules:
+            self.add_rules()
         sh(ns(NS_SW, "ip link set br0 up"))
+
+    def add_rules(self):
+        note = []
+        if sh(ns(NS_SW, "ip link set br0 type bridge vlan_filtering 1"), check=False) == 0:
+            for p in PORTS:
+                sh(ns(NS_SW, f"bridge vlan del dev {p} vid 1"))
+                sh(ns(NS_SW, f"bridge vlan add dev {p} vid {PVID} pvid untagged"))
+                sh(ns(NS_SW, f"bridge vlan add dev {p} vid {TAGGED[0]}-{TAGGED[-1]}"))
+            note.append(f"VLAN filtering (PVID {PVID}, tagged {TAGGED[0]}-{TAGGED[-1]})")
+        else:
+            note.append("no VLAN filtering (this kernel's bridge lacks it)")
+        lines = []
+        for i, p in enumerate(PORTS):
+            for d, kind, value in rule_set(i):
+                m = f"-i {p}" if d == "in" else f"-o {p}"
+                if kind == "arp":
+                    m += f" -p ARP --arp-op Request --arp-ip-src {value}"
+                else:
+                    m += f" -{kind[0]} {value}"
+                lines.append(f"ebtables -A FORWARD {m} -j DROP")
+        if sh(ns(NS_SW, "ebtables -L FORWARD"), check=False) == 0:
+            sh(ns(NS_SW, "sh -ec " + shlex.quote("; ".join(lines))))
+            n = sh(ns(NS_SW, "ebtables -L FORWARD"), capture=True).count("-j DROP")
+            if n != len(lines):
+                raise RuntimeError(f"linux-bridge: {n} ebtables rules installed, not {len(lines)}")
+            note.append(f"{n} ebtables rules (FORWARD, 10 per direction per port)")
+        else:
+            note.append("no ebtables (rules not set)")
+        for p in PORTS:
+            sh(ns(NS_SW, f"tc qdisc add dev {p} clsact"))
+            sh(ns(NS_SW, f"tc filter add dev {p} ingress u32 match u32 0 0 "
+                         f"action mirred egress mirror dev {SPAN}"))
+        note.append(f"span: tc mirred mirror of the pod ports' ingress to {SPAN}")
+        BRIDGE_RULES_NOTE[:] = note
 
     def down(self):
         pass
@@ -114,23 +212,49 @@ class LinuxBridge:
 
 
 class Veb:
-    def __init__(self, template, backend):
-        self.template, self.backend = template, backend
+    def __init__(self, template, backend, rules=False):
+        self.template, self.backend, self.rules = template, backend, rules
         self.name = f"veb-{backend}"
         self.proc = None
         self.dir = None
 
     def up(self):
-        pods(True)
+        pods(True, span=self.rules)
         cmd = self.template.format(ports=" ".join(PORTS), backend=self.backend)
         self.dir = tempfile.mkdtemp(prefix="veb-bench.")
+        env = dict(os.environ, VEB_BENCH_DIR=self.dir)
+        if self.rules:
+            env["VEB_BENCH_EXTRA"] = f"{self.dir}/extra.json"
+            veb_rules_extra(env["VEB_BENCH_EXTRA"])
         self.proc = subprocess.Popen(shlex.split(ns(NS_SW, cmd)), stdout=subprocess.DEVNULL,
-                                     stderr=open(f"/tmp/{self.name}.log", "w"),
-                                     env=dict(os.environ, VEB_BENCH_DIR=self.dir))
+                                     stderr=open(f"/tmp/{self.name}.log", "w"), env=env)
         time.sleep(1.0)
         if self.proc.poll() is not None:
             raise RuntimeError(f"{self.name}: switch exited {self.proc.returncode}, "
                                f"see /tmp/{self.name}.log")
+        log = open(f"/tmp/{self.name}.log").read()
+        if "vebd: config:" in log:  # vebd serves on, but the startup config failed
+            raise RuntimeError(f"{self.name}: {log.strip()[-1000:]}")
+        if self.rules:
+            self.check_rules()
+
+    def check_rules(self):
+        """The rule set, VLANs and span port are what the scenario says."""
+        vebctl = f"{HERE}/../../bazel-bin/cli/vebctl --socket={self.dir}/vebd.sock -o json veb0"
+        show = json.loads(sh(f"{vebctl} show", capture=True))
+        spans = [s["name"] for s in show.get("span_ports", {}).get("span_ports", [])]
+        if spans != [SPAN]:
+            raise RuntimeError(f"{self.name}: span ports {spans}, not [{SPAN}]")
+        ports = show.get("ports", {}).get("ports", [])
+        if sorted(p["name"] for p in ports) != sorted(PORTS):
+            raise RuntimeError(f"{self.name}: ports {[p['name'] for p in ports]}")
+        for i, p in enumerate(ports):
+            want = len(rule_set(i))
+            if (p.get("rule_count") != want or p.get("pvid", {}).get("vid") != PVID
+                    or p.get("tagged_vids") != TAGGED):
+                raise RuntimeError(f"{self.name}: port {p['name']} has {p.get('rule_count')} "
+                                   f"rules (want {want}), pvid {p.get('pvid')}, "
+                                   f"tagged {p.get('tagged_vids')}")
 
     def down(self):
         if self.proc and self.proc.poll() is None:
@@ -263,6 +387,22 @@ def measure(cfg, duration):
     return r
 
 
+def rx_packets(netns, dev):
+    return int(sh(ns(netns, f"cat /sys/class/net/{dev}/statistics/rx_packets"), capture=True))
+
+
+def measure_rules(cfg, duration):
+    """Single-stream TCP with the rule set, VLANs and span port on; the span
+    copies are counted at the span port's peer (proof the span works)."""
+    sh(ns(NS_A, f"ping -c 3 -i 0.2 -W 1 {IP_B}"), timeout=10)
+    s0 = rx_packets(NS_SW, SPAN + "p")
+    tcp = iperf("", duration)
+    s1 = rx_packets(NS_SW, SPAN + "p")
+    secs = tcp["end"]["sum_received"]["seconds"]
+    return {"tcp_gbps": tcp["end"]["sum_received"]["bits_per_second"] / 1e9,
+            "span_kpps": (s1 - s0) / secs / 1e3}
+
+
 def udp_echo(ip):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((ip, 9999))
@@ -306,11 +446,19 @@ COLUMNS = [
 ]
 
 
-def table(results, anchor="linux-bridge"):
-    med = {c: {k: statistics.median(v[k] for v in runs) for k, _, _ in COLUMNS if k in runs[0]}
+RULES_COLUMNS = [
+    ("tcp_gbps", "TCP Gbit/s (rules, VLAN trunk, span on)", True),
+    ("span_kpps", "span copies kpps (during TCP)", True),
+]
+
+
+def table(results, anchor="linux-bridge", columns=COLUMNS):
+    med = {c: {k: statistics.median(v[k] for v in runs) for k, _, _ in columns if k in runs[0]}
            for c, runs in results.items() if runs}
+    if not med:
+        return "(no results: every run failed)"
     lines = ["| metric | " + " | ".join(med) + " |", "|---|" + "---|" * len(med)]
-    for key, label, _ in COLUMNS:
+    for key, label, _ in columns:
         cells = []
         for c in med:
             v = med[c].get(key)
@@ -321,6 +469,11 @@ def table(results, anchor="linux-bridge"):
             ratio = f" ({v / a:.2f}×)" if a and c != anchor and key not in ("udp_loss_pct",) else ""
             cells.append(f"{v:.3g}{ratio}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    direct = med.get("direct", {}).get("tcp_gbps")
+    if direct:  # issue 11: TCP >= 0.95x the direct veth pair
+        lines.append("| TCP vs direct | " + " | ".join(
+            f"{med[c]['tcp_gbps'] / direct:.2f}×" if "tcp_gbps" in med[c] else "—"
+            for c in med) + " |")
     return "\n".join(lines)
 
 
@@ -330,8 +483,11 @@ def main():
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--veb-cmd", default=f"bash {HERE}/run_veb.sh {{backend}} {{ports}}",
                     help="switch command template with {ports} and {backend}")
-    ap.add_argument("--veb-backends", default="af_packet,af_xdp,af_packet-rt",
-                    help="comma-separated; a -rt suffix runs the workers under SCHED_FIFO")
+    ap.add_argument("--veb-backends", default="kernel,af_packet",
+                    help="comma-separated: kernel (the kernel engine), af_packet, af_xdp; "
+                         "a -rt suffix runs the userspace workers under SCHED_FIFO")
+    ap.add_argument("--scenario", choices=("standard", "rules"), default="standard",
+                    help="rules: TCP with the full rule set, VLAN trunk and span port on")
     ap.add_argument("--no-veb", action="store_true")
     ap.add_argument("--no-ovs", action="store_true")
     ap.add_argument("--markdown", default="")
@@ -344,10 +500,13 @@ def main():
         return udp_rr(a.udp_rr)
     if os.geteuid() != 0:
         sys.exit("veth_bench: must run as root")
-    configs = [Direct(), LinuxBridge()]
+    # A SIGTERM (e.g. from timeout(1)) unwinds through the cleanup too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("veth_bench: terminated"))
+    rules = a.scenario == "rules"
+    configs = [LinuxBridge(rules)] if rules else [Direct(), LinuxBridge()]
     if not a.no_veb:
-        configs += [Veb(a.veb_cmd, b) for b in a.veb_backends.split(",") if b]
-    if not a.no_ovs and Ovs.available():
+        configs += [Veb(a.veb_cmd, b, rules) for b in a.veb_backends.split(",") if b]
+    if not a.no_ovs and Ovs.available() and not rules:
         configs.append(Ovs())
     results = {c.name: [] for c in configs}
     cleanup()
@@ -357,7 +516,7 @@ def main():
                 print(f"rep {rep + 1}/{a.reps}: {cfg.name}", file=sys.stderr, flush=True)
                 try:
                     cfg.up()
-                    results[cfg.name].append(measure(cfg, a.duration))
+                    results[cfg.name].append((measure_rules if rules else measure)(cfg, a.duration))
                 except Exception as e:  # noqa: BLE001 - report and go on with the rest
                     print(f"  {cfg.name} failed: {e}", file=sys.stderr)
                 finally:
@@ -365,15 +524,23 @@ def main():
                     cleanup()
     finally:
         cleanup()
-    out = table(results)
+    out = table(results, columns=RULES_COLUMNS if rules else COLUMNS)
     info = (f"{a.reps} interleaved repetitions, {a.duration} s loads, medians; "
             f"ratios against linux-bridge. {os.cpu_count()} cores, kernel {os.uname().release}.")
+    if rules:
+        info += (f"\nScenario rules: per pod port 10 rules per direction (none matching), "
+                 f"PVID {PVID} + tagged {TAGGED[0]}-{TAGGED[-1]}, span port {SPAN}. "
+                 f"linux-bridge: " + ("; ".join(BRIDGE_RULES_NOTE) or "not measured") + ".")
+    failed = [c.name for c in configs if len(results[c.name]) < a.reps]
+    if failed:
+        info += f"\nIncomplete (a run failed, see stderr): {', '.join(failed)}."
     print(info)
     print(out)
     if a.markdown:
         with open(a.markdown, "w") as f:
             f.write(info + "\n\n" + out + "\n")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
