@@ -42,6 +42,40 @@ int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args)
   return std::fprintf(stderr, "vebd: libbpf: %s", buf);
 }
 
+// Calls fn(key, entry) for every FDB entry: batches of 4,096 per system call
+// (BPF_MAP_LOOKUP_BATCH, Linux 5.6), so a sweep of 1,000,000 entries costs a
+// few hundred calls, not two per entry; one key at a time where batches are
+// refused. Entries added or removed during the walk may be missed or seen.
+template <typename Fn>
+void ForEachFdbEntry(int fd, Fn fn) {
+  constexpr uint32_t kBatch = 4096;
+  std::vector<veb_fdb_key> keys(kBatch);
+  std::vector<veb_fdb_entry> values(kBatch);
+  uint32_t cursor = 0;
+  bool started = false;
+  for (;;) {
+    uint32_t count = kBatch;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    const int err = bpf_map_lookup_batch(fd, started ? &cursor : nullptr, &cursor, keys.data(),
+                                         values.data(), &count, &opts);
+    if (err != 0 && err != -ENOENT) {
+      if (started) return;  // the walk broke off: the next sweep sees the rest
+      break;              // no batch support: one key at a time below
+    }
+    for (uint32_t i = 0; i < count; ++i) fn(keys[i], values[i]);
+    if (err == -ENOENT) return;
+    started = true;
+  }
+  veb_fdb_key key{}, next{};
+  bool first = true;
+  while (bpf_map_get_next_key(fd, first ? nullptr : &key, &next) == 0) {
+    first = false;
+    key = next;
+    veb_fdb_entry e{};
+    if (bpf_map_lookup_elem(fd, &key, &e) == 0) fn(key, e);
+  }
+}
+
 #define VEB_CHECK_ORDER_(e, name, proto) \
   static_assert(static_cast<int>(DropReason::e) == VEB_DROP_##proto);
 VEB_DROP_REASONS(VEB_CHECK_ORDER_)
@@ -487,18 +521,12 @@ absl::Status KernelBridge::Adopt() {
     if (bpf_map_lookup_elem(maps->fd[kSpans], &i, &s) == 0) spans_.push_back(s);
   }
   // Static entries and what the event stream had reported.
-  veb_fdb_key key{}, next{};
-  bool first = true;
   absl::MutexLock sl(&sink_mu_);
-  while (bpf_map_get_next_key(maps->fd[kFdb], first ? nullptr : &key, &next) == 0) {
-    first = false;
-    key = next;
-    veb_fdb_entry e{};
-    if (bpf_map_lookup_elem(maps->fd[kFdb], &key, &e) != 0) continue;
+  ForEachFdbEntry(maps->fd[kFdb], [&](const veb_fdb_key& key, const veb_fdb_entry& e) {
     const uint64_t k = PackKey(key.vid, KeyMac(key));
     if (e.is_static) statics_[k] = UnpackRef(e.port);
     known_[k] = UnpackRef(e.port);
-  }
+  });
   maps->counts_bytes = ((VEB_MAX_PORTS + 1) * sizeof(uint64_t) + 4095) & ~size_t{4095};
   void* mem = mmap(nullptr, maps->counts_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
                    maps->fd[kCounts], 0);
@@ -812,16 +840,9 @@ absl::Status KernelBridge::GrowFdb(uint32_t capacity) {
   bpf_object__close(*obj);
   const int old_fdb = maps_->fd[kFdb];
   auto copy = [&](int flags) {
-    veb_fdb_key key{}, next{};
-    bool first = true;
-    while (bpf_map_get_next_key(old_fdb, first ? nullptr : &key, &next) == 0) {
-      first = false;
-      key = next;
-      veb_fdb_entry e{};
-      if (bpf_map_lookup_elem(old_fdb, &key, &e) == 0) {
-        bpf_map_update_elem(new_fdb, &key, &e, flags);
-      }
-    }
+    ForEachFdbEntry(old_fdb, [&](const veb_fdb_key& key, const veb_fdb_entry& e) {
+      bpf_map_update_elem(new_fdb, &key, &e, flags);
+    });
   };
   copy(BPF_ANY);
   const int old_prog = maps_->prog;
@@ -1035,16 +1056,10 @@ absl::Status KernelBridge::SetPortMtu(absl::string_view port, uint32_t mtu) {
 template <typename Pred>
 size_t KernelBridge::DeleteEntriesLocked(Pred pred, AddressEventKind kind, int64_t now) {
   std::vector<std::pair<veb_fdb_key, veb_fdb_entry>> doomed;
-  veb_fdb_key key{}, next{};
-  bool first = true;
   const int fd = maps_->fd[kFdb];
-  while (bpf_map_get_next_key(fd, first ? nullptr : &key, &next) == 0) {
-    first = false;
-    key = next;
-    veb_fdb_entry e{};
-    if (bpf_map_lookup_elem(fd, &key, &e) != 0) continue;
+  ForEachFdbEntry(fd, [&](const veb_fdb_key& key, const veb_fdb_entry& e) {
     if (pred(key, e)) doomed.emplace_back(key, e);
-  }
+  });
   size_t n = 0;
   for (const auto& [k, e] : doomed) {
     if (bpf_map_delete_elem(fd, &k) != 0) continue;
@@ -1090,10 +1105,16 @@ size_t KernelBridge::RemoveSlotLocked(uint32_t slot, uint32_t gen, uint32_t ifin
     }
   }
   maps_->Synchronize();
+  // After the grace period no program run can add an entry for the slot, so
+  // its count is final: a port with none (most ports of a big bridge) costs
+  // no walk of the table.
   const uint64_t ref = VEB_PORT_REF(slot, gen);
-  const size_t removed = DeleteEntriesLocked(
-      [ref](const veb_fdb_key&, const veb_fdb_entry& e) { return e.port == ref; },
-      AddressEventKind::kDeleted, clock_->NowNs());
+  const size_t removed =
+      __atomic_load_n(Count(slot), __ATOMIC_RELAXED) == 0
+          ? 0
+          : DeleteEntriesLocked(
+                [ref](const veb_fdb_key&, const veb_fdb_entry& e) { return e.port == ref; },
+                AddressEventKind::kDeleted, clock_->NowNs());
   bpf_map_delete_elem(maps_->fd[kCounters], &slot);
   bpf_map_delete_elem(maps_->fd[kVlans], &slot);
   __atomic_store_n(Count(slot), 0, __ATOMIC_RELAXED);
@@ -1345,17 +1366,12 @@ size_t KernelBridge::ExpireAddresses() {
   std::vector<AddressEvent> missed;
   {
     absl::MutexLock sl(&sink_mu_);
-    veb_fdb_key key{}, next{};
-    bool first = true;
-    while (bpf_map_get_next_key(maps_->fd[kFdb], first ? nullptr : &key, &next) == 0) {
-      first = false;
-      key = next;
-      veb_fdb_entry e{};
-      if (bpf_map_lookup_elem(maps_->fd[kFdb], &key, &e) != 0 || e.is_static) continue;
+    ForEachFdbEntry(maps_->fd[kFdb], [&](const veb_fdb_key& key, const veb_fdb_entry& e) {
+      if (e.is_static) return;
       const uint64_t k = PackKey(key.vid, KeyMac(key));
       auto it = known_.find(k);
       const PortRef ref = UnpackRef(e.port);
-      if (it != known_.end() && it->second == ref) continue;
+      if (it != known_.end() && it->second == ref) return;
       AddressEvent ev{};
       ev.vid = key.vid;
       ev.mac = KeyMac(key);
@@ -1367,7 +1383,7 @@ size_t KernelBridge::ExpireAddresses() {
         ev.old_port = it->second;
       }
       missed.push_back(ev);
-    }
+    });
   }
   for (const AddressEvent& ev : missed) Emit(ev);
   return n;
@@ -1393,26 +1409,30 @@ absl::StatusOr<AddressInfoPage> KernelBridge::ListAddressPage(
   };
   std::vector<Item> items;
   size_t total = 0;
-  veb_fdb_key key{}, next{};
-  bool first = true;
-  const int fd = maps_->fd[kFdb];
-  while (bpf_map_get_next_key(fd, first ? nullptr : &key, &next) == 0) {
-    first = false;
-    key = next;
-    veb_fdb_entry e{};
-    if (bpf_map_lookup_elem(fd, &key, &e) != 0) continue;
+  ForEachFdbEntry(maps_->fd[kFdb], [&](const veb_fdb_key& key, const veb_fdb_entry& e) {
     const Mac mac = KeyMac(key);
-    if (query.vid && *query.vid != key.vid) continue;
-    if (query.mac && *query.mac != mac) continue;
-    if (query.is_static && *query.is_static != (e.is_static != 0)) continue;
-    if (port && PackRef(*port) != e.port) continue;
+    if (query.vid && *query.vid != key.vid) return;
+    if (query.mac && *query.mac != mac) return;
+    if (query.is_static && *query.is_static != (e.is_static != 0)) return;
+    if (port && PackRef(*port) != e.port) return;
+    const PortRef ref = UnpackRef(e.port);
+    const PortState* owner = ref.slot < slots_.size() ? slots_[ref.slot].get() : nullptr;
+    if (owner == nullptr || owner->pending || owner->ref != ref) return;  // a port being removed
     ++total;  // counted like MacTable::CountMatching: expired included
-    if (!e.is_static && now - static_cast<int64_t>(e.last_seen_ns) > timeout) continue;
+    if (!e.is_static && now - static_cast<int64_t>(e.last_seen_ns) > timeout) return;
     const uint64_t k = PackKey(key.vid, mac);
-    if (after && k <= PackKey(after->vid, after->mac)) continue;
+    if (after && k <= PackKey(after->vid, after->mac)) return;
     items.push_back({k, e});
+  });
+  // Only the page is sorted: the smallest `limit` keys (+1, to know whether
+  // more follow) are selected in O(n) first.
+  auto by_key = [](const Item& a, const Item& b) { return a.key < b.key; };
+  if (items.size() > limit + 1) {
+    std::nth_element(items.begin(), items.begin() + static_cast<ptrdiff_t>(limit + 1), items.end(),
+                     by_key);
+    items.resize(limit + 1);
   }
-  std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.key < b.key; });
+  std::sort(items.begin(), items.end(), by_key);
   AddressInfoPage out;
   out.total_matching = total;
   for (const Item& it : items) {
