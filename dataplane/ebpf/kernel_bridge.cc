@@ -280,11 +280,34 @@ absl::Status KernelBridge::Init(const BridgeConfig& config) {
       absl::Status s = Adopt();
       if (s.ok()) {
         adopted_ = true;
+        // The agent's settings win over the pinned ones.
+        config_ = config;
+        if (config.max_addresses > fdb_capacity_) {
+          if (absl::Status g = GrowFdb(config.max_addresses); !g.ok()) return g;
+        }
+        if (absl::Status w = WriteCfgLocked(); !w.ok()) return w;
         return StartEvents();
       }
-      // Incompatible or broken pins: remove them and load afresh.
+      // Incompatible or broken pins: remove them and load afresh. The old
+      // program stays attached to its ports until the agent re-adds them (the
+      // new one replaces it in place) or FinishRestore detaches it.
       load_note_ = absl::StrCat("reloaded: the pinned objects could not be adopted (",
                                 s.message(), ")");
+      const int old_ports = bpf_obj_get(absl::StrCat(dir_, "/", kMapNames[kPorts]).c_str());
+      bpf_map_info info{};
+      uint32_t info_len = sizeof(info);
+      if (old_ports >= 0 && bpf_obj_get_info_by_fd(old_ports, &info, &info_len) == 0 &&
+          info.value_size >= 2 * sizeof(uint32_t)) {
+        std::vector<uint8_t> value(info.value_size);
+        for (uint32_t slot = 0; slot < info.max_entries; ++slot) {
+          if (bpf_map_lookup_elem(old_ports, &slot, value.data()) != 0) continue;
+          uint32_t ifindex = 0, gen = 0;  // the first two words of every layout
+          std::memcpy(&ifindex, value.data(), 4);
+          std::memcpy(&gen, value.data() + 4, 4);
+          if (gen != 0 && ifindex != 0) stale_.insert(ifindex);
+        }
+      }
+      if (old_ports >= 0) close(old_ports);
       for (int i = 0; i < kNumRealMaps; ++i) unlink(absl::StrCat(dir_, "/", kMapNames[i]).c_str());
       unlink(absl::StrCat(dir_, "/", kProgPin).c_str());
       slots_.clear();
@@ -493,12 +516,6 @@ absl::Status KernelBridge::Adopt() {
     return absl::FailedPreconditionError("cannot create maps");
   }
   maps_ = std::move(maps);
-  // The agent's settings win over the pinned ones (it re-applies them).
-  config_.up = cfg.up;
-  config_.allow_svlan = cfg.allow_svlan;
-  config_.allow_reserved = cfg.allow_reserved;
-  config_.max_addresses = cfg.max_addresses;
-  config_.timeout_seconds = static_cast<uint32_t>(cfg.timeout_ns / 1000000000);
   load_note_ = absl::StrCat("adopted the pinned program and maps (", pinned_.size(),
                             " ports)");
   return absl::OkStatus();
@@ -868,6 +885,7 @@ absl::StatusOr<PortRef> KernelBridge::AddLocked(std::shared_ptr<Port> port,
           Quote(p->name), " of bridge ", Quote(name_)));
     }
   }
+  stale_.erase(dev->ifindex());  // its old program is replaced in place below
   // A pinned port re-added after a restart keeps its slot, generation and
   // MAC entries, and its filter is never detached (no forwarding gap).
   PortState* st = nullptr;
@@ -1109,6 +1127,14 @@ std::vector<std::string> KernelBridge::FinishRestore() {
     RemoveSlotLocked(slot, p.ref.gen, ifindex, p.span);
   }
   pinned_.clear();
+  // Ports of incompatible pins that were not re-added: their old program goes.
+  for (uint32_t ifindex : stale_) {
+    char buf[IF_NAMESIZE] = {};
+    removed.push_back(if_indextoname(ifindex, buf) != nullptr ? std::string(buf)
+                                                              : absl::StrCat(ifindex));
+    DetachLocked(ifindex);
+  }
+  stale_.clear();
   // Rules the agent re-added replace the pinned lists now.
   for (auto& p : slots_) {
     if (p && p->rules_deferred && !p->span) (void)WriteRulesLocked(*p);

@@ -38,6 +38,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -140,7 +141,9 @@ class KernelBridge final : public BridgeEngine {
   bool adopted() const { return adopted_; }
   const std::string& load_note() const { return load_note_; }
   // After adoption: removes every pinned port that was not re-added with
-  // AddPort/AddSpanPort since Create (filter, qdisc, slot, MAC entries).
+  // AddPort/AddSpanPort since Create (filter, qdisc, slot, MAC entries); after
+  // a reload of incompatible pins, detaches the old program from interfaces
+  // that were not re-added.
   // Returns the names (ifindex as text when the name is gone) of the ports
   // removed.
   std::vector<std::string> FinishRestore();
@@ -261,6 +264,8 @@ class KernelBridge final : public BridgeEngine {
   uint32_t next_gen_ ABSL_GUARDED_BY(mu_) = 0;
   // Pinned ports found at adoption and not yet re-added: ifindex -> slot.
   absl::flat_hash_map<uint32_t, uint32_t> pinned_ ABSL_GUARDED_BY(mu_);
+  // Interfaces still running the program of incompatible pins (reload).
+  absl::flat_hash_set<uint32_t> stale_ ABSL_GUARDED_BY(mu_);
   // Free ranges of veb_rules: start -> length.
   std::vector<std::pair<uint32_t, uint32_t>> free_rules_ ABSL_GUARDED_BY(mu_);
   // Static entries (only the control plane makes or removes them): key -> port.

@@ -178,8 +178,9 @@ TEST_F(AttachTest, IncompatiblePinsAreReloaded) {
   const std::string bridge = absl::StrCat(tag_, "old");
   auto b = KernelBridge::Create(bridge, {}, Options());
   ASSERT_TRUE(b.ok()) << b.status();
+  AddAll(**b);
   b->reset();
-  // A vebd of another layout left these pins.
+  // A vebd of another layout left these pins (and its program on the ports).
   const int cfg = bpf_obj_get(absl::StrCat(pin_root_, "/", bridge, "/veb_cfg").c_str());
   ASSERT_GE(cfg, 0);
   veb_bridge_cfg c{};
@@ -193,9 +194,19 @@ TEST_F(AttachTest, IncompatiblePinsAreReloaded) {
   EXPECT_FALSE((*again)->adopted());
   EXPECT_THAT((*again)->load_note(), ::testing::HasSubstr("reloaded"));
   EXPECT_THAT((*again)->load_note(), ::testing::HasSubstr("layout version"));
-  AddAll(**again);
+  // Re-added ports get the new program in place; the one left out loses the
+  // old program at FinishRestore.
+  for (int i = 0; i < 2; ++i) {
+    auto p = NetdevPort::Open(Host(i));
+    ASSERT_TRUE(p.ok());
+    ASSERT_TRUE((*again)->AddPort(*p, {}).ok());
+  }
+  EXPECT_TRUE(HasFilter(2));
+  EXPECT_THAT((*again)->FinishRestore(), ::testing::ElementsAre(Host(2)));
+  EXPECT_FALSE(HasFilter(2));
   EXPECT_TRUE(Ping(0, 1));
   ASSERT_TRUE((*again)->Destroy().ok());
+  EXPECT_FALSE(HasClsact(0));
 }
 
 TEST_F(AttachTest, WithoutCapabilitiesCreateSaysWhy) {
