@@ -502,7 +502,7 @@ absl::Status KernelBridge::Adopt() {
     if (bpf_map_lookup_elem(maps->fd[kFdb], &key, &e) != 0) continue;
     const uint64_t k = PackKey(key.vid, KeyMac(key));
     if (e.is_static) statics_[k] = UnpackRef(e.port);
-    known_[k] = UnpackRef(e.port);
+    KnowLocked(k, UnpackRef(e.port));
   }
   maps->counts_bytes = ((VEB_MAX_PORTS + 1) * sizeof(uint64_t) + 4095) & ~size_t{4095};
   void* mem = mmap(nullptr, maps->counts_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -580,11 +580,28 @@ void KernelBridge::Emit(const AddressEvent& ev) {
   absl::MutexLock lock(&sink_mu_);
   const uint64_t k = PackKey(ev.vid, ev.mac);
   if (ev.kind == AddressEventKind::kLearned || ev.kind == AddressEventKind::kMoved) {
-    known_[k] = ev.port;
+    KnowLocked(k, ev.port);
   } else {
-    known_.erase(k);
+    ForgetLocked(k);
   }
   if (sink_) sink_(ev);
+}
+
+void KernelBridge::KnowLocked(uint64_t key, PortRef port) {
+  ForgetLocked(key);
+  known_[key] = port;
+  known_by_port_[PackRef(port)].insert(key);
+}
+
+void KernelBridge::ForgetLocked(uint64_t key) {
+  auto it = known_.find(key);
+  if (it == known_.end()) return;
+  auto bp = known_by_port_.find(PackRef(it->second));
+  if (bp != known_by_port_.end()) {
+    bp->second.erase(key);
+    if (bp->second.empty()) known_by_port_.erase(bp);
+  }
+  known_.erase(it);
 }
 
 void KernelBridge::SetAddressEventSink(AddressEventSink sink) {
@@ -1047,25 +1064,36 @@ size_t KernelBridge::DeleteEntriesLocked(Pred pred, AddressEventKind kind, int64
   }
   size_t n = 0;
   for (const auto& [k, e] : doomed) {
-    if (bpf_map_delete_elem(fd, &k) != 0) continue;
-    ++n;
-    __atomic_fetch_sub(Count(VEB_COUNT_TOTAL), 1, __ATOMIC_RELAXED);
-    __atomic_fetch_sub(Count(VEB_REF_SLOT(e.port) % VEB_MAX_PORTS), 1, __ATOMIC_RELAXED);
-    const uint64_t pk = PackKey(k.vid, KeyMac(k));
-    if (e.is_static) statics_.erase(pk);
-    AddressEvent ev{};
-    ev.kind = kind;
-    ev.vid = k.vid;
-    ev.mac = KeyMac(k);
-    ev.port = UnpackRef(e.port);
-    if (kind == AddressEventKind::kExpired) {
-      ev.age_seconds = now > static_cast<int64_t>(e.last_seen_ns)
-                           ? static_cast<uint32_t>((now - e.last_seen_ns) / 1000000000)
-                           : 0;
-    }
-    Emit(ev);
+    const veb_fdb_entry seen = e;
+    n += DeleteOneLocked(k, [&seen](const veb_fdb_entry& cur) { return cur.port == seen.port; },
+                         kind, now);
   }
   return n;
+}
+
+size_t KernelBridge::DeleteOneLocked(const veb_fdb_key& k,
+                                     const std::function<bool(const veb_fdb_entry&)>& pred,
+                                     AddressEventKind kind, int64_t now) {
+  const int fd = maps_->fd[kFdb];
+  veb_fdb_entry e{};
+  if (bpf_map_lookup_elem(fd, &k, &e) != 0 || !pred(e)) return 0;
+  if (bpf_map_delete_elem(fd, &k) != 0) return 0;
+  __atomic_fetch_sub(Count(VEB_COUNT_TOTAL), 1, __ATOMIC_RELAXED);
+  __atomic_fetch_sub(Count(VEB_REF_SLOT(e.port) % VEB_MAX_PORTS), 1, __ATOMIC_RELAXED);
+  const uint64_t pk = PackKey(k.vid, KeyMac(k));
+  if (e.is_static) statics_.erase(pk);
+  AddressEvent ev{};
+  ev.kind = kind;
+  ev.vid = k.vid;
+  ev.mac = KeyMac(k);
+  ev.port = UnpackRef(e.port);
+  if (kind == AddressEventKind::kExpired) {
+    ev.age_seconds = now > static_cast<int64_t>(e.last_seen_ns)
+                         ? static_cast<uint32_t>((now - e.last_seen_ns) / 1000000000)
+                         : 0;
+  }
+  Emit(ev);
+  return 1;
 }
 
 size_t KernelBridge::RemoveSlotLocked(uint32_t slot, uint32_t gen, uint32_t ifindex, bool span) {
@@ -1091,9 +1119,29 @@ size_t KernelBridge::RemoveSlotLocked(uint32_t slot, uint32_t gen, uint32_t ifin
   }
   maps_->Synchronize();
   const uint64_t ref = VEB_PORT_REF(slot, gen);
-  const size_t removed = DeleteEntriesLocked(
-      [ref](const veb_fdb_key&, const veb_fdb_entry& e) { return e.port == ref; },
-      AddressEventKind::kDeleted, clock_->NowNs());
+  // The entries the event stream and the static list know of, one by one;
+  // a walk of the table only if the port's count says some are left.
+  std::vector<uint64_t> keys;
+  {
+    absl::MutexLock sl(&sink_mu_);
+    if (auto it = known_by_port_.find(ref); it != known_by_port_.end()) {
+      keys.assign(it->second.begin(), it->second.end());
+    }
+  }
+  for (const auto& [k, r] : statics_) {
+    if (PackRef(r) == ref) keys.push_back(k);
+  }
+  size_t removed = 0;
+  for (uint64_t k : keys) {
+    const veb_fdb_key fk = FdbKey(static_cast<uint16_t>(k >> 48), k & 0xffffffffffffULL);
+    removed += DeleteOneLocked(fk, [ref](const veb_fdb_entry& e) { return e.port == ref; },
+                               AddressEventKind::kDeleted, 0);
+  }
+  if (__atomic_load_n(Count(slot), __ATOMIC_RELAXED) != 0) {
+    removed += DeleteEntriesLocked(
+        [ref](const veb_fdb_key&, const veb_fdb_entry& e) { return e.port == ref; },
+        AddressEventKind::kDeleted, clock_->NowNs());
+  }
   bpf_map_delete_elem(maps_->fd[kCounters], &slot);
   bpf_map_delete_elem(maps_->fd[kVlans], &slot);
   __atomic_store_n(Count(slot), 0, __ATOMIC_RELAXED);

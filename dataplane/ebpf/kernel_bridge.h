@@ -49,6 +49,8 @@
 #include "dataplane/port.h"
 
 struct ring_buffer;
+struct veb_fdb_key;
+struct veb_fdb_entry;
 
 namespace veb::ebpf {
 
@@ -245,6 +247,11 @@ class KernelBridge final : public BridgeEngine {
   // The entry count of slot `idx` (VEB_COUNT_TOTAL: the table), in the
   // mmapped veb_fdb_counts; accessed with atomics (the program updates it too).
   uint64_t* Count(uint32_t idx) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Deletes the entry at `key` if `pred` holds for it (read just before),
+  // keeping the counts, and emits `kind`. Returns 1 if deleted.
+  size_t DeleteOneLocked(const veb_fdb_key& key,
+                         const std::function<bool(const veb_fdb_entry&)>& pred,
+                         AddressEventKind kind, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string name_;
   const KernelBridgeOptions options_;
@@ -273,6 +280,13 @@ class KernelBridge final : public BridgeEngine {
   // What the event stream has told the sink: key -> port, to report what the
   // ring buffer lost at the next sweep.
   absl::flat_hash_map<uint64_t, PortRef> known_ ABSL_GUARDED_BY(sink_mu_);
+  // The same, by port (packed PortRef -> keys): RemovePort deletes a port's
+  // entries without walking the whole table (it walks only when the port's
+  // entry count says some were missed).
+  absl::flat_hash_map<uint64_t, absl::flat_hash_set<uint64_t>> known_by_port_
+      ABSL_GUARDED_BY(sink_mu_);
+  void KnowLocked(uint64_t key, PortRef port) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sink_mu_);
+  void ForgetLocked(uint64_t key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sink_mu_);
   uint64_t swept_expired_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t events_lost_seen_ ABSL_GUARDED_BY(mu_) = 0;
 
