@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -245,6 +246,41 @@ TEST_F(AttachTest, WithoutCapabilitiesCreateSaysWhy) {
   ASSERT_EQ(waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << "Create without capabilities must fail with PERMISSION_DENIED naming the bridge";
+}
+
+TEST_F(AttachTest, KillNineOfTheAgentDoesNotStopForwarding) {
+  const std::string bridge = absl::StrCat(tag_, "k9");
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t agent = fork();
+  ASSERT_GE(agent, 0);
+  if (agent == 0) {  // a stand-in for vebd: makes the bridge, then waits to be killed
+    close(ready[0]);
+    auto b = KernelBridge::Create(bridge, {}, Options());
+    if (!b.ok()) _exit(1);
+    for (int i = 0; i < 3; ++i) {
+      auto p = NetdevPort::Open(Host(i));
+      if (!p.ok() || !(*b)->AddPort(*p, {}).ok()) _exit(1);
+    }
+    if (write(ready[1], "r", 1) != 1) _exit(1);
+    for (;;) pause();
+  }
+  close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1) << "the agent could not make the bridge";
+  close(ready[0]);
+  ASSERT_EQ(kill(agent, SIGKILL), 0);
+  ASSERT_EQ(waitpid(agent, nullptr, 0), agent);
+  EXPECT_TRUE(Ping(0, 1));
+  EXPECT_TRUE(Ping(2, 0));
+  auto b = KernelBridge::Create(bridge, {}, Options());
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_TRUE((*b)->adopted());
+  AddAll(**b);
+  EXPECT_TRUE((*b)->FinishRestore().empty());
+  EXPECT_TRUE(Ping(1, 2));
+  ASSERT_TRUE((*b)->Destroy().ok());
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(HasClsact(i)) << i;
 }
 
 }  // namespace
