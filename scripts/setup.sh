@@ -18,6 +18,7 @@ REQUIRED_PACKAGES=(
   # libraries (the @system and @com_google_protobuf repositories)
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libnl-3-dev libnl-route-3-dev prometheus-cpp-dev libxdp-dev libbpf-dev
+  libelf-dev zlib1g-dev linux-libc-dev  # the kernel engine: -lbpf -lelf -lz, BPF headers
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libabsl-dev
   # tests: traffic and inspection
   iproute2 iputils-ping iperf3 tcpdump python3-scapy python3-yaml netsniff-ng ethtool procps

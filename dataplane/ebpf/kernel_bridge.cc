@@ -332,11 +332,34 @@ absl::Status KernelBridge::Init(const BridgeConfig& config) {
       absl::Status s = Adopt();
       if (s.ok()) {
         adopted_ = true;
+        // The agent's settings win over the pinned ones.
+        config_ = config;
+        if (config.max_addresses > fdb_capacity_) {
+          if (absl::Status g = GrowFdb(config.max_addresses); !g.ok()) return g;
+        }
+        if (absl::Status w = WriteCfgLocked(); !w.ok()) return w;
         return StartEvents();
       }
-      // Incompatible or broken pins: remove them and load afresh.
+      // Incompatible or broken pins: remove them and load afresh. The old
+      // program stays attached to its ports until the agent re-adds them (the
+      // new one replaces it in place) or FinishRestore detaches it.
       load_note_ = absl::StrCat("reloaded: the pinned objects could not be adopted (",
                                 s.message(), ")");
+      const int old_ports = bpf_obj_get(absl::StrCat(dir_, "/", kMapNames[kPorts]).c_str());
+      bpf_map_info info{};
+      uint32_t info_len = sizeof(info);
+      if (old_ports >= 0 && bpf_obj_get_info_by_fd(old_ports, &info, &info_len) == 0 &&
+          info.value_size >= 2 * sizeof(uint32_t)) {
+        std::vector<uint8_t> value(info.value_size);
+        for (uint32_t slot = 0; slot < info.max_entries; ++slot) {
+          if (bpf_map_lookup_elem(old_ports, &slot, value.data()) != 0) continue;
+          uint32_t ifindex = 0, gen = 0;  // the first two words of every layout
+          std::memcpy(&ifindex, value.data(), 4);
+          std::memcpy(&gen, value.data() + 4, 4);
+          if (gen != 0 && ifindex != 0) stale_.insert(ifindex);
+        }
+      }
+      if (old_ports >= 0) close(old_ports);
       for (int i = 0; i < kNumRealMaps; ++i) unlink(absl::StrCat(dir_, "/", kMapNames[i]).c_str());
       unlink(absl::StrCat(dir_, "/", kProgPin).c_str());
       slots_.clear();
@@ -525,7 +548,7 @@ absl::Status KernelBridge::Adopt() {
   ForEachFdbEntry(maps->fd[kFdb], [&](const veb_fdb_key& key, const veb_fdb_entry& e) {
     const uint64_t k = PackKey(key.vid, KeyMac(key));
     if (e.is_static) statics_[k] = UnpackRef(e.port);
-    known_[k] = UnpackRef(e.port);
+    KnowLocked(k, UnpackRef(e.port));
   });
   maps->counts_bytes = ((VEB_MAX_PORTS + 1) * sizeof(uint64_t) + 4095) & ~size_t{4095};
   void* mem = mmap(nullptr, maps->counts_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -539,12 +562,6 @@ absl::Status KernelBridge::Adopt() {
     return absl::FailedPreconditionError("cannot create maps");
   }
   maps_ = std::move(maps);
-  // The agent's settings win over the pinned ones (it re-applies them).
-  config_.up = cfg.up;
-  config_.allow_svlan = cfg.allow_svlan;
-  config_.allow_reserved = cfg.allow_reserved;
-  config_.max_addresses = cfg.max_addresses;
-  config_.timeout_seconds = static_cast<uint32_t>(cfg.timeout_ns / 1000000000);
   load_note_ = absl::StrCat("adopted the pinned program and maps (", pinned_.size(),
                             " ports)");
   return absl::OkStatus();
@@ -609,11 +626,28 @@ void KernelBridge::Emit(const AddressEvent& ev) {
   absl::MutexLock lock(&sink_mu_);
   const uint64_t k = PackKey(ev.vid, ev.mac);
   if (ev.kind == AddressEventKind::kLearned || ev.kind == AddressEventKind::kMoved) {
-    known_[k] = ev.port;
+    KnowLocked(k, ev.port);
   } else {
-    known_.erase(k);
+    ForgetLocked(k);
   }
   if (sink_) sink_(ev);
+}
+
+void KernelBridge::KnowLocked(uint64_t key, PortRef port) {
+  ForgetLocked(key);
+  known_[key] = port;
+  known_by_port_[PackRef(port)].insert(key);
+}
+
+void KernelBridge::ForgetLocked(uint64_t key) {
+  auto it = known_.find(key);
+  if (it == known_.end()) return;
+  auto bp = known_by_port_.find(PackRef(it->second));
+  if (bp != known_by_port_.end()) {
+    bp->second.erase(key);
+    if (bp->second.empty()) known_by_port_.erase(bp);
+  }
+  known_.erase(it);
 }
 
 void KernelBridge::SetAddressEventSink(AddressEventSink sink) {
@@ -907,6 +941,7 @@ absl::StatusOr<PortRef> KernelBridge::AddLocked(std::shared_ptr<Port> port,
           Quote(p->name), " of bridge ", Quote(name_)));
     }
   }
+  stale_.erase(dev->ifindex());  // its old program is replaced in place below
   // A pinned port re-added after a restart keeps its slot, generation and
   // MAC entries, and its filter is never detached (no forwarding gap).
   PortState* st = nullptr;
@@ -1062,25 +1097,36 @@ size_t KernelBridge::DeleteEntriesLocked(Pred pred, AddressEventKind kind, int64
   });
   size_t n = 0;
   for (const auto& [k, e] : doomed) {
-    if (bpf_map_delete_elem(fd, &k) != 0) continue;
-    ++n;
-    __atomic_fetch_sub(Count(VEB_COUNT_TOTAL), 1, __ATOMIC_RELAXED);
-    __atomic_fetch_sub(Count(VEB_REF_SLOT(e.port) % VEB_MAX_PORTS), 1, __ATOMIC_RELAXED);
-    const uint64_t pk = PackKey(k.vid, KeyMac(k));
-    if (e.is_static) statics_.erase(pk);
-    AddressEvent ev{};
-    ev.kind = kind;
-    ev.vid = k.vid;
-    ev.mac = KeyMac(k);
-    ev.port = UnpackRef(e.port);
-    if (kind == AddressEventKind::kExpired) {
-      ev.age_seconds = now > static_cast<int64_t>(e.last_seen_ns)
-                           ? static_cast<uint32_t>((now - e.last_seen_ns) / 1000000000)
-                           : 0;
-    }
-    Emit(ev);
+    const veb_fdb_entry seen = e;
+    n += DeleteOneLocked(k, [&seen](const veb_fdb_entry& cur) { return cur.port == seen.port; },
+                         kind, now);
   }
   return n;
+}
+
+size_t KernelBridge::DeleteOneLocked(const veb_fdb_key& k,
+                                     const std::function<bool(const veb_fdb_entry&)>& pred,
+                                     AddressEventKind kind, int64_t now) {
+  const int fd = maps_->fd[kFdb];
+  veb_fdb_entry e{};
+  if (bpf_map_lookup_elem(fd, &k, &e) != 0 || !pred(e)) return 0;
+  if (bpf_map_delete_elem(fd, &k) != 0) return 0;
+  __atomic_fetch_sub(Count(VEB_COUNT_TOTAL), 1, __ATOMIC_RELAXED);
+  __atomic_fetch_sub(Count(VEB_REF_SLOT(e.port) % VEB_MAX_PORTS), 1, __ATOMIC_RELAXED);
+  const uint64_t pk = PackKey(k.vid, KeyMac(k));
+  if (e.is_static) statics_.erase(pk);
+  AddressEvent ev{};
+  ev.kind = kind;
+  ev.vid = k.vid;
+  ev.mac = KeyMac(k);
+  ev.port = UnpackRef(e.port);
+  if (kind == AddressEventKind::kExpired) {
+    ev.age_seconds = now > static_cast<int64_t>(e.last_seen_ns)
+                         ? static_cast<uint32_t>((now - e.last_seen_ns) / 1000000000)
+                         : 0;
+  }
+  Emit(ev);
+  return 1;
 }
 
 size_t KernelBridge::RemoveSlotLocked(uint32_t slot, uint32_t gen, uint32_t ifindex, bool span) {
@@ -1106,15 +1152,31 @@ size_t KernelBridge::RemoveSlotLocked(uint32_t slot, uint32_t gen, uint32_t ifin
   }
   maps_->Synchronize();
   // After the grace period no program run can add an entry for the slot, so
-  // its count is final: a port with none (most ports of a big bridge) costs
-  // no walk of the table.
+  // its count is final. The entries the event stream and the static list
+  // know of go one by one; a walk of the table only if the count says some
+  // are left.
   const uint64_t ref = VEB_PORT_REF(slot, gen);
-  const size_t removed =
-      __atomic_load_n(Count(slot), __ATOMIC_RELAXED) == 0
-          ? 0
-          : DeleteEntriesLocked(
-                [ref](const veb_fdb_key&, const veb_fdb_entry& e) { return e.port == ref; },
-                AddressEventKind::kDeleted, clock_->NowNs());
+  std::vector<uint64_t> keys;
+  {
+    absl::MutexLock sl(&sink_mu_);
+    if (auto it = known_by_port_.find(ref); it != known_by_port_.end()) {
+      keys.assign(it->second.begin(), it->second.end());
+    }
+  }
+  for (const auto& [k, r] : statics_) {
+    if (PackRef(r) == ref) keys.push_back(k);
+  }
+  size_t removed = 0;
+  for (uint64_t k : keys) {
+    const veb_fdb_key fk = FdbKey(static_cast<uint16_t>(k >> 48), k & 0xffffffffffffULL);
+    removed += DeleteOneLocked(fk, [ref](const veb_fdb_entry& e) { return e.port == ref; },
+                               AddressEventKind::kDeleted, 0);
+  }
+  if (__atomic_load_n(Count(slot), __ATOMIC_RELAXED) != 0) {
+    removed += DeleteEntriesLocked(
+        [ref](const veb_fdb_key&, const veb_fdb_entry& e) { return e.port == ref; },
+        AddressEventKind::kDeleted, clock_->NowNs());
+  }
   bpf_map_delete_elem(maps_->fd[kCounters], &slot);
   bpf_map_delete_elem(maps_->fd[kVlans], &slot);
   __atomic_store_n(Count(slot), 0, __ATOMIC_RELAXED);
@@ -1148,6 +1210,14 @@ std::vector<std::string> KernelBridge::FinishRestore() {
     RemoveSlotLocked(slot, p.ref.gen, ifindex, p.span);
   }
   pinned_.clear();
+  // Ports of incompatible pins that were not re-added: their old program goes.
+  for (uint32_t ifindex : stale_) {
+    char buf[IF_NAMESIZE] = {};
+    removed.push_back(if_indextoname(ifindex, buf) != nullptr ? std::string(buf)
+                                                              : absl::StrCat(ifindex));
+    DetachLocked(ifindex);
+  }
+  stale_.clear();
   // Rules the agent re-added replace the pinned lists now.
   for (auto& p : slots_) {
     if (p && p->rules_deferred && !p->span) (void)WriteRulesLocked(*p);

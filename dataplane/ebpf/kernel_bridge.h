@@ -38,6 +38,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -48,6 +49,8 @@
 #include "dataplane/port.h"
 
 struct ring_buffer;
+struct veb_fdb_key;
+struct veb_fdb_entry;
 
 namespace veb::ebpf {
 
@@ -140,7 +143,9 @@ class KernelBridge final : public BridgeEngine {
   bool adopted() const { return adopted_; }
   const std::string& load_note() const { return load_note_; }
   // After adoption: removes every pinned port that was not re-added with
-  // AddPort/AddSpanPort since Create (filter, qdisc, slot, MAC entries).
+  // AddPort/AddSpanPort since Create (filter, qdisc, slot, MAC entries); after
+  // a reload of incompatible pins, detaches the old program from interfaces
+  // that were not re-added.
   // Returns the names (ifindex as text when the name is gone) of the ports
   // removed.
   std::vector<std::string> FinishRestore() override;
@@ -242,6 +247,11 @@ class KernelBridge final : public BridgeEngine {
   // The entry count of slot `idx` (VEB_COUNT_TOTAL: the table), in the
   // mmapped veb_fdb_counts; accessed with atomics (the program updates it too).
   uint64_t* Count(uint32_t idx) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Deletes the entry at `key` if `pred` holds for it (read just before),
+  // keeping the counts, and emits `kind`. Returns 1 if deleted.
+  size_t DeleteOneLocked(const veb_fdb_key& key,
+                         const std::function<bool(const veb_fdb_entry&)>& pred,
+                         AddressEventKind kind, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string name_;
   const KernelBridgeOptions options_;
@@ -261,6 +271,8 @@ class KernelBridge final : public BridgeEngine {
   uint32_t next_gen_ ABSL_GUARDED_BY(mu_) = 0;
   // Pinned ports found at adoption and not yet re-added: ifindex -> slot.
   absl::flat_hash_map<uint32_t, uint32_t> pinned_ ABSL_GUARDED_BY(mu_);
+  // Interfaces still running the program of incompatible pins (reload).
+  absl::flat_hash_set<uint32_t> stale_ ABSL_GUARDED_BY(mu_);
   // Free ranges of veb_rules: start -> length.
   std::vector<std::pair<uint32_t, uint32_t>> free_rules_ ABSL_GUARDED_BY(mu_);
   // Static entries (only the control plane makes or removes them): key -> port.
@@ -268,6 +280,13 @@ class KernelBridge final : public BridgeEngine {
   // What the event stream has told the sink: key -> port, to report what the
   // ring buffer lost at the next sweep.
   absl::flat_hash_map<uint64_t, PortRef> known_ ABSL_GUARDED_BY(sink_mu_);
+  // The same, by port (packed PortRef -> keys): RemovePort deletes a port's
+  // entries without walking the whole table (it walks only when the port's
+  // entry count says some were missed).
+  absl::flat_hash_map<uint64_t, absl::flat_hash_set<uint64_t>> known_by_port_
+      ABSL_GUARDED_BY(sink_mu_);
+  void KnowLocked(uint64_t key, PortRef port) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sink_mu_);
+  void ForgetLocked(uint64_t key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sink_mu_);
   uint64_t swept_expired_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t events_lost_seen_ ABSL_GUARDED_BY(mu_) = 0;
 

@@ -157,3 +157,19 @@ TEST_F(KernelBridgeTest, ExpiryIsAMissBeforeTheSweepAndTheSweepEmitsEvents) {
 
 }  // namespace
 }  // namespace veb::ebpf
+
+namespace veb::ebpf {
+namespace {
+
+// S9: a flood reaches every port of a full (4,096-port) bridge.
+TEST_F(KernelBridgeTest, FloodReachesEveryPortOfAFullBridge) {
+  for (uint32_t i = 0; i < kMaxPortsPerBridge; ++i) Add("p" + std::to_string(i));
+  const TestResult r = Send("p0", kA, kBroadcastMac);
+  EXPECT_EQ(r.verdict, TestResult::Verdict::kFlood);
+  EXPECT_EQ(r.copies.size(), kMaxPortsPerBridge - 1);
+  EXPECT_EQ(bridge_->GetPortCounters("p4095")->tx_packets, 1u);
+  EXPECT_EQ(bridge_->GetPortCounters("p0")->tx_packets, 0u);
+}
+
+}  // namespace
+}  // namespace veb::ebpf
