@@ -228,7 +228,15 @@ class Veb:
             veb_rules_extra(env["VEB_BENCH_EXTRA"])
         self.proc = subprocess.Popen(shlex.split(ns(NS_SW, cmd)), stdout=subprocess.DEVNULL,
                                      stderr=open(f"/tmp/{self.name}.log", "w"), env=env)
-        time.sleep(1.0)
+        # Up once it answers health (a loaded machine may take seconds), at
+        # most 15 s.
+        health = f"{HERE}/../../bazel-bin/cli/vebctl --socket={self.dir}/vebd.sock health"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if sh(health, check=False, timeout=10) == 0:
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)  # the startup config's ports attached
         if self.proc.poll() is not None:
             raise RuntimeError(f"{self.name}: switch exited {self.proc.returncode}, "
                                f"see /tmp/{self.name}.log")
