@@ -38,7 +38,8 @@ cleanup() {
 }
 trap on_exit EXIT
 
-start() { start_vebd --metrics_address=127.0.0.1:0 --bpf_pin_root="${PINS}" "$@"; }
+METRICS="127.0.0.1:$((20000 + $$ % 20000))"
+start() { start_vebd --metrics_address="${METRICS}" --bpf_pin_root="${PINS}" "$@"; }
 filters() { tc filter show dev "$1" ingress 2>/dev/null | grep -c " handle " || true; }
 send_from() {  # send_from NS SRC_MAC: one broadcast frame with that source from NS's eth0
   ip netns exec "$1" "${PY}" -c '
@@ -96,6 +97,14 @@ out="$(vebctl veb0 addr 2>&1)"
 if [[ "${out}" == *"${mac_a}"*"${P}v1"* ]]; then pass "the program learned pod A's MAC on ${P}v1"; else fail "pod A's MAC learned" "${out}"; fi
 rx="$(vebctl -o json veb0 counters "${P}v1" | "${PY}" -c 'import json,sys; print(int(json.load(sys.stdin)["counters"].get("receive_packets", 0)))')"
 if [[ "${rx}" -ge 3 ]]; then pass "per-port counters from the program (${P}v1 received ${rx})"; else fail "per-port counters" "rx=${rx}"; fi
+metrics="$(curl -s --max-time 5 "http://${METRICS}/metrics")"
+m_rx="$(grep -E "^veb_port_receive_packets_total\{.*port=\"${P}v1\"" <<<"${metrics}" | awk '{print int($2)}')"
+m_addr="$(grep -E '^veb_addresses\{.*bridge="veb0"' <<<"${metrics}" | awk '{print int($2)}' | head -1)"
+if [[ -n "${m_rx}" && "${m_rx}" -ge 3 && -n "${m_addr}" && "${m_addr}" -ge 3 ]]; then
+  pass "/metrics: the same families from the program (${P}v1 received ${m_rx}; veb_addresses ${m_addr})"
+else
+  fail "/metrics from the kernel engine" "rx='${m_rx}' addresses='${m_addr}'"
+fi
 
 # ---- traffic survives the agent ----------------------------------------------------------
 survive() {  # survive SIGNAL: pod A pings B every 10 ms across a restart

@@ -14,7 +14,7 @@ speed, delivered packets/s), vebd's RSS and the memory of the BPF maps vebd
 holds (memlock of its map fds: the kernel engine's tables live there, not in
 RSS). With N ports it then fills the MAC table with --addresses learned
 addresses (frames with distinct source MACs sent from pod a through a packet
-socket) and reports both again.
+socket) and reports the rate, RSS and map memory again.
 Prints a markdown table of medians. Root; only its own namespaces.
 
   test/bench/scale_bench.py [--engine kernel|userspace] [--ports 1000] [--addresses 100000] [--reps 3]
@@ -207,7 +207,7 @@ def main():
         sys.exit("scale_bench: must run as root")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("scale_bench: terminated"))
     tmp = tempfile.mkdtemp(prefix="veb-scale.")
-    res = {"small": [], "large": []}
+    res = {"small": [], "large": [], "filled": []}
     rss = {"small": [], "large": [], "filled": []}
     maps = {"small": [], "large": [], "filled": []}
     learned = []
@@ -236,9 +236,11 @@ def main():
                         show = json.loads(subprocess.run(vebctl + ["-o", "json", "veb0", "show"],
                                                          capture_output=True, text=True).stdout)
                         learned.append(show["bridge"].get("address_count", 0))
+                        res["filled"].append(udp64_kpps(a.duration))
                         rss["filled"].append(rss_mib(vebd_pid(proc)))
                         maps["filled"].append(bpf_map_mib(vebd_pid(proc)))
-                        print(f"  {learned[-1]} addresses: RSS {rss['filled'][-1]:.1f} MiB, "
+                        print(f"  {learned[-1]} addresses: {res['filled'][-1]:.0f} kpps, "
+                              f"RSS {rss['filled'][-1]:.1f} MiB, "
                               f"BPF maps {maps['filled'][-1]:.1f} MiB", file=sys.stderr)
                 finally:
                     proc.terminate()
@@ -257,7 +259,7 @@ def main():
         teardown()
         subprocess.run(["rm", "-rf", tmp])
     med = statistics.median
-    small, large = med(res["small"]), med(res["large"])
+    small, large, filled = med(res["small"]), med(res["large"]), med(res["filled"])
     lines = [
         f"Engine {a.engine}; {a.reps} interleaved repetitions, {a.duration} s UDP loads, "
         f"medians; vebd with 2 workers.",
@@ -267,8 +269,8 @@ def main():
         f"| 2 | {small:.0f} | 1.00× | {med(rss['small']):.1f} | {med(maps['small']):.1f} |",
         f"| {a.ports + 2} | {large:.0f} | {large / small:.2f}× | {med(rss['large']):.1f} | "
         f"{med(maps['large']):.1f} |",
-        f"| {a.ports + 2}, {int(med(learned))} addresses learned | — | — | "
-        f"{med(rss['filled']):.1f} | {med(maps['filled']):.1f} |",
+        f"| {a.ports + 2}, {int(med(learned))} addresses learned | {filled:.0f} | "
+        f"{filled / small:.2f}× | {med(rss['filled']):.1f} | {med(maps['filled']):.1f} |",
     ]
     print("\n".join(lines))
     if a.markdown:
