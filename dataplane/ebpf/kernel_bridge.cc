@@ -320,7 +320,15 @@ absl::Status KernelBridge::Init(const BridgeConfig& config) {
       config_ = config;
     }
   }
-  if (absl::Status s = LoadFresh(config); !s.ok()) return s;
+  if (absl::Status s = LoadFresh(config); !s.ok()) {
+    // Leave no half-made pins behind.
+    if (!options_.test_hook) {
+      for (int i = 0; i < kNumRealMaps; ++i) unlink(absl::StrCat(dir_, "/", kMapNames[i]).c_str());
+      unlink(absl::StrCat(dir_, "/", kProgPin).c_str());
+      rmdir(dir_.c_str());
+    }
+    return s;
+  }
   if (load_note_.empty()) load_note_ = "loaded";
   return StartEvents();
 }
@@ -1201,6 +1209,8 @@ absl::Status KernelBridge::Destroy() {
     if (p->dev != nullptr) p->dev->SetListener(nullptr);
     p.reset();
   }
+  for (uint32_t ifindex : stale_) DetachLocked(ifindex);
+  stale_.clear();
   slot_by_name_.clear();
   pinned_.clear();
   destroyed_ = true;
