@@ -59,6 +59,7 @@ enum MapId {
   kCounts,
   kRules,
   kCounters,
+  kHot,
   kBcounters,
   kEvents,
   kTestCtl,
@@ -70,7 +71,7 @@ constexpr int kNumRealMaps = kTestCtl;
 constexpr const char* kMapNames[kNumMaps] = {
     "veb_cfg",      "veb_ports",     "veb_vlans",    "veb_ifindex",
     "veb_members",  "veb_spans",     "veb_fdb",      "veb_fdb_counts",
-    "veb_rules",    "veb_counters",  "veb_bcounters", "veb_events",
+    "veb_rules",    "veb_counters",  "veb_hot",      "veb_bcounters", "veb_events",
     "veb_test_ctl", "veb_test_out",  "veb_test_copies"};
 
 std::string Quote(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
@@ -960,8 +961,13 @@ absl::StatusOr<PortRef> KernelBridge::AddLocked(std::shared_ptr<Port> port,
   if (!adopted) {
     // Counter cells first (zero on every CPU), then the port, then the
     // ifindex that routes its frames to it.
-    std::vector<veb_port_counters> zero(NumCpus());
-    std::memset(zero.data(), 0, zero.size() * sizeof(veb_port_counters));
+    std::vector<veb_port_hot> hot(NumCpus());
+    std::memset(hot.data(), 0, hot.size() * sizeof(veb_port_hot));
+    if (bpf_map_update_elem(maps_->fd[kHot], &slot, hot.data(), BPF_ANY) != 0) {
+      return undo(absl::InternalError(absl::StrCat("counters: ", ErrnoText(errno))));
+    }
+    std::vector<veb_port_drops> zero(NumCpus());
+    std::memset(zero.data(), 0, zero.size() * sizeof(veb_port_drops));
     // The per-CPU cells come from the kernel's BPF allocator, whose caches
     // refill asynchronously: a quick run of additions can find them empty
     // (ENOMEM) for a moment, so that is retried (bounded: 1 s).
@@ -1151,6 +1157,11 @@ size_t KernelBridge::RemoveSlotLocked(uint32_t slot, uint32_t gen, uint32_t ifin
         AddressEventKind::kDeleted, clock_->NowNs());
   }
   bpf_map_delete_elem(maps_->fd[kCounters], &slot);
+  {
+    std::vector<veb_port_hot> hot(NumCpus());
+    std::memset(hot.data(), 0, hot.size() * sizeof(veb_port_hot));
+    bpf_map_update_elem(maps_->fd[kHot], &slot, hot.data(), BPF_ANY);
+  }
   bpf_map_delete_elem(maps_->fd[kVlans], &slot);
   __atomic_store_n(Count(slot), 0, __ATOMIC_RELAXED);
   PortState& p = *slots_[slot];
@@ -1557,20 +1568,26 @@ absl::StatusOr<PortCounters> KernelBridge::GetPortCounters(absl::string_view por
   if (p == nullptr) {
     return absl::NotFoundError(absl::StrCat("port ", Quote(port), ": counters: not a port of bridge ", Quote(name_)));
   }
-  std::vector<veb_port_counters> cells(NumCpus());
   uint32_t slot = p->ref.slot;
   PortCounters out;
-  if (bpf_map_lookup_elem(maps_->fd[kCounters], &slot, cells.data()) != 0) return out;
-  for (const veb_port_counters& c : cells) {
-    out.rx_packets += c.rx_packets;
-    out.rx_bytes += c.rx_bytes;
-    out.tx_packets += c.tx_packets;
-    out.tx_bytes += c.tx_bytes;
-    out.unicast += c.unicast;
-    out.flooded += c.flooded;
-    for (size_t i = 0; i < kNumDropReasons; ++i) {
-      out.in_drops[i] += c.in[i];
-      out.out_drops[i] += c.out[i];
+  std::vector<veb_port_hot> hot(NumCpus());
+  if (bpf_map_lookup_elem(maps_->fd[kHot], &slot, hot.data()) == 0) {
+    for (const veb_port_hot& c : hot) {
+      out.rx_packets += c.rx_packets;
+      out.rx_bytes += c.rx_bytes;
+      out.tx_packets += c.tx_packets;
+      out.tx_bytes += c.tx_bytes;
+      out.unicast += c.unicast;
+      out.flooded += c.flooded;
+    }
+  }
+  std::vector<veb_port_drops> drops(NumCpus());
+  if (bpf_map_lookup_elem(maps_->fd[kCounters], &slot, drops.data()) == 0) {
+    for (const veb_port_drops& c : drops) {
+      for (size_t i = 0; i < kNumDropReasons; ++i) {
+        out.in_drops[i] += c.in[i];
+        out.out_drops[i] += c.out[i];
+      }
     }
   }
   return out;
