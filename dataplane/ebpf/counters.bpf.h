@@ -6,8 +6,9 @@
 
 #include "dataplane/ebpf/maps.bpf.h"
 
-static __always_inline struct veb_port_counters *veb_port_cells(__u32 slot) {
-  return bpf_map_lookup_elem(&veb_counters, &slot);
+/* The per-frame counters of a port (an array index, no hashing). */
+static __always_inline struct veb_port_hot *veb_port_cells(__u32 slot) {
+  return bpf_map_lookup_elem(&veb_hot, &slot);
 }
 
 static __always_inline struct veb_bridge_counters *veb_bridge_cells(void) {
@@ -15,13 +16,15 @@ static __always_inline struct veb_bridge_counters *veb_bridge_cells(void) {
   return bpf_map_lookup_elem(&veb_bcounters, &zero);
 }
 
-/* A frame ends on input under `reason` (S11). */
-static __always_inline void veb_count_in(struct veb_port_counters *c, __u32 reason) {
+/* A frame ends on input on port `slot` under `reason` (S11). */
+static __always_inline void veb_count_in(__u32 slot, __u32 reason) {
+  struct veb_port_drops *c = bpf_map_lookup_elem(&veb_counters, &slot);
   if (c && reason < VEB_NUM_DROP_REASONS) c->in[reason] += 1;
 }
 
-/* A copy the port would have sent is not sent, for `reason` (S11). */
-static __always_inline void veb_count_out(struct veb_port_counters *c, __u32 reason) {
+/* A copy port `slot` would have sent is not sent, for `reason` (S11). */
+static __always_inline void veb_count_out(__u32 slot, __u32 reason) {
+  struct veb_port_drops *c = bpf_map_lookup_elem(&veb_counters, &slot);
   if (c && reason < VEB_NUM_DROP_REASONS) c->out[reason] += 1;
 }
 

@@ -66,41 +66,41 @@ static __always_inline long veb_xmit(struct veb_fwd *w, __u32 slot, const struct
  * Returns < 0 when the copy is not sent. */
 static __always_inline long veb_egress(struct veb_fwd *w, __u32 tslot,
                                        const struct veb_port *tp, int clone) {
-  struct veb_port_counters *tc = veb_port_cells(tslot);
+  struct veb_port_hot *tc = veb_port_cells(tslot);
   if (!tc) return -1;
   if (!(tp->flags & VEB_PF_RUNNING)) {  /* S1 */
-    veb_count_out(tc, VEB_DROP_LINK_DOWN);
+    veb_count_out(tslot, VEB_DROP_LINK_DOWN);
     return -1;
   }
   if (w->rp_protected & tp->protected_domains) {  /* S10 (and S8) */
-    veb_count_out(tc, VEB_DROP_PROTECTED);
+    veb_count_out(tslot, VEB_DROP_PROTECTED);
     return -1;
   }
   __u16 tci = 0;
   const int op = veb_vlan_out(tslot, tp, &w->f, &tci);  /* S3 */
   if (op < 0) {
-    veb_count_out(tc, VEB_DROP_TAGGED_OUT);
+    veb_count_out(tslot, VEB_DROP_TAGGED_OUT);
     return -1;
   }
   if ((tp->flags & VEB_PF_BLOCKNONIP) && !veb_ip_like(w->f.ether_type)) {  /* S4 */
-    veb_count_out(tc, VEB_DROP_BLOCKNONIP_OUT);
+    veb_count_out(tslot, VEB_DROP_BLOCKNONIP_OUT);
     return -1;
   }
   if ((tp->rules_out >> 16) && veb_rules_block(tp->rules_out, &w->f)) {  /* S5 */
-    veb_count_out(tc, VEB_DROP_RULES_OUT);
+    veb_count_out(tslot, VEB_DROP_RULES_OUT);
     return -1;
   }
   if (!w->f.gso && w->f.len - w->f.l2_len > tp->mtu) {
-    veb_count_out(tc, VEB_DROP_TOO_BIG);
+    veb_count_out(tslot, VEB_DROP_TOO_BIG);
     return -1;
   }
   if (veb_apply_tag(w->skb, &w->f, &w->cur, op, tci)) {
-    veb_count_out(tc, VEB_DROP_TX_ERROR);
+    veb_count_out(tslot, VEB_DROP_TX_ERROR);
     return -1;
   }
   const long rc = veb_xmit(w, tslot, tp, op, tci, 0, clone);
   if (rc < 0) {
-    veb_count_out(tc, VEB_DROP_TX_ERROR);
+    veb_count_out(tslot, VEB_DROP_TX_ERROR);
     return -1;
   }
   tc->tx_packets += 1;
@@ -117,14 +117,14 @@ static long veb_span_step(__u32 i, void *data) {
   __u32 slot = *s;
   const struct veb_port *sp = bpf_map_lookup_elem(&veb_ports, &slot);
   if (!sp || !(sp->flags & VEB_PF_SPAN)) return 0;
-  struct veb_port_counters *c = veb_port_cells(slot);
+  struct veb_port_hot *c = veb_port_cells(slot);
   if (!c) return 0;
   if (!(sp->flags & VEB_PF_RUNNING)) {  /* S1, S11: a copy not sent is counted */
-    veb_count_out(c, VEB_DROP_LINK_DOWN);
+    veb_count_out(slot, VEB_DROP_LINK_DOWN);
     return 0;
   }
   if (veb_xmit(w, slot, sp, VEB_TAG_KEEP, 0, 1, 1) < 0) {
-    veb_count_out(c, VEB_DROP_TX_ERROR);
+    veb_count_out(slot, VEB_DROP_TX_ERROR);
     return 0;
   }
   c->tx_packets += 1;

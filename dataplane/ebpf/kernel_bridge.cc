@@ -106,6 +106,7 @@ enum MapId {
   kCounts,
   kRules,
   kCounters,
+  kHot,
   kBcounters,
   kEvents,
   kTestCtl,
@@ -117,7 +118,7 @@ constexpr int kNumRealMaps = kTestCtl;
 constexpr const char* kMapNames[kNumMaps] = {
     "veb_cfg",      "veb_ports",     "veb_vlans",    "veb_ifindex",
     "veb_members",  "veb_spans",     "veb_fdb",      "veb_fdb_counts",
-    "veb_rules",    "veb_counters",  "veb_bcounters", "veb_events",
+    "veb_rules",    "veb_counters",  "veb_hot",      "veb_bcounters", "veb_events",
     "veb_test_ctl", "veb_test_out",  "veb_test_copies"};
 
 std::string Quote(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
@@ -372,7 +373,15 @@ absl::Status KernelBridge::Init(const BridgeConfig& config) {
       config_ = config;
     }
   }
-  if (absl::Status s = LoadFresh(config); !s.ok()) return s;
+  if (absl::Status s = LoadFresh(config); !s.ok()) {
+    // Leave no half-made pins behind.
+    if (!options_.test_hook) {
+      for (int i = 0; i < kNumRealMaps; ++i) unlink(absl::StrCat(dir_, "/", kMapNames[i]).c_str());
+      unlink(absl::StrCat(dir_, "/", kProgPin).c_str());
+      rmdir(dir_.c_str());
+    }
+    return s;
+  }
   if (load_note_.empty()) load_note_ = "loaded";
   return StartEvents();
 }
@@ -991,8 +1000,13 @@ absl::StatusOr<PortRef> KernelBridge::AddLocked(std::shared_ptr<Port> port,
   if (!adopted) {
     // Counter cells first (zero on every CPU), then the port, then the
     // ifindex that routes its frames to it.
-    std::vector<veb_port_counters> zero(NumCpus());
-    std::memset(zero.data(), 0, zero.size() * sizeof(veb_port_counters));
+    std::vector<veb_port_hot> hot(NumCpus());
+    std::memset(hot.data(), 0, hot.size() * sizeof(veb_port_hot));
+    if (bpf_map_update_elem(maps_->fd[kHot], &slot, hot.data(), BPF_ANY) != 0) {
+      return undo(absl::InternalError(absl::StrCat("counters: ", ErrnoText(errno))));
+    }
+    std::vector<veb_port_drops> zero(NumCpus());
+    std::memset(zero.data(), 0, zero.size() * sizeof(veb_port_drops));
     // The per-CPU cells come from the kernel's BPF allocator, whose caches
     // refill asynchronously: a quick run of additions can find them empty
     // (ENOMEM) for a moment, so that is retried (bounded: 1 s).
@@ -1178,6 +1192,11 @@ size_t KernelBridge::RemoveSlotLocked(uint32_t slot, uint32_t gen, uint32_t ifin
         AddressEventKind::kDeleted, clock_->NowNs());
   }
   bpf_map_delete_elem(maps_->fd[kCounters], &slot);
+  {
+    std::vector<veb_port_hot> hot(NumCpus());
+    std::memset(hot.data(), 0, hot.size() * sizeof(veb_port_hot));
+    bpf_map_update_elem(maps_->fd[kHot], &slot, hot.data(), BPF_ANY);
+  }
   bpf_map_delete_elem(maps_->fd[kVlans], &slot);
   __atomic_store_n(Count(slot), 0, __ATOMIC_RELAXED);
   PortState& p = *slots_[slot];
@@ -1236,6 +1255,8 @@ absl::Status KernelBridge::Destroy() {
     if (p->dev != nullptr) p->dev->SetListener(nullptr);
     p.reset();
   }
+  for (uint32_t ifindex : stale_) DetachLocked(ifindex);
+  stale_.clear();
   slot_by_name_.clear();
   pinned_.clear();
   destroyed_ = true;
@@ -1581,20 +1602,26 @@ absl::StatusOr<PortCounters> KernelBridge::GetPortCounters(absl::string_view por
   if (p == nullptr) {
     return absl::NotFoundError(absl::StrCat("port ", Quote(port), ": counters: not a port of bridge ", Quote(name_)));
   }
-  std::vector<veb_port_counters> cells(NumCpus());
   uint32_t slot = p->ref.slot;
   PortCounters out;
-  if (bpf_map_lookup_elem(maps_->fd[kCounters], &slot, cells.data()) != 0) return out;
-  for (const veb_port_counters& c : cells) {
-    out.rx_packets += c.rx_packets;
-    out.rx_bytes += c.rx_bytes;
-    out.tx_packets += c.tx_packets;
-    out.tx_bytes += c.tx_bytes;
-    out.unicast += c.unicast;
-    out.flooded += c.flooded;
-    for (size_t i = 0; i < kNumDropReasons; ++i) {
-      out.in_drops[i] += c.in[i];
-      out.out_drops[i] += c.out[i];
+  std::vector<veb_port_hot> hot(NumCpus());
+  if (bpf_map_lookup_elem(maps_->fd[kHot], &slot, hot.data()) == 0) {
+    for (const veb_port_hot& c : hot) {
+      out.rx_packets += c.rx_packets;
+      out.rx_bytes += c.rx_bytes;
+      out.tx_packets += c.tx_packets;
+      out.tx_bytes += c.tx_bytes;
+      out.unicast += c.unicast;
+      out.flooded += c.flooded;
+    }
+  }
+  std::vector<veb_port_drops> drops(NumCpus());
+  if (bpf_map_lookup_elem(maps_->fd[kCounters], &slot, drops.data()) == 0) {
+    for (const veb_port_drops& c : drops) {
+      for (size_t i = 0; i < kNumDropReasons; ++i) {
+        out.in_drops[i] += c.in[i];
+        out.out_drops[i] += c.out[i];
+      }
     }
   }
   return out;

@@ -77,11 +77,18 @@ struct {
 } veb_rules SEC(".maps");
 
 struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, VEB_MAX_PORTS);
+  __type(key, __u32);
+  __type(value, struct veb_port_hot);
+} veb_hot SEC(".maps");
+
+struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
   __uint(max_entries, VEB_MAX_PORTS);
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, __u32);
-  __type(value, struct veb_port_counters);
+  __type(value, struct veb_port_drops);
 } veb_counters SEC(".maps");
 
 struct {

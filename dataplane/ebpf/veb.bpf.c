@@ -32,8 +32,8 @@ static __always_inline void veb_verdict(__u32 verdict, __u32 reason) {
 #endif
 
 /* Ends the frame on input under `reason` (S11). */
-static __always_inline int veb_drop_in(struct veb_port_counters *rc, int reason) {
-  veb_count_in(rc, (__u32)reason);
+static __always_inline int veb_drop_in(__u32 slot, int reason) {
+  veb_count_in(slot, (__u32)reason);
   veb_verdict(VEB_TV_DROP, (__u32)reason);
   return TC_ACT_SHOT;
 }
@@ -62,7 +62,7 @@ int veb_ingress(struct __sk_buff *skb) {
   const struct veb_port *rp = bpf_map_lookup_elem(&veb_ports, &slot);
   /* Input on a span port is not switched (a span port only transmits). */
   if (!rp || !(rp->flags & VEB_PF_MEMBER)) return TC_ACT_SHOT;
-  struct veb_port_counters *rc = veb_port_cells(slot);
+  struct veb_port_hot *rc = veb_port_cells(slot);
   if (!rc) return TC_ACT_SHOT;
   const __u64 ref = VEB_PORT_REF(slot, rp->gen);
 
@@ -74,31 +74,31 @@ int veb_ingress(struct __sk_buff *skb) {
   rc->rx_packets += 1;
   rc->rx_bytes += w.f.len;
   if (!cfg->up || !(rp->flags & VEB_PF_RUNNING)) {  /* S1 */
-    return veb_drop_in(rc, VEB_DROP_LINK_DOWN);
+    return veb_drop_in(slot, VEB_DROP_LINK_DOWN);
   }
   /* S2: span ports get every received frame before any filter. */
   if (cfg->n_spans) {
     bpf_loop(cfg->n_spans > VEB_MAX_PORTS ? VEB_MAX_PORTS : cfg->n_spans, veb_span_step, &w, 0);
   }
   int reason = veb_parse(skb, cfg, &w.f);
-  if (reason >= 0) return veb_drop_in(rc, reason);
+  if (reason >= 0) return veb_drop_in(slot, reason);
   w.cur.tagged = w.f.wire_tagged;
   w.cur.tci = w.f.tci;
   reason = veb_vlan_in(slot, rp, &w.f);  /* S3 */
-  if (reason >= 0) return veb_drop_in(rc, reason);
+  if (reason >= 0) return veb_drop_in(slot, reason);
   /* S9: 802.1 reserved group addresses stay on the link. */
   if (!cfg->allow_reserved && veb_reserved_8021(w.f.dst)) {
-    return veb_drop_in(rc, VEB_DROP_RESERVED_ADDRESS);
+    return veb_drop_in(slot, VEB_DROP_RESERVED_ADDRESS);
   }
   if ((rp->flags & VEB_PF_BLOCKNONIP) && !veb_ip_like(w.f.ether_type)) {  /* S4 */
-    return veb_drop_in(rc, VEB_DROP_BLOCKNONIP_IN);
+    return veb_drop_in(slot, VEB_DROP_BLOCKNONIP_IN);
   }
   if ((rp->rules_in >> 16) && veb_rules_block(rp->rules_in, &w.f)) {  /* S5 */
-    return veb_drop_in(rc, VEB_DROP_RULES_IN);
+    return veb_drop_in(slot, VEB_DROP_RULES_IN);
   }
   if (rp->flags & VEB_PF_LOCKED) {  /* S6 */
     const struct veb_fdb_entry *owner = veb_fdb_lookup(cfg, w.f.vid, w.f.src, now);
-    if (!owner || owner->port != ref) return veb_drop_in(rc, VEB_DROP_LOCKED);
+    if (!owner || owner->port != ref) return veb_drop_in(slot, VEB_DROP_LOCKED);
   }
   struct veb_bridge_counters *bc = veb_bridge_cells();
   if (rp->flags & VEB_PF_LEARNING) {  /* S7 */
@@ -117,7 +117,7 @@ int veb_ingress(struct __sk_buff *skb) {
       const struct veb_port *tp = bpf_map_lookup_elem(&veb_ports, &tslot);
       /* S12: an entry of a removed port (slot reused) is a miss. */
       if (tp && (tp->flags & VEB_PF_MEMBER) && tp->gen == (__u32)(dref >> 32)) {
-        if (tslot == slot) return veb_drop_in(rc, VEB_DROP_HAIRPIN);
+        if (tslot == slot) return veb_drop_in(slot, VEB_DROP_HAIRPIN);
         rc->unicast += 1;
         veb_verdict(VEB_TV_UNICAST, 0);
         const long act = veb_egress(&w, tslot, tp, 0);

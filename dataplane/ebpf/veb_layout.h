@@ -16,7 +16,7 @@
 
 #include "dataplane/drop_reason_list.h"
 
-#define VEB_LAYOUT_VERSION 1
+#define VEB_LAYOUT_VERSION 2
 
 #define VEB_MAX_PORTS 4096       /* member + span port slots per bridge */
 #define VEB_MAX_RULES 16384      /* rule entries per bridge (in and out lists) */
@@ -140,14 +140,20 @@ struct veb_rule {
   __u32 tpa;
 };
 
-/* ---- counters: PERCPU_HASH slot -> veb_port_counters "veb_counters" -------- */
-struct veb_port_counters {
+/* ---- counters, by slot (S11) -------------------------------------------------
+ * What every frame touches, PERCPU_ARRAY[VEB_MAX_PORTS] "veb_hot" (an index,
+ * no hashing), and the per-reason drops, touched only on a drop,
+ * PERCPU_HASH slot -> veb_port_drops "veb_counters" (allocated per port). */
+struct veb_port_hot {
   __u64 rx_packets;
   __u64 rx_bytes;
   __u64 tx_packets;
   __u64 tx_bytes;
   __u64 unicast;
   __u64 flooded;
+};
+
+struct veb_port_drops {
   __u64 in[VEB_NUM_DROP_REASONS];
   __u64 out[VEB_NUM_DROP_REASONS];
 };
