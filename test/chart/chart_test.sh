@@ -23,14 +23,14 @@ check "helm template (defaults)" sh -c "'${HELM}' template veb '${CHART}' -n kub
 check "helm template (all values)" sh -c "'${HELM}' template veb '${CHART}' -n kube-system -f '${CHART}/ci/all-values.yaml' > '${OUT}/all.yaml'"
 check "k8s-validate (defaults)" sh -c "'${OUT}/k8s-validate' < '${OUT}/default.yaml'"
 check "k8s-validate (all values)" sh -c "'${OUT}/k8s-validate' < '${OUT}/all.yaml'"
-check "helm template (kernel engine)" sh -c "'${HELM}' template veb '${CHART}' -n kube-system --set bridge.engine=kernel > '${OUT}/kernel.yaml'"
-check "k8s-validate (kernel engine)" sh -c "'${OUT}/k8s-validate' < '${OUT}/kernel.yaml'"
+check "helm template (userspace engine)" sh -c "'${HELM}' template veb '${CHART}' -n kube-system --set bridge.engine=userspace > '${OUT}/userspace.yaml'"
+check "k8s-validate (userspace engine)" sh -c "'${OUT}/k8s-validate' < '${OUT}/userspace.yaml'"
 # A field the API does not know must be rejected (the validator is strict).
 sed 's/hostNetwork: true/hostNetwork: true\n      hostNetworkk: true/' "${OUT}/default.yaml" >"${OUT}/broken.yaml"
 check "k8s-validate rejects unknown fields" sh -c "! '${OUT}/k8s-validate' < '${OUT}/broken.yaml'"
 
 # Content: kinds present per values, the conflist, the privileges.
-/usr/bin/python3 - "${OUT}/default.yaml" "${OUT}/all.yaml" "${OUT}/kernel.yaml" <<'PY' && pass "rendered content" || fail "rendered content"
+/usr/bin/python3 - "${OUT}/default.yaml" "${OUT}/all.yaml" "${OUT}/userspace.yaml" <<'PY' && pass "rendered content" || fail "rendered content"
 import json, sys, yaml
 def docs(p):
     return [d for d in yaml.safe_load_all(open(p)) if d]
@@ -42,10 +42,13 @@ assert kinds(a) == ["ConfigMap", "ConfigMap", "DaemonSet", "Service", "ServiceAc
 def ds(ds_):
     return next(x for x in ds_ if x["kind"] == "DaemonSet")
 base_caps = ["IPC_LOCK", "NET_ADMIN", "NET_RAW", "SYS_ADMIN"]
-for docs_, conf_name, chain, caps in (
-        (d, "10-veb.conflist", ["veb", "portmap"], base_caps),
-        # all-values: workerPriority 10 adds SYS_NICE (and only then)
-        (a, "05-veb.conflist", ["veb", "portmap", "tuning", "bandwidth"], sorted(base_caps + ["SYS_NICE"]))):
+for docs_, conf_name, chain, caps, first_init in (
+        # defaults: the kernel engine adds BPF and PERFMON (and only it), and
+        # mounts bpffs on the host first
+        (d, "10-veb.conflist", ["veb", "portmap"], sorted(base_caps + ["BPF", "PERFMON"]), "mount-bpffs"),
+        # all-values (userspace engine): workerPriority 10 adds SYS_NICE (and only then)
+        (a, "05-veb.conflist", ["veb", "portmap", "tuning", "bandwidth"], sorted(base_caps + ["SYS_NICE"]),
+         "install-cni")):
     cm = next(x for x in docs_ if x["kind"] == "ConfigMap" and conf_name in x["data"])
     conf = json.loads(cm["data"][conf_name])
     assert [p["type"] for p in conf["plugins"]] == chain, conf
@@ -59,7 +62,8 @@ for docs_, conf_name, chain, caps in (
     mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
     assert mounts["/var/run/netns"]["mountPropagation"] == "HostToContainer"
     assert "exec" in c["readinessProbe"] and "exec" in c["livenessProbe"]
-    assert pod["initContainers"][0]["name"] == "install-cni"
+    assert pod["initContainers"][0]["name"] == first_init, pod["initContainers"][0]["name"]
+    assert any(i["name"] == "install-cni" for i in pod["initContainers"])
 dconf = json.loads(next(x for x in d if x["kind"] == "ConfigMap" and "10-veb.conflist" in x["data"])["data"]["10-veb.conflist"])
 dveb = dconf["plugins"][0]
 # Pods cannot spy or spoof, by default.
@@ -81,26 +85,27 @@ assert "prometheus.io/scrape" in ds(d)["spec"]["template"]["metadata"]["annotati
 dash = next(x for x in a if x["kind"] == "ConfigMap" and "veb.json" in x.get("data", {}))
 panels = json.loads(dash["data"]["veb.json"])["panels"]
 exprs = " ".join(t["expr"] for p in panels for t in p["targets"])
-# The kernel engine: vebd creates the bridge with it, the conflist asks for
-# it, bpffs is mounted on the host by a privileged init step (and only then)
-# and vebd gets BPF + PERFMON (and only then).
-k = docs(sys.argv[3])
-kpod = ds(k)["spec"]["template"]["spec"]
+# The kernel engine (the default): vebd creates the bridge with it, the
+# conflist asks for it, bpffs is mounted on the host by a privileged init step
+# and vebd gets BPF + PERFMON -- and none of that with the userspace engine.
+kpod = ds(d)["spec"]["template"]["spec"]
 kc = kpod["containers"][0]
-assert sorted(kc["securityContext"]["capabilities"]["add"]) == sorted(base_caps + ["BPF", "PERFMON"])
-assert kc["securityContext"]["privileged"] is False
 kinit = kpod["initContainers"][0]
-assert kinit["name"] == "mount-bpffs" and kinit["securityContext"]["privileged"] is True, kinit
+assert kinit["securityContext"]["privileged"] is True, kinit
 assert kinit["volumeMounts"][0]["mountPropagation"] == "Bidirectional"
 assert {m["mountPath"]: m for m in kc["volumeMounts"]}["/sys/fs/bpf"]["mountPropagation"] == "HostToContainer"
-kcm = next(x for x in k if x["kind"] == "ConfigMap" and "vebd.json" in x["data"])
+kcm = next(x for x in d if x["kind"] == "ConfigMap" and "vebd.json" in x["data"])
 assert json.loads(kcm["data"]["vebd.json"])["bridges"][0]["engine"] == "ENGINE_KERNEL"
-assert json.loads(kcm["data"]["10-veb.conflist"])["plugins"][0]["engine"] == "kernel"
-assert "engine" not in json.loads(next(x for x in d if x["kind"] == "ConfigMap")["data"]["vebd.json"])["bridges"][0]
-assert dveb["engine"] == "userspace"
-for p in (pod for pod in (ds(d)["spec"]["template"]["spec"],)):
-    assert all(i["name"] != "mount-bpffs" for i in p["initContainers"])
-    assert all(v["name"] != "bpffs" for v in p["volumes"])
+assert dveb["engine"] == "kernel"
+u = docs(sys.argv[3])
+upod = ds(u)["spec"]["template"]["spec"]
+assert sorted(upod["containers"][0]["securityContext"]["capabilities"]["add"]) == base_caps
+assert all(i["name"] != "mount-bpffs" for i in upod["initContainers"])
+assert all(v["name"] != "bpffs" for v in upod["volumes"])
+ucm = next(x for x in u if x["kind"] == "ConfigMap" and "vebd.json" in x["data"])
+assert "engine" not in json.loads(ucm["data"]["vebd.json"])["bridges"][0]
+assert json.loads(ucm["data"]["10-veb.conflist"])["plugins"][0]["engine"] == "userspace"
+assert veb["engine"] == "userspace"
 for metric in ("veb_addresses", "veb_addresses_max", "veb_port_drops_total", "veb_address_moved_total",
                "veb_address_expired_total", "veb_port_receive_bytes_total", "veb_port_backend_drops_total"):
     assert metric in exprs, metric
