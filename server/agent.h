@@ -180,7 +180,12 @@ class Agent {
   // or removed by an explicit delete. `problems` describes what failed
   // (pending objects included, with "pending: "). No persist calls are made
   // while replaying; one is made at the end.
-  void Apply(const AgentConfig& config, std::vector<std::string>* problems);
+  //
+  // A bridge that cannot be made for a reason other than its own settings
+  // (the kernel engine without BPF support or capabilities) stops the
+  // restore at once with that error, before anything is saved: the state
+  // file keeps the bridge, and vebd exits saying why rather than dropping it.
+  absl::Status Apply(const AgentConfig& config, std::vector<std::string>* problems);
   // Attaches the pending object named `name`, if any, if it can be now.
   void AttachPending(const std::string& name);
 

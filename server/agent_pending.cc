@@ -157,7 +157,7 @@ void Agent::AttachPending(const std::string& name) {
   PersistCurrent();
 }
 
-void Agent::Apply(const AgentConfig& config, std::vector<std::string>* problems) {
+absl::Status Agent::Apply(const AgentConfig& config, std::vector<std::string>* problems) {
   {
     absl::MutexLock lock(&config_mu_);
     replaying_ = true;
@@ -178,6 +178,12 @@ void Agent::Apply(const AgentConfig& config, std::vector<std::string>* problems)
   for (const auto& req : config.bridges()) {
     v1::CreateBridgeResponse resp;
     absl::Status s = CreateBridge(req, &resp);
+    if (!s.ok() && s.code() != absl::StatusCode::kAlreadyExists &&
+        s.code() != absl::StatusCode::kInvalidArgument) {
+      absl::MutexLock lock(&config_mu_);
+      replaying_ = false;
+      return s;
+    }
     if (s.code() != absl::StatusCode::kAlreadyExists) note(s);
   }
   auto bridge_exists = [&](const std::string& b) {
@@ -257,6 +263,7 @@ void Agent::Apply(const AgentConfig& config, std::vector<std::string>* problems)
     }
   }
   PersistCurrent();
+  return absl::OkStatus();
 }
 
 }  // namespace veb::server

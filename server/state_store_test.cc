@@ -144,7 +144,7 @@ TEST(StateStoreTest, AgentPersistsEveryMutationAndRestores) {
   o.opener = &opener;
   Agent agent(o);
   std::vector<std::string> problems;
-  agent.Apply(loaded->config, &problems);
+  ASSERT_TRUE(agent.Apply(loaded->config, &problems).ok());
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_EQ(problems[0], "pending: port \"eth2\": add: no such interface");
   v1::GetPortRequest gp;
@@ -433,7 +433,7 @@ TEST(StateStoreTest, UnrestorableObjectsArePendingNotForgotten) {
   ASSERT_TRUE(saved.ok());
   Agent agent(o);
   std::vector<std::string> problems;
-  agent.Apply(saved->config, &problems);
+  ASSERT_TRUE(agent.Apply(saved->config, &problems).ok());
   ASSERT_EQ(problems.size(), 3u);
   EXPECT_THAT(problems[0], HasSubstr("pending: port \"eth2\": add: no such interface"));
   // Nothing forgotten: in memory and in the file, the same configuration.

@@ -219,7 +219,7 @@ TEST_F(SwitchServiceTest, ExportedConfigReplaysToTheSameConfig) {
   o.opener = &opener2;
   Agent agent2(o);
   std::vector<std::string> problems;
-  agent2.Apply(exported, &problems);
+  ASSERT_TRUE(agent2.Apply(exported, &problems).ok());
   EXPECT_TRUE(problems.empty()) << problems[0];
   EXPECT_EQ(agent2.ExportConfig().DebugString(), exported.DebugString());
   EXPECT_THAT(exported.DebugString(), HasSubstr("max_addresses: 7"));

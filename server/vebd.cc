@@ -279,8 +279,12 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::vector<std::string> problems;
-    agent.Apply(loaded->config, &problems);
+    absl::Status restored = agent.Apply(loaded->config, &problems);
     for (const std::string& p : problems) Log("restore: " + p);
+    if (!restored.ok()) {
+      Log(absl::StrCat("restore: ", restored.message(), "; the state file is kept as it is"));
+      return 1;
+    }
   }
   if (!absl::GetFlag(FLAGS_config).empty()) {
     absl::StatusOr<veb::server::AgentConfig> config =
@@ -290,8 +294,12 @@ int main(int argc, char** argv) {
       return 2;
     }
     std::vector<std::string> problems;
-    agent.Apply(*config, &problems);
+    absl::Status applied = agent.Apply(*config, &problems);
     for (const std::string& p : problems) Log("config: " + p);
+    if (!applied.ok()) {
+      Log(absl::StrCat("config: ", applied.message()));
+      return 1;
+    }
   }
 
   grpc::EnableDefaultHealthCheckService(true);

@@ -473,4 +473,26 @@ TEST_F(VebdTest, WorkerPriorityOutOfRangeIsRefused) {
   }
 }
 
+// A state file whose bridge cannot be made here (the kernel engine, in an
+// agent without it: fake interfaces) stops vebd with the reason and is kept
+// byte for byte: the bridge is not silently dropped from the state.
+TEST_F(VebdTest, BridgeThatCannotBeRestoredStopsVebdAndKeepsTheState) {
+  ASSERT_EQ(system(("mkdir -p " + dir_ + "/lib").c_str()), 0);
+  const std::string saved =
+      R"({"version":1,"bridges":[{"name":"veb0","engine":"ENGINE_KERNEL"}],)"
+      R"("ports":[{"bridge":"veb0","name":"eth1"}]})";
+  {
+    std::ofstream(state_) << saved;
+  }
+  auto [status, err] = RunToExit({"--listen=unix://" + dir_ + "/vebd.sock",
+                                  "--state_file=" + state_, "--metrics_address=",
+                                  "--fake_interfaces=eth1"});
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status << ": " << err;
+  EXPECT_NE(err.find("restore: bridge \"veb0\": create: the kernel engine is not available"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("the state file is kept as it is"), std::string::npos) << err;
+  EXPECT_EQ(ReadAll(state_), saved);
+}
+
 }  // namespace

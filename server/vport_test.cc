@@ -266,7 +266,7 @@ TEST_F(VportTest, RestartReattachesVportsWithoutRecreatingThem) {
   o.opener = &opener_;
   Agent agent2(o);
   std::vector<std::string> problems;
-  agent2.Apply(exported, &problems);
+  ASSERT_TRUE(agent2.Apply(exported, &problems).ok());
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_THAT(problems[0], HasSubstr(gone.vport().name()));
   // The pod whose interfaces went is pending, not forgotten (its runtime's
@@ -299,7 +299,7 @@ TEST_F(VportTest, RestartReattachesVportsWithoutRecreatingThem) {
   // Restoring twice (startup file after the state file) changes nothing.
   const AgentConfig before = agent2.ExportConfig();
   problems.clear();
-  agent2.Apply(before, &problems);
+  ASSERT_TRUE(agent2.Apply(before, &problems).ok());
   EXPECT_TRUE(problems.empty()) << problems[0];
   EXPECT_EQ(agent2.ExportConfig().DebugString(), before.DebugString());
 }
