@@ -14,6 +14,9 @@
 #     re-added it does again;
 #   - kill -9 of one vebd and a restart: the tunnel, its peers (one entry,
 #     not two) and the pods are back, pings cross again;
+#   - a restart while the device and its underlay are gone: the tunnel is
+#     pending (naming the underlay) and made again, with its peers, as soon
+#     as the underlay is back;
 #   - bad input (VNI out of range, a missing underlay, a VNI used twice, a
 #     malformed peer, peers of a pod vport) is refused with a clear error
 #     and leaves no interface and no change behind; deleting the vport
@@ -123,8 +126,14 @@ if [[ "${details}" == *"vxlan id ${VNI}"* && "${details}" == *"local 10.99.0.1"*
 else
   fail "vx0 is a VXLAN device with the given parameters" "${details}"
 fi
-out="$(vctl 1 veb0 ports 2>&1)"
-if [[ "${out}" == *"vx0"* ]]; then pass "vx0 is a member port of veb0"; else fail "vx0 is a member port" "${out}"; fi
+want_backend=af_packet
+[[ "${ENGINE}" == kernel ]] && want_backend=tc_bpf
+out="$(vctl 1 veb0 ports 2>&1 | grep 'port vx0 ')"
+if [[ "${out}" == *"backend ${want_backend}"* ]]; then
+  pass "vx0 is a member port of veb0 (backend ${want_backend})"
+else
+  fail "vx0 is a member port of veb0 (backend ${want_backend})" "${out}"
+fi
 check "node 1: peers vx0 set 10.99.0.2" vctl 1 veb0 peers vx0 set 10.99.0.2
 out="$(vctl 1 veb0 peers vx0 2>&1)"
 if [[ "${out}" == *"tunnel"*"vni ${VNI}"*"peers 10.99.0.2"* && "$(peer_entries 1)" == *"dst 10.99.0.2"* &&
@@ -256,6 +265,35 @@ if [[ "$(peer_entries 1 | wc -l)" == 1 ]]; then pass "after kill -9: still one p
 check "after kill -9: pod a1 pings pod a2" ping_ok "${P}-a1" 10.98.0.21
 counts="$(bcast_count "${P}-a2" "veb-restart" "${P}-a1" "${P}-b1")"
 if [[ "${counts}" == "1 1" ]]; then pass "after kill -9: a broadcast from a2 arrives once at a1 and b1"; else fail "broadcast once after restart" "${counts}"; fi
+
+# ---- restore while the underlay is missing: pending, then made ----------------------
+kill -9 "${pid2}"
+wait "${pid2}" 2>/dev/null
+pid2=""
+in_node 2 ip link del vx0
+in_node 2 ip link set u2 down
+in_node 2 ip link set u2 name u2x
+start_node 2 || fail "vebd restarts in node 2" "$(tail -5 "${T}/vebd2.log")"
+out="$(vctl 2 veb0 vports 2>&1 | grep '^vx0')"
+if [[ "${out}" == *"pending ("*'underlay "u2"'* ]] && ! in_node 2 ip link show vx0 >/dev/null 2>&1; then
+  pass "underlay missing at restart: vx0 is pending, naming the underlay"
+else
+  fail "underlay missing at restart: vx0 pending" "${out}"
+fi
+in_node 2 ip link set u2x name u2
+in_node 2 ip link set u2 up
+for ((i = 0; i < 50; i++)); do
+  out="$(vctl 2 veb0 vports 2>&1 | grep '^vx0')"
+  [[ -n "${out}" && "${out}" != *pending* ]] && break
+  sleep 0.1
+done
+if [[ "${out}" == *"vx0: tunnel"*"peers 10.99.0.1"* && "${out}" != *pending* &&
+  "$(peer_entries 2)" == *"dst 10.99.0.1"* ]]; then
+  pass "the underlay back: vx0 is made again with its peer and attached"
+else
+  fail "the underlay back: vx0 made again" "${out} / $(peer_entries 2)"
+fi
+check "after the underlay came back: pod a1 pings pod a2" ping_ok "${P}-a1" 10.98.0.21
 
 # ---- delete -----------------------------------------------------------------------------
 check "node 2: delvport vx0" vctl 2 veb0 delvport vx0
