@@ -2,9 +2,9 @@
 // their interfaces (netlink, namespaces) with no agent lock held; the
 // records live in VportRegistry, the port with the bridge's other ports.
 #include <algorithm>
-#include <iterator>
 #include <future>
 #include <iostream>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -249,7 +249,7 @@ absl::Status Agent::DeleteVport(const v1::DeleteVportRequest& req,
 
 absl::Status Agent::SetVportPeers(const v1::SetVportPeersRequest& req,
                                   v1::SetVportPeersResponse* resp) {
-  const std::string obj = absl::StrCat(VportObj(req.name(), "peers"));
+  const std::string obj = VportObj(req.name(), "peers");
   if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
   if (!req.bridge().empty()) {
     if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "peers"), req.bridge()); !s.ok()) {
@@ -305,19 +305,19 @@ absl::Status Agent::SetVportPeers(const v1::SetVportPeersRequest& req,
   std::set_difference(old.begin(), old.end(), next.begin(), next.end(), std::back_inserter(del));
   if (!add.empty() || !del.empty()) {
     // Saved first: a failed save changes nothing; a failed apply is put back.
-    auto save = [&](const std::vector<std::string>& peers) {
-      return Persist(obj, [&](AgentConfig* c) {
+    auto with_peers = [&req](const std::vector<std::string>& peers) {
+      return [&req, &peers](AgentConfig* c) {
         for (v1::CreateVportRequest& v : *c->mutable_vports()) {
           if (v.name() != req.name()) continue;
           v.mutable_tunnel()->clear_peers();
           for (const std::string& p : peers) v.mutable_tunnel()->add_peers(p);
         }
-      });
+      };
     };
-    if (absl::Status s = save(next); !s.ok()) return s;
+    if (absl::Status s = Persist(obj, with_peers(next)); !s.ok()) return s;
     if (absl::Status s = options_.opener->SetTunnelPeers(rec.spec, add, del); !s.ok()) {
       (void)options_.opener->SetTunnelPeers(rec.spec, del, add);
-      (void)save(old);
+      (void)Persist(obj, with_peers(old));
       return s;
     }
     absl::MutexLock lock(&mu_);
