@@ -382,10 +382,38 @@ StatusOr<Invocation> BridgeCommand(const std::string& bridge, const std::string&
     req->set_port(port);
     return Make("FlushRules", std::move(req));
   }
+  if (verb == "peers") {  // peers NAME [set|add|del IP,...|none]
+    ASSIGN_OR_RETURN(name, c.Next("tunnel vport name"));
+    if (c.done()) {
+      auto req = std::make_unique<v1::GetVportRequest>();
+      req->set_bridge(bridge);
+      req->set_name(name);
+      return Make("GetVport", std::move(req));
+    }
+    auto req = std::make_unique<v1::SetVportPeersRequest>();
+    req->set_bridge(bridge);
+    req->set_name(name);
+    ASSIGN_OR_RETURN(w, c.Next("peers: set, add, del or addresses"));
+    std::string list = w;
+    req->set_op(v1::PEERS_OP_SET);
+    if (w == "set" || w == "add" || w == "del") {
+      req->set_op(w == "set" ? v1::PEERS_OP_SET : w == "add" ? v1::PEERS_OP_ADD : v1::PEERS_OP_DEL);
+      ASSIGN_OR_RETURN(l, c.Next("peer addresses (IP,... or none)"));
+      list = l;
+    }
+    if (auto st = c.End(); !st.ok()) return st;
+    if (list != "none") {
+      for (absl::string_view p : absl::StrSplit(list, ',')) {
+        if (p.empty()) return Syntax(absl::StrCat("peers: ", Quote(list), ": empty address"));
+        req->add_peers(std::string(p));
+      }
+    }
+    return Make("SetVportPeers", std::move(req));
+  }
   if (verb == "vport") {  // vport host NAME [...] | vport pod NETNS IFNAME [...]
     auto req = std::make_unique<v1::CreateVportRequest>();
     req->set_bridge(bridge);
-    ASSIGN_OR_RETURN(kind, c.Next("vport kind (host or pod)"));
+    ASSIGN_OR_RETURN(kind, c.Next("vport kind (host, pod or vxlan)"));
     if (kind == "host") {
       req->set_kind(v1::VPORT_KIND_HOST);
       ASSIGN_OR_RETURN(name, c.Next("host vport name"));
@@ -399,8 +427,19 @@ StatusOr<Invocation> BridgeCommand(const std::string& bridge, const std::string&
       pod->mutable_attachment()->set_ifname(ifname);
       // The attachment's container ID defaults to the namespace's file name.
       pod->mutable_attachment()->set_container_id(netns.substr(netns.rfind('/') + 1));
+    } else if (kind == "vxlan") {
+      req->set_kind(v1::VPORT_KIND_TUNNEL);
+      ASSIGN_OR_RETURN(name, c.Next("vxlan vport name"));
+      req->set_name(name);
+      ASSIGN_OR_RETURN(vni_word, c.Next("vni"));
+      if (vni_word != "vni") {
+        return Syntax(absl::StrCat("vport vxlan: expected vni, got ", Quote(vni_word)));
+      }
+      ASSIGN_OR_RETURN(vni_text, c.Next("vni value"));
+      ASSIGN_OR_RETURN(vni, Number(vni_text, "vni"));
+      req->mutable_tunnel()->set_vni(vni);
     } else {
-      return Syntax(absl::StrCat("vport: ", Quote(kind), ": expected host or pod"));
+      return Syntax(absl::StrCat("vport: ", Quote(kind), ": expected host, pod or vxlan"));
     }
     while (!c.done()) {
       ASSIGN_OR_RETURN(w, c.Next("vport option"));
@@ -410,6 +449,17 @@ StatusOr<Invocation> BridgeCommand(const std::string& bridge, const std::string&
       } else if (w == "mtu") {
         ASSIGN_OR_RETURN(n, Number(v, "mtu"));
         req->set_mtu(n);
+      } else if (w == "local" && kind == "vxlan") {
+        req->mutable_tunnel()->set_local(v);
+      } else if (w == "dev" && kind == "vxlan") {
+        req->mutable_tunnel()->set_underlay(v);
+      } else if (w == "dstport" && kind == "vxlan") {
+        ASSIGN_OR_RETURN(n, Number(v, "dstport"));
+        req->mutable_tunnel()->set_dstport(n);
+      } else if (w == "peers" && kind == "vxlan") {
+        for (absl::string_view p : absl::StrSplit(v, ',', absl::SkipEmpty())) {
+          req->mutable_tunnel()->add_peers(std::string(p));
+        }
       } else if (w == "ip" && kind == "host") {
         req->add_ip_prefixes(v);
       } else if (w == "name" && kind == "pod") {
@@ -618,6 +668,9 @@ bridge (vebctl BRIDGE ...):
   vport host NAME [ip PREFIX]... [mac MAC] [mtu N]
   vport pod NETNS IFNAME [type veth|tap] [backend af_packet|af_xdp] [name NAME]
        [container ID] [mac MAC] [mtu N]
+  vport vxlan NAME vni N [local IP] [dev UNDERLAY] [dstport 4789] [mtu N]
+       [peers IP,...]                  a VXLAN tunnel to the same bridge on other nodes
+  peers NAME [set|add|del IP,...|none] a tunnel's peers (no change: show them)
   delvport NAME | vports
   ports | counters [IF]
 

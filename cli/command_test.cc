@@ -118,8 +118,41 @@ TEST(CommandTest, Vports) {
             R"("type":"VPORT_TYPE_TAP"}})");
   EXPECT_EQ(Parsed("veb0 delvport vp1234"), R"(DeleteVport {"bridge":"veb0","name":"vp1234"})");
   EXPECT_EQ(Parsed("veb0 vports"), R"(ListVports {"bridge":"veb0"})");
-  EXPECT_THAT(Parsed("veb0 vport vm x"), HasSubstr("expected host or pod"));
+  EXPECT_THAT(Parsed("veb0 vport vm x"), HasSubstr("expected host, pod or vxlan"));
   EXPECT_THAT(Parsed("veb0 vport host h ip"), HasSubstr("missing ip value"));
+}
+
+TEST(CommandTest, TunnelVports) {
+  EXPECT_EQ(Parsed("veb0 vport vxlan vx0 vni 42"),
+            R"(CreateVport {"bridge":"veb0","kind":"VPORT_KIND_TUNNEL","name":"vx0",)"
+            R"("tunnel":{"vni":42}})");
+  EXPECT_EQ(Parsed("veb0 vport vxlan vx0 vni 16777215 local 10.0.0.1 dev eth0 dstport 8472 "
+                   "mtu 1450 peers 10.0.0.2,10.0.0.3"),
+            R"(CreateVport {"bridge":"veb0","kind":"VPORT_KIND_TUNNEL","name":"vx0","mtu":1450,)"
+            R"("tunnel":{"vni":16777215,"local":"10.0.0.1","underlay":"eth0","dstport":8472,)"
+            R"("peers":["10.0.0.2","10.0.0.3"]}})");
+  EXPECT_THAT(Parsed("veb0 vport vxlan vx0"), HasSubstr("missing vni"));
+  EXPECT_THAT(Parsed("veb0 vport vxlan vx0 id 42"), HasSubstr("expected vni, got \"id\""));
+  EXPECT_THAT(Parsed("veb0 vport vxlan vx0 vni x"), HasSubstr("vni"));
+  EXPECT_THAT(Parsed("veb0 vport vxlan vx0 vni 1 ip 1.2.3.4/8"),
+              HasSubstr("unknown option \"ip 1.2.3.4/8\""));
+  EXPECT_THAT(Parsed("veb0 vport pod /n eth0 vni 5"), HasSubstr("unknown option \"vni 5\""));
+
+  EXPECT_EQ(Parsed("veb0 peers vx0"), R"(GetVport {"bridge":"veb0","name":"vx0"})");
+  EXPECT_EQ(Parsed("veb0 peers vx0 set 10.0.0.2,fd00::2"),
+            R"(SetVportPeers {"bridge":"veb0","name":"vx0","op":"PEERS_OP_SET",)"
+            R"("peers":["10.0.0.2","fd00::2"]})");
+  EXPECT_EQ(Parsed("veb0 peers vx0 10.0.0.2"),
+            R"(SetVportPeers {"bridge":"veb0","name":"vx0","op":"PEERS_OP_SET","peers":["10.0.0.2"]})");
+  EXPECT_EQ(Parsed("veb0 peers vx0 add 10.0.0.4"),
+            R"(SetVportPeers {"bridge":"veb0","name":"vx0","op":"PEERS_OP_ADD","peers":["10.0.0.4"]})");
+  EXPECT_EQ(Parsed("veb0 peers vx0 del 10.0.0.4"),
+            R"(SetVportPeers {"bridge":"veb0","name":"vx0","op":"PEERS_OP_DEL","peers":["10.0.0.4"]})");
+  EXPECT_EQ(Parsed("veb0 peers vx0 set none"),
+            R"(SetVportPeers {"bridge":"veb0","name":"vx0","op":"PEERS_OP_SET"})");
+  EXPECT_THAT(Parsed("veb0 peers vx0 add"), HasSubstr("missing peer addresses"));
+  EXPECT_THAT(Parsed("veb0 peers vx0 add 10.0.0.1,,10.0.0.2"), HasSubstr("empty address"));
+  EXPECT_THAT(Parsed("veb0 peers vx0 add 10.0.0.1 10.0.0.2"), HasSubstr("10.0.0.2"));
   EXPECT_THAT(Parsed("veb0 vport pod /n eth0 ip 1.2.3.4/8"), HasSubstr("unknown option \"ip 1.2.3.4/8\""));
 }
 

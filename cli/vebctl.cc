@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_join.h"
 #include "cli/command.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
@@ -49,7 +50,7 @@ const std::map<std::string, Unary>& UnaryRpcs() {
       VEB_UNARY(DeleteAddress),    VEB_UNARY(FlushAddresses), VEB_UNARY(AddRule),
       VEB_UNARY(ListRules),        VEB_UNARY(FlushRules),     VEB_UNARY(GetPortCounters),
       VEB_UNARY(ListCounters),     VEB_UNARY(CreateVport),    VEB_UNARY(DeleteVport),
-      VEB_UNARY(ListVports),
+      VEB_UNARY(ListVports),       VEB_UNARY(GetVport),       VEB_UNARY(SetVportPeers),
   };
   return *rpcs;
 }
@@ -168,20 +169,36 @@ void PrintText(const std::string& rpc, const Message& m, std::ostream& out) {
           << (a.type() == v1::ADDRESS_TYPE_STATIC ? "static" : "dynamic") << " age "
           << a.age_seconds() << "\n";
     }
-  } else if (rpc == "ListVports" || rpc == "CreateVport") {
+  } else if (rpc == "ListVports" || rpc == "CreateVport" || rpc == "GetVport" ||
+             rpc == "SetVportPeers") {
     std::vector<v1::Vport> vports;
     if (rpc == "ListVports") {
       const auto& l = static_cast<const v1::ListVportsResponse&>(m).vports();
       vports.assign(l.begin(), l.end());
-    } else {
+    } else if (rpc == "CreateVport") {
       vports.push_back(static_cast<const v1::CreateVportResponse&>(m).vport());
+    } else if (rpc == "GetVport") {
+      vports.push_back(static_cast<const v1::GetVportResponse&>(m).vport());
+    } else {
+      vports.push_back(static_cast<const v1::SetVportPeersResponse&>(m).vport());
     }
     for (const auto& v : vports) {
-      out << v.name() << ": " << (v.kind() == v1::VPORT_KIND_HOST ? "host" : "pod") << " mac "
-          << v.mac() << " mtu " << v.mtu();
+      out << v.name() << ": "
+          << (v.kind() == v1::VPORT_KIND_HOST     ? "host"
+              : v.kind() == v1::VPORT_KIND_TUNNEL ? "tunnel"
+                                                  : "pod")
+          << " mac " << v.mac() << " mtu " << v.mtu();
       if (v.kind() == v1::VPORT_KIND_POD) {
         out << " netns " << v.pod().netns() << " ifname " << v.pod().attachment().ifname()
             << " container " << v.pod().attachment().container_id();
+      }
+      if (v.kind() == v1::VPORT_KIND_TUNNEL) {
+        const v1::TunnelVport& t = v.tunnel();
+        out << " vni " << t.vni();
+        if (!t.local().empty()) out << " local " << t.local();
+        if (!t.underlay().empty()) out << " dev " << t.underlay();
+        out << " dstport " << t.dstport() << " peers "
+            << (t.peers().empty() ? "none" : absl::StrJoin(t.peers(), ","));
       }
       for (const auto& p : v.ip_prefixes()) out << " ip " << p;
       if (v.pending()) out << " pending (" << v.pending_reason() << ")";

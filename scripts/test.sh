@@ -157,6 +157,13 @@ run_step "agent: durable or refused" "${LOGDIR}/durability.log" bash test/agent/
 run_step "agent: MAC flood from a pod" "${LOGDIR}/flood.log" bash test/agent/flood_test.sh
 run_step "agent: MAC flood from a pod (kernel engine)" "${LOGDIR}/flood-kernel.log" \
   env VEB_ENGINE=kernel bash test/agent/flood_test.sh
+# Two nodes (namespaces, one vebd each) joined by tunnel vports (VXLAN): pods
+# ping and move TCP byte for byte across, floods arrive once, peers change,
+# kill -9 restores the tunnel, bad input is refused (test/agent/vxlan_test.sh).
+run_step "agent: VXLAN tunnel vports across two nodes" "${LOGDIR}/vxlan.log" \
+  bash test/agent/vxlan_test.sh
+run_step "agent: VXLAN tunnel vports across two nodes (kernel engine)" \
+  "${LOGDIR}/vxlan-kernel.log" env VEB_ENGINE=kernel bash test/agent/vxlan_test.sh
 # 8 clients x 1,000 mixed RPCs while a probe measures dataplane stalls.
 run_step "agent under load" "${LOGDIR}/load.log" bash test/load/load_test.sh
 # The CNI plugin through cnitool and the reference plugins (chaining, 60 pods,

@@ -139,6 +139,8 @@ class Agent {
   absl::Status CreateVport(const v1::CreateVportRequest& req, v1::CreateVportResponse* resp);
   absl::Status DeleteVport(const v1::DeleteVportRequest& req, v1::DeleteVportResponse* resp);
   absl::Status GetVport(const v1::GetVportRequest& req, v1::GetVportResponse* resp);
+  absl::Status SetVportPeers(const v1::SetVportPeersRequest& req,
+                             v1::SetVportPeersResponse* resp);
   absl::Status ListVports(const v1::ListVportsRequest& req, v1::ListVportsResponse* resp);
 
   absl::Status GetPortCounters(const v1::GetPortCountersRequest& req, v1::GetPortCountersResponse* resp);

@@ -87,9 +87,16 @@ void Agent::Sweep() {
     for (const auto& [name, p] : pending_) {
       const v1::CreateVportRequest* v = p.vport() ? &p.requests.vports(0) : nullptr;
       struct stat st;
-      const bool there = v != nullptr && v->pod().type() == v1::VPORT_TYPE_TAP
-                             ? stat(v->pod().netns().c_str(), &st) == 0
-                             : if_nametoindex(name.c_str()) != 0;
+      bool there;
+      if (v != nullptr && v->kind() == v1::VPORT_KIND_TUNNEL) {
+        // A tunnel's device is made by us: retried once its underlay is there.
+        there = v->tunnel().underlay().empty() ||
+                if_nametoindex(v->tunnel().underlay().c_str()) != 0;
+      } else {
+        there = v != nullptr && v->pod().type() == v1::VPORT_TYPE_TAP
+                    ? stat(v->pod().netns().c_str(), &st) == 0
+                    : if_nametoindex(name.c_str()) != 0;
+      }
       if (there) ready.push_back(name);
     }
     for (auto& [name, e] : bridges_) {

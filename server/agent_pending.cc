@@ -71,6 +71,7 @@ void Agent::FillPendingVportLocked(const PendingObject& p, v1::Vport* out) const
   if (req.has_mtu()) out->set_mtu(req.mtu());
   if (req.has_pod()) *out->mutable_pod() = req.pod();
   *out->mutable_ip_prefixes() = req.ip_prefixes();
+  if (req.has_tunnel()) *out->mutable_tunnel() = req.tunnel();
   out->set_pending(true);
   out->set_pending_reason(p.reason);
 }

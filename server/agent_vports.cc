@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <future>
 #include <iostream>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -34,8 +35,8 @@ absl::Status Agent::CreateVportImpl(const v1::CreateVportRequest& req, bool rest
       !c.ok() && c.status().code() == absl::StatusCode::kInvalidArgument) {
     return c.status();
   }
-  const bool pod = spec->type != VportType::kHost;
-  const bool pick_host_name = !pod && spec->name.empty();
+  const bool pod = spec->type == VportType::kPodVeth || spec->type == VportType::kPodTap;
+  const bool pick_host_name = spec->type == VportType::kHost && spec->name.empty();
   int next = 0;
   // Names in use as vports or ports (read under mu_; only config_mu_
   // holders change them, and we hold it).
@@ -65,6 +66,24 @@ absl::Status Agent::CreateVportImpl(const v1::CreateVportRequest& req, bool rest
     if (taken(spec->name)) {
       if (restore && vports_.Contains(spec->name)) return absl::OkStatus();
       return absl::AlreadyExistsError(absl::StrCat(obj, ": already exists"));
+    }
+    if (spec->type == VportType::kTunnel) {
+      // One VNI per agent: two devices with one VNI would split the domain.
+      for (const auto& [n, v] : vports_.all()) {
+        if (v.spec.type == VportType::kTunnel && v.spec.tunnel.vni == spec->tunnel.vni &&
+            n != spec->name) {
+          return absl::AlreadyExistsError(absl::StrCat(
+              obj, ": vni ", spec->tunnel.vni, " is already used by tunnel vport ", Quote(n)));
+        }
+      }
+      for (const auto& [n, p] : pending_) {
+        if (p.vport() && p.requests.vports(0).kind() == v1::VPORT_KIND_TUNNEL &&
+            p.requests.vports(0).tunnel().vni() == spec->tunnel.vni && n != spec->name) {
+          return absl::AlreadyExistsError(absl::StrCat(
+              obj, ": vni ", spec->tunnel.vni, " is already used by tunnel vport ", Quote(n),
+              " (pending)"));
+        }
+      }
     }
     if ((*e)->ports.size() >= kMaxPortsPerBridge) {
       return absl::ResourceExhaustedError(absl::StrCat(
@@ -225,6 +244,90 @@ absl::Status Agent::DeleteVport(const v1::DeleteVportRequest& req,
   }
   std::future<void> destroyed = RemoveVport(name, v1::PORT_REMOVAL_CAUSE_API);
   resp->set_deleted(true);
+  return absl::OkStatus();
+}
+
+absl::Status Agent::SetVportPeers(const v1::SetVportPeersRequest& req,
+                                  v1::SetVportPeersResponse* resp) {
+  const std::string obj = VportObj(req.name(), "peers");
+  if (absl::Status s = ValidateName(obj, req.name()); !s.ok()) return s;
+  if (!req.bridge().empty()) {
+    if (absl::Status s = ValidateName(BridgeObj(req.bridge(), "peers"), req.bridge()); !s.ok()) {
+      return s;
+    }
+  }
+  if (req.op() != v1::PEERS_OP_SET && req.op() != v1::PEERS_OP_ADD &&
+      req.op() != v1::PEERS_OP_DEL) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(obj, ": op ", req.op(), ": must be PEERS_OP_SET, _ADD or _DEL"));
+  }
+  absl::StatusOr<std::vector<std::string>> given = ParsePeers(obj, req.peers());
+  if (!given.ok()) return given.status();
+  absl::MutexLock config_lock(&config_mu_);
+  VportRecord rec;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    const VportRecord* v = vports_.Find(req.name());
+    if (v == nullptr || (!req.bridge().empty() && v->bridge != req.bridge())) {
+      if (FindPendingLocked(req.bridge(), req.name()) != nullptr) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(obj, ": pending (its device could not be made yet)"));
+      }
+      return absl::NotFoundError(absl::StrCat(obj, ": not found"));
+    }
+    if (v->spec.type != VportType::kTunnel) {
+      return absl::FailedPreconditionError(absl::StrCat(obj, ": not a tunnel vport"));
+    }
+    rec = *v;
+  }
+  const std::vector<std::string>& old = rec.spec.tunnel.peers;
+  std::vector<std::string> next;
+  switch (req.op()) {
+    case v1::PEERS_OP_SET:
+      next = *given;
+      break;
+    case v1::PEERS_OP_ADD:
+      std::set_union(old.begin(), old.end(), given->begin(), given->end(),
+                     std::back_inserter(next));
+      break;
+    default:
+      std::set_difference(old.begin(), old.end(), given->begin(), given->end(),
+                          std::back_inserter(next));
+      break;
+  }
+  if (next.size() > static_cast<size_t>(kMaxTunnelPeers)) {
+    return absl::InvalidArgumentError(absl::StrCat(obj, ": ", next.size(),
+                                                   " peers, at most ", kMaxTunnelPeers));
+  }
+  std::vector<std::string> add;
+  std::vector<std::string> del;
+  std::set_difference(next.begin(), next.end(), old.begin(), old.end(), std::back_inserter(add));
+  std::set_difference(old.begin(), old.end(), next.begin(), next.end(), std::back_inserter(del));
+  if (!add.empty() || !del.empty()) {
+    // Saved first: a failed save changes nothing; a failed apply is put back.
+    auto with_peers = [&req](const std::vector<std::string>& peers) {
+      return [&req, &peers](AgentConfig* c) {
+        for (v1::CreateVportRequest& v : *c->mutable_vports()) {
+          if (v.name() != req.name()) continue;
+          v.mutable_tunnel()->clear_peers();
+          for (const std::string& p : peers) v.mutable_tunnel()->add_peers(p);
+        }
+      };
+    };
+    if (absl::Status s = Persist(obj, with_peers(next)); !s.ok()) return s;
+    if (absl::Status s = options_.opener->SetTunnelPeers(rec.spec, add, del); !s.ok()) {
+      (void)options_.opener->SetTunnelPeers(rec.spec, del, add);
+      (void)Persist(obj, with_peers(old));
+      return s;
+    }
+    absl::MutexLock lock(&mu_);
+    VportRecord updated = *vports_.Find(req.name());
+    updated.spec.tunnel.peers = next;
+    vports_.Remove(req.name());
+    vports_.Add(req.name(), std::move(updated));
+  }
+  absl::ReaderMutexLock lock(&mu_);
+  FillVportLocked(req.name(), *vports_.Find(req.name()), resp->mutable_vport());
   return absl::OkStatus();
 }
 

@@ -583,7 +583,13 @@ absl::Status CheckVportForEngine(absl::string_view obj, absl::string_view bridge
 }
 
 v1::VportKind VportKindToProto(VportType type) {
-  return type == VportType::kHost ? v1::VPORT_KIND_HOST : v1::VPORT_KIND_POD;
+  switch (type) {
+    case VportType::kHost: return v1::VPORT_KIND_HOST;
+    case VportType::kTunnel: return v1::VPORT_KIND_TUNNEL;
+    case VportType::kPodVeth:
+    case VportType::kPodTap: break;
+  }
+  return v1::VPORT_KIND_POD;
 }
 
 v1::VportType PodTypeToProto(VportType type) {

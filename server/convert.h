@@ -121,13 +121,21 @@ void FillVportFields(const std::string& name, const std::string& bridge, const V
   out->set_kind(VportKindToProto(spec.type));
   if (spec.mac) out->set_mac(FormatMac(*spec.mac));
   if (spec.mtu) out->set_mtu(*spec.mtu);
-  if (spec.type != VportType::kHost) {
+  if (spec.type == VportType::kPodVeth || spec.type == VportType::kPodTap) {
     out->mutable_pod()->set_netns(spec.netns);
     out->mutable_pod()->mutable_attachment()->set_container_id(container_id);
     out->mutable_pod()->mutable_attachment()->set_ifname(spec.pod_ifname);
     out->mutable_pod()->set_type(PodTypeToProto(spec.type));
   }
   for (const std::string& p : spec.ip_prefixes) out->add_ip_prefixes(p);
+  if (spec.type == VportType::kTunnel) {
+    v1::TunnelVport* t = out->mutable_tunnel();
+    t->set_vni(spec.tunnel.vni);
+    t->set_local(spec.tunnel.local);
+    t->set_underlay(spec.tunnel.underlay);
+    t->set_dstport(spec.tunnel.dstport);
+    for (const std::string& p : spec.tunnel.peers) t->add_peers(p);
+  }
 }
 
 // ---- engines and backends -------------------------------------------------------

@@ -76,7 +76,7 @@ OpenedPort FakePortOpener::OpenLocked(const std::string& ifname, Entry& e,
 absl::StatusOr<OpenedVport> FakePortOpener::CreateVport(const VportSpec& spec,
                                                         Backend backend) {
   const std::string obj = absl::StrCat("vport \"", spec.name, "\": create: ");
-  const bool tap = spec.type != VportType::kPodVeth;
+  const bool tap = spec.type == VportType::kHost || spec.type == VportType::kPodTap;
   if (tap ? (backend != Backend::kDefault && backend != Backend::kTap)
           : backend == Backend::kTap) {
     return absl::InvalidArgumentError(absl::StrCat(obj, "backend does not match the vport type"));
@@ -86,7 +86,7 @@ absl::StatusOr<OpenedVport> FakePortOpener::CreateVport(const VportSpec& spec,
     --fail_vports_;
     return absl::UnavailableError(absl::StrCat(obj, "injected failure"));
   }
-  if (spec.type != VportType::kHost) {
+  if (spec.type == VportType::kPodVeth || spec.type == VportType::kPodTap) {
     struct stat st;
     if (stat(spec.netns.c_str(), &st) != 0) {
       return absl::NotFoundError(absl::StrCat(obj, "netns \"", spec.netns, "\": not found"));
@@ -105,7 +105,12 @@ absl::StatusOr<OpenedVport> FakePortOpener::CreateVport(const VportSpec& spec,
   e.ifindex = next_ifindex_++;
   e.iface.mac = 0x020000000000ULL | e.ifindex;
   e.vport = true;
-  if (spec.type != VportType::kHost) pod_ifnames_.insert({spec.netns, spec.pod_ifname});
+  if (spec.type == VportType::kPodVeth || spec.type == VportType::kPodTap) {
+    pod_ifnames_.insert({spec.netns, spec.pod_ifname});
+  }
+  if (spec.type == VportType::kTunnel) {
+    e.peers.insert(spec.tunnel.peers.begin(), spec.tunnel.peers.end());
+  }
   OpenedVport out;
   out.port = OpenLocked(spec.name, e, tap ? Backend::kTap : Backend::kAfPacket);
   out.stack_mac = spec.mac.value_or(0x0a0000000000ULL | e.ifindex);
@@ -123,7 +128,9 @@ absl::StatusOr<OpenedVport> FakePortOpener::ReopenVport(const VportSpec& spec,
   }
   OpenedVport out;
   out.port = OpenLocked(spec.name, it->second,
-                        spec.type == VportType::kPodVeth ? Backend::kAfPacket : Backend::kTap);
+                        spec.type == VportType::kPodVeth || spec.type == VportType::kTunnel
+                            ? Backend::kAfPacket
+                            : Backend::kTap);
   out.stack_mac = it->second.stack_mac;
   out.mtu = spec.mtu.value_or(1500);
   return out;
@@ -134,6 +141,26 @@ absl::Status FakePortOpener::DestroyVport(const VportSpec& spec) {
   ifaces_.erase(spec.name);
   pod_ifnames_.erase({spec.netns, spec.pod_ifname});
   return absl::OkStatus();
+}
+
+absl::Status FakePortOpener::SetTunnelPeers(const VportSpec& spec,
+                                            const std::vector<std::string>& add,
+                                            const std::vector<std::string>& del) {
+  absl::MutexLock lock(&mu_);
+  auto it = ifaces_.find(spec.name);
+  if (it == ifaces_.end() || !it->second.vport) {
+    return absl::NotFoundError(absl::StrCat("vport \"", spec.name, "\": peers: gone"));
+  }
+  for (const std::string& p : add) it->second.peers.insert(p);
+  for (const std::string& p : del) it->second.peers.erase(p);
+  return absl::OkStatus();
+}
+
+std::vector<std::string> FakePortOpener::Peers(const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = ifaces_.find(name);
+  if (it == ifaces_.end()) return {};
+  return {it->second.peers.begin(), it->second.peers.end()};
 }
 
 void FakePortOpener::FailNextVports(int n) {

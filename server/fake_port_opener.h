@@ -43,6 +43,11 @@ class FakePortOpener final : public PortOpener {
   absl::StatusOr<OpenedVport> CreateVport(const VportSpec& spec, Backend backend) override;
   absl::StatusOr<OpenedVport> ReopenVport(const VportSpec& spec, Backend backend) override;
   absl::Status DestroyVport(const VportSpec& spec) override;
+  // Tunnel vports: the peers are kept per interface (Peers()).
+  absl::Status SetTunnelPeers(const VportSpec& spec, const std::vector<std::string>& add,
+                              const std::vector<std::string>& del) override;
+  // A tunnel vport interface's peer set, as installed (sorted).
+  std::vector<std::string> Peers(const std::string& name) const;
 
   // The next `n` CreateVport calls fail with UNAVAILABLE.
   void FailNextVports(int n);
@@ -61,6 +66,7 @@ class FakePortOpener final : public PortOpener {
     std::weak_ptr<FakePort> port;
     bool vport = false;
     Mac stack_mac = 0;
+    std::set<std::string> peers;  // tunnel vports
   };
   OpenedPort OpenLocked(const std::string& ifname, Entry& e, Backend backend)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

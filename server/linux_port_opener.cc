@@ -19,6 +19,17 @@
 namespace veb::server {
 namespace {
 
+VxlanParams VxlanOf(const VportSpec& spec) {
+  VxlanParams p;
+  p.vni = spec.tunnel.vni;
+  p.local = spec.tunnel.local;
+  p.underlay = spec.tunnel.underlay;
+  p.dstport = spec.tunnel.dstport;
+  p.mac = spec.mac;
+  p.mtu = spec.mtu;
+  return p;
+}
+
 absl::Status Named(const VportSpec& spec, absl::string_view op, const absl::Status& s) {
   return absl::Status(s.code(), absl::StrCat("vport \"", spec.name, "\": ", op, ": ",
                                              s.message()));
@@ -33,7 +44,7 @@ absl::Status CheckBackend(const VportSpec& spec, Backend backend) {
     }
     return absl::OkStatus();
   }
-  const bool tap = spec.type != VportType::kPodVeth;
+  const bool tap = spec.type == VportType::kHost || spec.type == VportType::kPodTap;
   if (tap && backend != Backend::kDefault && backend != Backend::kTap) {
     return absl::InvalidArgumentError("a TAP vport only has the TAP backend");
   }
@@ -183,6 +194,9 @@ absl::StatusOr<OpenedVport> LinuxPortOpener::CreateVport(const VportSpec& spec,
       v = CreateTapPodVport(spec.netns, spec.pod_ifname, spec.mac, spec.mtu);
       if (!v.ok()) return Named(spec, "create", v.status());
       break;
+    case VportType::kTunnel:
+      v = CreateVxlanVport(spec.name, VxlanOf(spec));
+      break;
   }
   if (!v.ok()) return v.status();  // vport.h named the vport
   OpenedVport out;
@@ -191,6 +205,7 @@ absl::StatusOr<OpenedVport> LinuxPortOpener::CreateVport(const VportSpec& spec,
   absl::StatusOr<OpenedPort> port = Adopt(spec, *v, backend);
   absl::Status s = port.status();
   if (s.ok() && spec.type == VportType::kHost) s = AddHostAddresses(spec, backend);
+  if (s.ok() && spec.type == VportType::kTunnel) s = SetVxlanPeers(spec.name, spec.tunnel.peers, {});
   if (!s.ok()) {
     if (port.ok()) port->port.reset();  // closes the TAP fd before deleting
     (void)DestroyVport(spec);
@@ -209,7 +224,8 @@ absl::Status LinuxPortOpener::AddHostAddresses(const VportSpec& spec, Backend ba
 
 absl::StatusOr<OpenedPort> LinuxPortOpener::Adopt(const VportSpec& spec, const Vport& v,
                                                   Backend backend) {
-  if (spec.type == VportType::kPodVeth || backend == Backend::kKernel) {
+  if (spec.type == VportType::kPodVeth || spec.type == VportType::kTunnel ||
+      backend == Backend::kKernel) {
     return Open(spec.name, backend);
   }
   auto p = TapPort::Create(spec.name, v.tap_fd, v.ifindex, v.mac, v.mtu);
@@ -285,6 +301,16 @@ absl::StatusOr<OpenedVport> LinuxPortOpener::ReopenVport(const VportSpec& spec,
       v.tap_fd = *fd;
       break;
     }
+    case VportType::kTunnel: {
+      if (auto s = CheckVxlanVport(spec.name, VxlanOf(spec)); !s.ok()) return s;
+      if (auto s = SetVxlanPeers(spec.name, spec.tunnel.peers, {}); !s.ok()) return s;
+      auto link = GetLink(sock->get(), spec.name);
+      if (!link.ok()) return Named(spec, "reopen", link.status());
+      v.ifindex = link->ifindex;
+      v.mtu = link->mtu;
+      v.mac = link->mac;
+      break;
+    }
     case VportType::kPodTap: {
       auto fd = RetryWhileHeld([&] { return ReopenTapPodVport(spec.netns, spec.pod_ifname); });
       if (!fd.ok()) return Named(spec, "reopen", fd.status());
@@ -303,6 +329,15 @@ absl::StatusOr<OpenedVport> LinuxPortOpener::ReopenVport(const VportSpec& spec,
   out.stack_mac = v.mac;
   out.mtu = v.mtu;
   return out;
+}
+
+absl::Status LinuxPortOpener::SetTunnelPeers(const VportSpec& spec,
+                                             const std::vector<std::string>& add,
+                                             const std::vector<std::string>& del) {
+  if (spec.type != VportType::kTunnel) {
+    return Named(spec, "peers", absl::FailedPreconditionError("not a tunnel vport"));
+  }
+  return SetVxlanPeers(spec.name, add, del);
 }
 
 absl::Status LinuxPortOpener::DestroyVport(const VportSpec& spec) {

@@ -33,6 +33,8 @@ class LinuxPortOpener final : public PortOpener {
   absl::StatusOr<OpenedVport> CreateVport(const VportSpec& spec, Backend backend) override;
   absl::StatusOr<OpenedVport> ReopenVport(const VportSpec& spec, Backend backend) override;
   absl::Status DestroyVport(const VportSpec& spec) override;
+  absl::Status SetTunnelPeers(const VportSpec& spec, const std::vector<std::string>& add,
+                              const std::vector<std::string>& del) override;
 
  private:
   // Receive hooks on the pool for an opened LinuxPort; ifindex and MAC are

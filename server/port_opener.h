@@ -64,7 +64,16 @@ struct OpenedPort {
 };
 
 // A vport's interfaces, as the agent asks for them (validated names).
-enum class VportType { kHost, kPodVeth, kPodTap };
+// kTunnel: a VXLAN device in the agent's netns (docs/design.md §14).
+enum class VportType { kHost, kPodVeth, kPodTap, kTunnel };
+// A tunnel vport's device and peers (validated: vni 1..16777215, IP texts).
+struct TunnelSpec {
+  uint32_t vni = 0;
+  std::string local;     // empty = routing chooses
+  std::string underlay;  // empty = any
+  uint16_t dstport = 4789;
+  std::vector<std::string> peers;  // sorted, unique
+};
 struct VportSpec {
   VportType type = VportType::kPodVeth;
   // The port's name: the host TAP, the host end of the veth pair, or (pod
@@ -75,6 +84,7 @@ struct VportSpec {
   std::optional<Mac> mac;  // stack-side MAC; unset = random
   std::optional<uint32_t> mtu;
   std::vector<std::string> ip_prefixes;  // host only
+  TunnelSpec tunnel;                     // tunnel only
 };
 struct OpenedVport {
   OpenedPort port;
@@ -106,6 +116,12 @@ class PortOpener {
   // Destroys the vport's interfaces; the port must be closed already.
   // Interfaces or namespaces already gone are not an error.
   virtual absl::Status DestroyVport(const VportSpec& spec) = 0;
+  // A tunnel vport's peers: adds `add`, then removes `del` (forwarding
+  // entries of its device). Adding a present or removing an absent peer is
+  // not an error. CreateVport and ReopenVport install spec.tunnel.peers.
+  virtual absl::Status SetTunnelPeers(const VportSpec& spec,
+                                      const std::vector<std::string>& add,
+                                      const std::vector<std::string>& del) = 0;
 };
 
 }  // namespace veb::server

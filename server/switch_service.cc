@@ -135,6 +135,12 @@ grpc::Status SwitchService::GetVport(grpc::ServerContext*, const v1::GetVportReq
   return ToGrpcStatus(agent_->GetVport(*req, resp));
 }
 
+grpc::Status SwitchService::SetVportPeers(grpc::ServerContext*,
+                                          const v1::SetVportPeersRequest* req,
+                                          v1::SetVportPeersResponse* resp) {
+  return ToGrpcStatus(agent_->SetVportPeers(*req, resp));
+}
+
 grpc::Status SwitchService::ListVports(grpc::ServerContext*, const v1::ListVportsRequest* req,
                                  v1::ListVportsResponse* resp) {
   return ToGrpcStatus(agent_->ListVports(*req, resp));

@@ -77,6 +77,8 @@ class SwitchService final : public v1::Switch::Service {
                       v1::DeleteVportResponse* resp) override;
   grpc::Status GetVport(grpc::ServerContext* ctx, const v1::GetVportRequest* req,
                       v1::GetVportResponse* resp) override;
+  grpc::Status SetVportPeers(grpc::ServerContext* ctx, const v1::SetVportPeersRequest* req,
+                      v1::SetVportPeersResponse* resp) override;
   grpc::Status ListVports(grpc::ServerContext* ctx, const v1::ListVportsRequest* req,
                       v1::ListVportsResponse* resp) override;
   grpc::Status WatchEvents(grpc::ServerContext* ctx,

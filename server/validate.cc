@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -94,6 +95,52 @@ absl::Status ValidatePrefix(absl::string_view obj, const std::string& prefix) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Canonical text of an IPv4/IPv6 unicast address, or INVALID_ARGUMENT.
+absl::StatusOr<std::string> CanonicalIp(absl::string_view obj, absl::string_view what,
+                                        const std::string& text) {
+  unsigned char buf[16];
+  char out[INET6_ADDRSTRLEN];
+  const int family = text.find(':') == std::string::npos ? AF_INET : AF_INET6;
+  if (text.size() > 64 || inet_pton(family, text.c_str(), buf) != 1 ||
+      inet_ntop(family, buf, out, sizeof(out)) == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(obj, ": ", what, " ",
+                                                   Quote(text.substr(0, 64)),
+                                                   ": not an IPv4 or IPv6 address"));
+  }
+  const bool zero = std::all_of(buf, buf + (family == AF_INET ? 4 : 16),
+                                [](unsigned char b) { return b == 0; });
+  const bool multicast = family == AF_INET ? (buf[0] & 0xf0) == 0xe0 : buf[0] == 0xff;
+  if (zero || multicast) {
+    return absl::InvalidArgumentError(absl::StrCat(obj, ": ", what, " ", Quote(text),
+                                                   ": must be a unicast address"));
+  }
+  return std::string(out);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> ParsePeers(
+    absl::string_view obj, const google::protobuf::RepeatedPtrField<std::string>& peers) {
+  if (peers.size() > kMaxTunnelPeers) {
+    return absl::InvalidArgumentError(absl::StrCat(obj, ": peers: ", peers.size(),
+                                                   " given, at most ", kMaxTunnelPeers));
+  }
+  std::vector<std::string> out;
+  for (const std::string& p : peers) {
+    absl::StatusOr<std::string> ip = CanonicalIp(obj, "peer", p);
+    if (!ip.ok()) return ip.status();
+    out.push_back(*std::move(ip));
+  }
+  std::sort(out.begin(), out.end());
+  if (auto dup = std::adjacent_find(out.begin(), out.end()); dup != out.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(obj, ": peer ", Quote(*dup), ": given twice"));
+  }
+  return out;
+}
+
 absl::StatusOr<VportSpec> VportSpecFromRequest(const v1::CreateVportRequest& req,
                                                const std::string& obj) {
   VportSpec spec;
@@ -119,6 +166,10 @@ absl::StatusOr<VportSpec> VportSpecFromRequest(const v1::CreateVportRequest& req
   }
   absl::StatusOr<Backend> backend = BackendFromProto(obj, req.backend());
   if (!backend.ok()) return backend.status();
+  if (req.has_tunnel() && req.kind() != v1::VPORT_KIND_TUNNEL) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(obj, ": tunnel: only for TUNNEL vports"));
+  }
   switch (req.kind()) {
     case v1::VPORT_KIND_HOST:
       if (req.has_pod()) {
@@ -162,21 +213,63 @@ absl::StatusOr<VportSpec> VportSpecFromRequest(const v1::CreateVportRequest& req
       spec.pod_ifname = pod.attachment().ifname();
       break;
     }
+    case v1::VPORT_KIND_TUNNEL: {
+      if (!req.has_tunnel()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(obj, ": tunnel: required for a TUNNEL vport"));
+      }
+      if (req.name().empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(obj, ": name: required for a TUNNEL vport"));
+      }
+      if (req.has_pod() || req.ip_prefixes_size() > 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(obj, ": pod and ip_prefixes: must be unset for a TUNNEL vport"));
+      }
+      const v1::TunnelVport& t = req.tunnel();
+      if (t.vni() < 1 || t.vni() > 16777215) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(obj, ": vni ", t.vni(), ": out of range 1..16777215"));
+      }
+      if (t.dstport() > 65535) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(obj, ": dstport ", t.dstport(), ": out of range 1..65535"));
+      }
+      if (!t.local().empty()) {
+        absl::StatusOr<std::string> local = CanonicalIp(obj, "local", t.local());
+        if (!local.ok()) return local.status();
+        spec.tunnel.local = *local;
+      }
+      if (!t.underlay().empty()) {
+        if (absl::Status s = ValidateName(absl::StrCat(obj, ": underlay"), t.underlay());
+            !s.ok()) {
+          return s;
+        }
+        spec.tunnel.underlay = t.underlay();
+      }
+      absl::StatusOr<std::vector<std::string>> peers = ParsePeers(obj, t.peers());
+      if (!peers.ok()) return peers.status();
+      spec.tunnel.peers = *std::move(peers);
+      spec.tunnel.vni = t.vni();
+      spec.tunnel.dstport = t.dstport() == 0 ? 4789 : static_cast<uint16_t>(t.dstport());
+      spec.type = VportType::kTunnel;
+      break;
+    }
     default:
       return absl::InvalidArgumentError(
           absl::StrCat(obj, ": kind ", v1::VportKind_Name(req.kind()).empty()
                                            ? absl::StrCat(req.kind())
                                            : v1::VportKind_Name(req.kind()),
-                       ": must be VPORT_KIND_HOST or VPORT_KIND_POD"));
+                       ": must be VPORT_KIND_HOST, VPORT_KIND_POD or VPORT_KIND_TUNNEL"));
   }
-  const bool tap = spec.type != VportType::kPodVeth;
+  const bool tap = spec.type == VportType::kHost || spec.type == VportType::kPodTap;
   if (tap && *backend != Backend::kDefault && *backend != Backend::kTap) {
     return absl::InvalidArgumentError(absl::StrCat(
         obj, ": backend ", v1::Backend_Name(req.backend()), ": a TAP vport has only BACKEND_TAP"));
   }
   if (!tap && *backend == Backend::kTap) {
     return absl::InvalidArgumentError(
-        absl::StrCat(obj, ": backend BACKEND_TAP: a veth vport uses AF_PACKET or AF_XDP"));
+        absl::StrCat(obj, ": backend BACKEND_TAP: a veth or tunnel vport uses AF_PACKET or AF_XDP"));
   }
   return spec;
 }

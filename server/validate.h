@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -44,6 +45,13 @@ absl::Status ValidateContainerId(absl::string_view obj, absl::string_view id);
 absl::Status ValidateAttachment(absl::string_view obj, const v1::CniAttachment& a);
 // "10.22.0.1/24" or "fd00::1/64".
 absl::Status ValidatePrefix(absl::string_view obj, const std::string& prefix);
+
+// Tunnel peers: each an IPv4/IPv6 unicast address (not unspecified, not
+// multicast), each once, at most kMaxTunnelPeers; returned in canonical
+// text form (inet_ntop), sorted.
+inline constexpr int kMaxTunnelPeers = 1024;
+absl::StatusOr<std::vector<std::string>> ParsePeers(
+    absl::string_view obj, const google::protobuf::RepeatedPtrField<std::string>& peers);
 
 // Everything about a CreateVportRequest that needs no state; `name` may be
 // empty (the agent picks one).

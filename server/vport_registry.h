@@ -23,7 +23,9 @@ struct VportRecord {
   VportSpec spec;  // with the MAC and MTU actually used
   v1::Backend backend = v1::BACKEND_UNSPECIFIED;  // as requested
   std::string container_id;  // pods
-  bool pod() const { return spec.type != VportType::kHost; }
+  bool pod() const {
+    return spec.type == VportType::kPodVeth || spec.type == VportType::kPodTap;
+  }
 };
 
 class VportRegistry {

@@ -1,5 +1,6 @@
 // veb.v1.Switch end to end: vports (pod and host; names, bad requests,
-// deletion, events, reattachment after a restart).
+// deletion, events, reattachment after a restart; tunnel vports and their
+// peers).
 #include "server/switch_service_test_util.h"
 
 namespace veb::server::switch_test {
@@ -302,6 +303,195 @@ TEST_F(VportTest, RestartReattachesVportsWithoutRecreatingThem) {
   ASSERT_TRUE(agent2.Apply(before, &problems).ok());
   EXPECT_TRUE(problems.empty()) << problems[0];
   EXPECT_EQ(agent2.ExportConfig().DebugString(), before.DebugString());
+}
+
+v1::CreateVportRequest Tunnel(const std::string& name, uint32_t vni) {
+  v1::CreateVportRequest req;
+  req.set_bridge("veb0");
+  req.set_kind(v1::VPORT_KIND_TUNNEL);
+  req.set_name(name);
+  req.mutable_tunnel()->set_vni(vni);
+  return req;
+}
+
+v1::SetVportPeersRequest Peers(v1::PeersOp op, std::vector<std::string> peers) {
+  v1::SetVportPeersRequest req;
+  req.set_name("vx0");
+  req.set_op(op);
+  for (const std::string& p : peers) req.add_peers(p);
+  return req;
+}
+
+TEST_F(VportTest, TunnelVportPeersApplyTheDifference) {
+  v1::CreateVportRequest req = Tunnel("vx0", 4242);
+  req.mutable_tunnel()->set_local("10.99.0.1");
+  req.mutable_tunnel()->add_peers("10.99.0.3");
+  req.mutable_tunnel()->add_peers("10.99.0.2");
+  v1::CreateVportResponse created;
+  ASSERT_OK(Call(&v1::Switch::Stub::CreateVport, req, &created));
+  const v1::Vport& v = created.vport();
+  EXPECT_EQ(v.kind(), v1::VPORT_KIND_TUNNEL);
+  EXPECT_EQ(v.port().vport_kind(), v1::VPORT_KIND_TUNNEL);
+  EXPECT_EQ(v.tunnel().vni(), 4242u);
+  EXPECT_EQ(v.tunnel().dstport(), 4789u);  // the default
+  EXPECT_EQ(v.tunnel().local(), "10.99.0.1");
+  EXPECT_THAT(v.tunnel().peers(), ::testing::ElementsAre("10.99.0.2", "10.99.0.3"));
+  EXPECT_FALSE(v.has_pod());
+  EXPECT_THAT(opener_.Peers("vx0"), ::testing::ElementsAre("10.99.0.2", "10.99.0.3"));
+
+  v1::SetVportPeersResponse resp;
+  ASSERT_OK(Call(&v1::Switch::Stub::SetVportPeers, Peers(v1::PEERS_OP_ADD, {"fd00::0:4"}), &resp));
+  // Canonical form (inet_ntop), sorted.
+  EXPECT_THAT(resp.vport().tunnel().peers(),
+              ::testing::ElementsAre("10.99.0.2", "10.99.0.3", "fd00::4"));
+  ASSERT_OK(Call(&v1::Switch::Stub::SetVportPeers, Peers(v1::PEERS_OP_DEL, {"10.99.0.3", "10.99.0.9"}),
+                 &resp));
+  EXPECT_THAT(resp.vport().tunnel().peers(), ::testing::ElementsAre("10.99.0.2", "fd00::4"));
+  ASSERT_OK(Call(&v1::Switch::Stub::SetVportPeers, Peers(v1::PEERS_OP_SET, {"10.99.0.5", "10.99.0.2"}),
+                 &resp));
+  EXPECT_THAT(resp.vport().tunnel().peers(), ::testing::ElementsAre("10.99.0.2", "10.99.0.5"));
+  EXPECT_THAT(opener_.Peers("vx0"), ::testing::ElementsAre("10.99.0.2", "10.99.0.5"));
+  // The state holds the new set.
+  const AgentConfig exported = agent_->ExportConfig();
+  ASSERT_EQ(exported.vports_size(), 1);
+  EXPECT_THAT(exported.vports(0).tunnel().peers(), ::testing::ElementsAre("10.99.0.2", "10.99.0.5"));
+  EXPECT_EQ(exported.vports(0).kind(), v1::VPORT_KIND_TUNNEL);
+
+  // Read back through GetVport; ListVports filters by kind.
+  v1::GetVportRequest get;
+  get.set_name("vx0");
+  v1::GetVportResponse got;
+  ASSERT_OK(Call(&v1::Switch::Stub::GetVport, get, &got));
+  EXPECT_THAT(got.vport().tunnel().peers(), ::testing::ElementsAre("10.99.0.2", "10.99.0.5"));
+  ASSERT_OK(Call(&v1::Switch::Stub::CreateVport, Pod(netns_, "c1")));
+  v1::ListVportsRequest lr;
+  lr.set_kind(v1::VPORT_KIND_TUNNEL);
+  v1::ListVportsResponse list;
+  ASSERT_OK(Call(&v1::Switch::Stub::ListVports, lr, &list));
+  ASSERT_EQ(list.vports_size(), 1);
+  EXPECT_EQ(list.vports(0).name(), "vx0");
+
+  // A new agent over the same interfaces restores the tunnel with its peers.
+  AgentOptions o;
+  o.opener = &opener_;
+  Agent agent2(o);
+  std::vector<std::string> problems;
+  ASSERT_TRUE(agent2.Apply(agent_->ExportConfig(), &problems).ok());
+  EXPECT_TRUE(problems.empty()) << problems[0];
+  v1::GetVportResponse restored;
+  ASSERT_TRUE(agent2.GetVport(get, &restored).ok());
+  EXPECT_FALSE(restored.vport().pending());
+  EXPECT_EQ(restored.vport().tunnel().vni(), 4242u);
+  EXPECT_THAT(restored.vport().tunnel().peers(),
+              ::testing::ElementsAre("10.99.0.2", "10.99.0.5"));
+
+  v1::DeleteVportRequest del;
+  del.set_name("vx0");
+  ASSERT_OK(Call(&v1::Switch::Stub::DeleteVport, del));
+  EXPECT_FALSE(opener_.HasInterface("vx0"));
+  agent2.Shutdown();
+}
+
+TEST_F(VportTest, TunnelBadRequestsNameTheProblemAndChangeNothing) {
+  struct Case {
+    const char* what;
+    std::function<void(v1::CreateVportRequest*)> edit;
+    grpc::StatusCode code;
+    const char* message;
+  };
+  const std::vector<Case> cases = {
+      {"vni 0", [](auto* r) { r->mutable_tunnel()->set_vni(0); }, grpc::INVALID_ARGUMENT,
+       "vport \"vx1\": create: vni 0: out of range 1..16777215"},
+      {"vni 2^24", [](auto* r) { r->mutable_tunnel()->set_vni(16777216); },
+       grpc::INVALID_ARGUMENT, "vni 16777216: out of range"},
+      {"dstport", [](auto* r) { r->mutable_tunnel()->set_dstport(65536); },
+       grpc::INVALID_ARGUMENT, "dstport 65536"},
+      {"tunnel missing", [](auto* r) { r->clear_tunnel(); }, grpc::INVALID_ARGUMENT,
+       "tunnel: required"},
+      {"name missing", [](auto* r) { r->clear_name(); }, grpc::INVALID_ARGUMENT,
+       "name: required"},
+      {"name too long", [](auto* r) { r->set_name("abcdefghijklmnop"); },
+       grpc::INVALID_ARGUMENT, "name"},
+      {"pod on a tunnel", [&](auto* r) { *r->mutable_pod() = Pod(netns_, "c1").pod(); },
+       grpc::INVALID_ARGUMENT, "must be unset for a TUNNEL vport"},
+      {"prefixes on a tunnel", [](auto* r) { r->add_ip_prefixes("10.0.0.1/24"); },
+       grpc::INVALID_ARGUMENT, "must be unset for a TUNNEL vport"},
+      {"bad local", [](auto* r) { r->mutable_tunnel()->set_local("10.0.0"); },
+       grpc::INVALID_ARGUMENT, "local \"10.0.0\": not an IPv4 or IPv6 address"},
+      {"multicast local", [](auto* r) { r->mutable_tunnel()->set_local("239.0.0.1"); },
+       grpc::INVALID_ARGUMENT, "must be a unicast address"},
+      {"bad underlay", [](auto* r) { r->mutable_tunnel()->set_underlay("a/b"); },
+       grpc::INVALID_ARGUMENT, "underlay"},
+      {"bad peer", [](auto* r) { r->mutable_tunnel()->add_peers("fd00::x"); },
+       grpc::INVALID_ARGUMENT, "peer \"fd00::x\": not an IPv4 or IPv6 address"},
+      {"zero peer", [](auto* r) { r->mutable_tunnel()->add_peers("0.0.0.0"); },
+       grpc::INVALID_ARGUMENT, "must be a unicast address"},
+      {"peer twice", [](auto* r) {
+         r->mutable_tunnel()->add_peers("fd00::1");
+         r->mutable_tunnel()->add_peers("fd00:0::1");
+       }, grpc::INVALID_ARGUMENT, "peer \"fd00::1\": given twice"},
+      {"TAP backend", [](auto* r) { r->set_backend(v1::BACKEND_TAP); }, grpc::INVALID_ARGUMENT,
+       "backend"},
+      {"duplicate vni", [](auto* r) { r->mutable_tunnel()->set_vni(4242); },
+       grpc::ALREADY_EXISTS, "vni 4242 is already used by tunnel vport \"vx0\""},
+      {"name taken", [](auto* r) { r->set_name("vx0"); }, grpc::ALREADY_EXISTS,
+       "already exists"},
+  };
+  ASSERT_OK(Call(&v1::Switch::Stub::CreateVport, Tunnel("vx0", 4242)));
+  for (const Case& c : cases) {
+    v1::CreateVportRequest req = Tunnel("vx1", 7);
+    c.edit(&req);
+    grpc::Status s = Call(&v1::Switch::Stub::CreateVport, req);
+    EXPECT_EQ(s.error_code(), c.code) << c.what << ": " << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr(c.message)) << c.what;
+  }
+  // A tunnel field on a pod vport.
+  v1::CreateVportRequest pod = Pod(netns_, "c1");
+  pod.mutable_tunnel()->set_vni(9);
+  EXPECT_EQ(Call(&v1::Switch::Stub::CreateVport, pod).error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(VportCount(), 1u);
+  EXPECT_FALSE(opener_.HasInterface("vx1"));
+
+  // Peer changes: bad ones change nothing.
+  ASSERT_OK(Call(&v1::Switch::Stub::SetVportPeers, Peers(v1::PEERS_OP_SET, {"10.0.0.2"})));
+  struct PeerCase {
+    const char* what;
+    v1::SetVportPeersRequest req;
+    grpc::StatusCode code;
+    const char* message;
+  };
+  v1::SetVportPeersRequest unknown = Peers(v1::PEERS_OP_SET, {"10.0.0.3"});
+  unknown.set_name("vx9");
+  v1::SetVportPeersRequest wrong_bridge = Peers(v1::PEERS_OP_SET, {"10.0.0.3"});
+  wrong_bridge.set_bridge("veb1");
+  v1::CreateVportResponse p;
+  ASSERT_OK(Call(&v1::Switch::Stub::CreateVport, Pod(netns_, "c1"), &p));
+  v1::SetVportPeersRequest of_pod = Peers(v1::PEERS_OP_SET, {"10.0.0.3"});
+  of_pod.set_name(p.vport().name());
+  v1::SetVportPeersRequest too_many = Peers(v1::PEERS_OP_SET, {});
+  for (int i = 0; i < 1025; ++i) too_many.add_peers(absl::StrCat("10.1.", i / 256, ".", i % 256));
+  const std::vector<PeerCase> peer_cases = {
+      {"op unspecified", Peers(v1::PEERS_OP_UNSPECIFIED, {"10.0.0.3"}), grpc::INVALID_ARGUMENT,
+       "op 0"},
+      {"malformed", Peers(v1::PEERS_OP_ADD, {"10.0.0.3", "10.0.0"}), grpc::INVALID_ARGUMENT,
+       "vport \"vx0\": peers: peer \"10.0.0\": not an IPv4 or IPv6 address"},
+      {"twice", Peers(v1::PEERS_OP_SET, {"10.0.0.3", "10.0.0.3"}), grpc::INVALID_ARGUMENT,
+       "given twice"},
+      {"too many", too_many, grpc::INVALID_ARGUMENT, "at most 1024"},
+      {"unknown vport", unknown, grpc::NOT_FOUND, "vport \"vx9\": peers: not found"},
+      {"other bridge", wrong_bridge, grpc::NOT_FOUND, "not found"},
+      {"pod vport", of_pod, grpc::FAILED_PRECONDITION, "not a tunnel vport"},
+  };
+  for (const PeerCase& c : peer_cases) {
+    grpc::Status s = Call(&v1::Switch::Stub::SetVportPeers, c.req);
+    EXPECT_EQ(s.error_code(), c.code) << c.what << ": " << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr(c.message)) << c.what;
+  }
+  EXPECT_THAT(opener_.Peers("vx0"), ::testing::ElementsAre("10.0.0.2"));
+  const AgentConfig config = agent_->ExportConfig();
+  for (const v1::CreateVportRequest& v : config.vports()) {
+    if (v.name() == "vx0") EXPECT_THAT(v.tunnel().peers(), ::testing::ElementsAre("10.0.0.2"));
+  }
 }
 
 }  // namespace

@@ -555,6 +555,8 @@ absl::Status KernelBridge::Adopt() {
   // Static entries and what the event stream had reported.
   absl::MutexLock sl(&sink_mu_);
   ForEachFdbEntry(maps->fd[kFdb], [&](const veb_fdb_key& key, const veb_fdb_entry& e) {
+    mu_.AssertHeld();  // held by the caller: says so to the lock analysis
+    sink_mu_.AssertHeld();
     const uint64_t k = PackKey(key.vid, KeyMac(key));
     if (e.is_static) statics_[k] = UnpackRef(e.port);
     KnowLocked(k, UnpackRef(e.port));
@@ -1458,6 +1460,7 @@ size_t KernelBridge::ExpireAddresses() {
   {
     absl::MutexLock sl(&sink_mu_);
     ForEachFdbEntry(maps_->fd[kFdb], [&](const veb_fdb_key& key, const veb_fdb_entry& e) {
+      sink_mu_.AssertHeld();
       if (e.is_static) return;
       const uint64_t k = PackKey(key.vid, KeyMac(key));
       auto it = known_.find(k);
@@ -1501,6 +1504,7 @@ absl::StatusOr<AddressInfoPage> KernelBridge::ListAddressPage(
   std::vector<Item> items;
   size_t total = 0;
   ForEachFdbEntry(maps_->fd[kFdb], [&](const veb_fdb_key& key, const veb_fdb_entry& e) {
+    mu_.AssertReaderHeld();
     const Mac mac = KeyMac(key);
     if (query.vid && *query.vid != key.vid) return;
     if (query.mac && *query.mac != mac) return;

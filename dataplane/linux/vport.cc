@@ -7,6 +7,10 @@
 #include <netlink/route/link.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/link/vxlan.h>
+#include <netlink/route/neighbour.h>
+#include <linux/neighbour.h>
+#include <arpa/inet.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -390,6 +394,145 @@ absl::Status AddVportAddresses(const std::string& ifname,
     // Restores after a restart find the address already there: fine.
     if (int err = rtnl_addr_add(sock->get(), addr.get(), 0); err < 0 && err != -NLE_EXIST) {
       return NlStatus(err, absl::StrCat(object, ": add ", Q(p)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+// nl_addr for an IPv4/IPv6 address text; the caller owns it.
+absl::StatusOr<nl_addr*> IpAddr(const std::string& text) {
+  uint8_t buf[16];
+  if (inet_pton(AF_INET, text.c_str(), buf) == 1) return nl_addr_build(AF_INET, buf, 4);
+  if (inet_pton(AF_INET6, text.c_str(), buf) == 1) return nl_addr_build(AF_INET6, buf, 16);
+  return absl::InvalidArgumentError(absl::StrCat("address ", Q(text), ": not an IP address"));
+}
+
+}  // namespace
+
+absl::StatusOr<Vport> CreateVxlanVport(const std::string& name, const VxlanParams& params) {
+  const std::string object = absl::StrCat("vport ", Q(name), ": create");
+  if (auto s = ValidateIfName(name); !s.ok()) return Prefix(object, s);
+  if (auto s = ValidateCommon(params.mac, params.mtu); !s.ok()) return Prefix(object, s);
+  if (params.vni < 1 || params.vni > 16777215) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(object, ": vni ", params.vni, ": out of range 1..16777215"));
+  }
+  auto sock = ConnectRoute();
+  if (!sock.ok()) return Prefix(object, sock.status());
+  if (auto s = MustNotExist(sock->get(), name); !s.ok()) return Prefix(object, s);
+  RtnlLinkPtr link(rtnl_link_vxlan_alloc());
+  if (!link) return absl::ResourceExhaustedError(absl::StrCat(object, ": out of memory"));
+  rtnl_link_set_name(link.get(), name.c_str());
+  rtnl_link_vxlan_set_id(link.get(), params.vni);
+  rtnl_link_vxlan_set_learning(link.get(), 0);
+  rtnl_link_vxlan_set_port(link.get(), params.dstport);
+  if (params.mtu.has_value()) rtnl_link_set_mtu(link.get(), *params.mtu);
+  if (params.mac.has_value()) {
+    nl_addr* a = MacAddr(*params.mac);
+    rtnl_link_set_addr(link.get(), a);
+    nl_addr_put(a);
+  }
+  if (!params.underlay.empty()) {
+    auto under = GetLink(sock->get(), params.underlay);
+    if (!under.ok()) {
+      return Prefix(absl::StrCat(object, ": underlay ", Q(params.underlay)), under.status());
+    }
+    rtnl_link_vxlan_set_link(link.get(), under->ifindex);
+  }
+  if (!params.local.empty()) {
+    absl::StatusOr<nl_addr*> local = IpAddr(params.local);
+    if (!local.ok()) return Prefix(absl::StrCat(object, ": local"), local.status());
+    int err = rtnl_link_vxlan_set_local(link.get(), *local);
+    nl_addr_put(*local);
+    if (err < 0) return NlStatus(err, absl::StrCat(object, ": local ", Q(params.local)));
+  }
+  if (int err = rtnl_link_add(sock->get(), link.get(), NLM_F_CREATE | NLM_F_EXCL); err < 0) {
+    if (err == -NLE_EXIST) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          object, ": a VXLAN device with vni ", params.vni, " and port ", params.dstport,
+          " already exists"));
+    }
+    return NlStatus(err, absl::StrCat(object, ": vxlan device"));
+  }
+  absl::Cleanup undo = [&] { DeleteLinkQuietly(sock->get(), name); };
+  if (auto s = ConfigureLink(sock->get(), name, std::nullopt, std::nullopt); !s.ok()) {
+    return Prefix(object, s);
+  }
+  auto facts = GetLink(sock->get(), name);
+  if (!facts.ok()) return Prefix(object, facts.status());
+  std::move(undo).Cancel();
+  Vport v;
+  v.kind = VportKind::kVxlan;
+  v.ifname = name;
+  v.ifindex = facts->ifindex;
+  v.mac = facts->mac;
+  v.mtu = facts->mtu;
+  return v;
+}
+
+absl::Status CheckVxlanVport(const std::string& name, const VxlanParams& params) {
+  const std::string object = absl::StrCat("vport ", Q(name), ": reopen");
+  auto sock = ConnectRoute();
+  if (!sock.ok()) return Prefix(object, sock.status());
+  rtnl_link* raw = nullptr;
+  if (int err = rtnl_link_get_kernel(sock->get(), 0, name.c_str(), &raw); err < 0) {
+    return NlStatus(err, object);
+  }
+  RtnlLinkPtr link(raw);
+  uint32_t vni = 0;
+  if (rtnl_link_is_vxlan(link.get()) == 0 || rtnl_link_vxlan_get_id(link.get(), &vni) < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(object, ": not a VXLAN device"));
+  }
+  if (vni != params.vni) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(object, ": has vni ", vni, ", not ", params.vni));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SetVxlanPeers(const std::string& name, const std::vector<std::string>& add,
+                           const std::vector<std::string>& del) {
+  const std::string object = absl::StrCat("vport ", Q(name), ": peers");
+  auto sock = ConnectRoute();
+  if (!sock.ok()) return Prefix(object, sock.status());
+  auto link = GetLink(sock->get(), name);
+  if (!link.ok()) return Prefix(object, link.status());
+  auto entry = [&](const std::string& peer) -> absl::StatusOr<std::unique_ptr<
+                                                 rtnl_neigh, void (*)(rtnl_neigh*)>> {
+    std::unique_ptr<rtnl_neigh, void (*)(rtnl_neigh*)> n(rtnl_neigh_alloc(), rtnl_neigh_put);
+    if (!n) return absl::ResourceExhaustedError("out of memory");
+    absl::StatusOr<nl_addr*> dst = IpAddr(peer);
+    if (!dst.ok()) return dst.status();
+    rtnl_neigh_set_ifindex(n.get(), link->ifindex);
+    // The destination first: libnl takes the entry's family from it and
+    // refuses a destination of another family than one already set.
+    int err = rtnl_neigh_set_dst(n.get(), *dst);
+    nl_addr_put(*dst);
+    if (err < 0) return NlStatus(err, absl::StrCat("peer ", Q(peer)));
+    rtnl_neigh_set_family(n.get(), AF_BRIDGE);
+    nl_addr* zero = MacAddr(0);
+    rtnl_neigh_set_lladdr(n.get(), zero);
+    nl_addr_put(zero);
+    rtnl_neigh_set_flags(n.get(), NTF_SELF);
+    rtnl_neigh_set_state(n.get(), NUD_NOARP | NUD_PERMANENT);
+    return n;
+  };
+  for (const std::string& peer : add) {
+    auto n = entry(peer);
+    if (!n.ok()) return Prefix(object, n.status());
+    int err = rtnl_neigh_add(sock->get(), n->get(), NLM_F_CREATE | NLM_F_APPEND);
+    if (err < 0 && err != -NLE_EXIST) {
+      return NlStatus(err, absl::StrCat(object, ": add ", Q(peer)));
+    }
+  }
+  for (const std::string& peer : del) {
+    auto n = entry(peer);
+    if (!n.ok()) return Prefix(object, n.status());
+    int err = rtnl_neigh_delete(sock->get(), n->get(), 0);
+    if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NOADDR) {
+      return NlStatus(err, absl::StrCat(object, ": remove ", Q(peer)));
     }
   }
   return absl::OkStatus();

@@ -16,6 +16,11 @@
 //    switch keeps the fd. It is persistent, so an agent restart does not
 //    take the pod's interface away (ReopenTapPodVport attaches again); it
 //    goes with the namespace or DeleteTapPodVport.
+//  - Tunnel vport: a VXLAN device in the host namespace (docs/design.md
+//    section 14), created with learning off (the switch learns remote MACs
+//    behind the port) and up; its peers are all-zeros forwarding entries
+//    (one per remote VTEP: head-end replication of floods), changed with
+//    SetVxlanPeers.
 // Every step after the first undoes the earlier ones on failure (scope
 // guards), so no half-made interface is left behind.
 //
@@ -38,7 +43,7 @@ namespace veb {
 // kHostVeth: the host vport of a kernel bridge, a veth pair in the host
 // namespace (the switch end is the port, the stack end carries the host's
 // addresses): the kernel engine has no fd to read a TAP with.
-enum class VportKind { kPodVeth, kHostTap, kPodTap, kHostVeth };
+enum class VportKind { kPodVeth, kHostTap, kPodTap, kHostVeth, kVxlan };
 
 struct Vport {
   VportKind kind = VportKind::kPodVeth;
@@ -73,6 +78,28 @@ absl::StatusOr<Vport> CreateTapPodVport(const std::string& netns_path,
                                         const std::string& pod_ifname,
                                         std::optional<Mac> mac = std::nullopt,
                                         std::optional<uint32_t> mtu = std::nullopt);
+
+// A VXLAN device's parameters (validated by the caller: vni 1..16777215,
+// `local` empty or an IP address, `underlay` empty or an interface name).
+struct VxlanParams {
+  uint32_t vni = 0;
+  std::string local;     // source address; empty = chosen by routing
+  std::string underlay;  // device for the underlay; empty = any
+  uint16_t dstport = 4789;
+  std::optional<Mac> mac;
+  std::optional<uint32_t> mtu;
+};
+// Creates VXLAN device `name` (nolearning, up). NOT_FOUND when the underlay
+// device is missing, ALREADY_EXISTS when `name` exists or another VXLAN
+// device of this namespace already has the VNI and port.
+absl::StatusOr<Vport> CreateVxlanVport(const std::string& name, const VxlanParams& params);
+// Checks that `name` is a VXLAN device with `params.vni` (restarts).
+absl::Status CheckVxlanVport(const std::string& name, const VxlanParams& params);
+// Adds then removes all-zeros forwarding entries (peer VTEP addresses,
+// validated by the caller) on VXLAN device `name`. Adding an entry that
+// exists and removing one that does not are not errors.
+absl::Status SetVxlanPeers(const std::string& name, const std::vector<std::string>& add,
+                           const std::vector<std::string>& del);
 
 // After an agent restart: a new fd on the existing pod TAP (NOT_FOUND when
 // it is gone, FAILED_PRECONDITION when the name is not a TAP).

@@ -3,7 +3,8 @@
 # `vebctl -h` (agent commands, every bridge verb, vports, watch), in text and,
 # for listings, show and counters, with `-o json`, plus error cases (unknown
 # bridge, bad MAC, bad VID, locked+learning, ifmaxaddr out of range, unknown
-# command, missing argument, no agent), a port's own address limit (ifmaxaddr), bridges named like commands (`vebctl -- BRIDGE ...`)
+# command, missing argument, no agent), a port's own address limit (ifmaxaddr),
+# tunnel vports and their peers, bridges named like commands (`vebctl -- BRIDGE ...`)
 # and over-long names refused by vebctl itself. vebd runs with in-memory
 # interfaces (--fake_interfaces), so no root or real interface is needed; the
 # pod vports' "netns" is a plain file under the temporary directory.
@@ -464,6 +465,23 @@ t ifmaxaddr-none ifm0 ifmaxaddr eth1 0
 t ports-ifmaxaddr-none ifm0 ports
 t counters-port-full-json -o json ifm0 counters
 t destroy-ifmax destroy ifm0 force
+
+# ---- tunnel vports (VXLAN, docs/design.md section 14) ------------------------
+t create-tun create tun0
+t vport-vxlan tun0 vport vxlan vx0 vni 4242 local 10.99.0.1 dstport 8472 peers 10.99.0.2
+t peers-add tun0 peers vx0 add 10.99.0.3,fd00::3
+t peers-show tun0 peers vx0
+t peers-json -o json tun0 peers vx0
+t peers-del tun0 peers vx0 del 10.99.0.2
+t peers-set-none tun0 peers vx0 set none
+t err-vxlan-vni-range tun0 vport vxlan vx1 vni 16777216
+t err-vxlan-vni-dup tun0 vport vxlan vx1 vni 4242
+t err-vxlan-no-vni tun0 vport vxlan vx1
+t err-peers-malformed tun0 peers vx0 set 10.99.0
+t err-peers-unknown tun0 peers nosuch add 10.99.0.4
+t vports-tunnel tun0 vports
+t delvport-tunnel tun0 delvport vx0
+t destroy-tun destroy tun0 force
 
 # ---- the agent goes away: a watch ends with UNAVAILABLE, then no agent -----
 watch_start end watch
