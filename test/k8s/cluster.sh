@@ -6,6 +6,7 @@
 #   cluster.sh kubectl ARGS...   kubectl against the cluster (inside the node)
 #   cluster.sh helm ARGS...      helm against the cluster (inside the node)
 #   cluster.sh node CMD...       a command inside the node (its network and mounts)
+#   cluster.sh crictl ARGS...    crictl against the node's containerd
 #   cluster.sh import TAR        import an image archive into the node's containerd
 #
 # The node is a network namespace (vk8s: an interface vk8s0 (veth) carrying
@@ -57,8 +58,8 @@ die() { log "$*"; exit 1; }
 bin_dir() { cat "${D}/bin-dir" 2>/dev/null; }
 
 # node CMD...: runs CMD in the node's network and mount namespaces.
-node() { nsenter --net="${NSPATH}" --mount="${MNTNS}" -- "$@"; }
-crictl() { node timeout 30 "${TOOLS}/crictl" --runtime-endpoint "unix://${CSOCK}" --timeout=20s "$@"; }
+node() { nsenter --net="${NSPATH}" --mount="${MNTNS}" --wd="${PWD}" -- "$@"; }
+crictl() { node timeout 30 "${TOOLS}/crictl" --config "${D}/crictl.yaml" --timeout=20s "$@"; }
 kctl() { node timeout "${KUBECTL_TIMEOUT:-60}" "$(bin_dir)/kubectl" --kubeconfig "${D}/pki/admin.kubeconfig" "$@"; }
 
 start_daemon() {  # start_daemon NAME CMD...: in the node, own session, log in ${D}/log/NAME.log
@@ -211,7 +212,10 @@ make_node_namespaces() {
   # Pod network namespaces: the node's own, shared with its containers (vebd
   # mounts /var/run/netns with HostToContainer propagation).
   nsenter --mount="${MNTNS}" -- mount -t tmpfs -o mode=0755 vk8s-netns /run/netns
-  nsenter --mount="${MNTNS}" -- mount --make-shared /run/netns
+  # Shared inside the node (containerd wants the mount holding a HostToContainer
+  # path shared or slave, and looks it up without resolving /var/run): the
+  # peer groups are new, so nothing propagates back to the machine.
+  nsenter --mount="${MNTNS}" -- mount --make-rshared /
   # The reference plugins a node's CNI package provides (containerd needs loopback).
   for p in loopback host-local portmap; do
     install -m 0755 "${TOOLS}/cni/${p}" "${D}/node/opt/cni/bin/${p}"
@@ -252,6 +256,7 @@ up() {
     --service-account-issuer=https://kubernetes.default.svc \
     --service-account-key-file="${D}/pki/sa.pub" --service-account-signing-key-file="${D}/pki/sa.key" \
     --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+    --kubelet-preferred-address-types=InternalIP \
     --allow-privileged=true --profiling=false
   wait_for "kube-apiserver ready" 120 kube-apiserver kctl get --raw /readyz
 
@@ -313,6 +318,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     max_conf_num = 1
 EOF
   echo "${snapshotter}" >"${D}/containerd/snapshotter"
+  printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\n' "${CSOCK}" "${CSOCK}" >"${D}/crictl.yaml"
   start_daemon containerd containerd --config "${D}/containerd/config.toml"
   wait_for "containerd answers" 30 containerd node ctr --address "${CSOCK}" version
   import_image "${D}/images/pause.tar"
@@ -435,6 +441,7 @@ case "${1:-}" in
   kubectl) shift; KUBECTL_TIMEOUT="${KUBECTL_TIMEOUT:-120}" kctl "$@" ;;
   helm) shift; node timeout 300 "${TOOLS}/helm" --kubeconfig "${D}/pki/admin.kubeconfig" "$@" ;;
   node) shift; node "$@" ;;
+  crictl) shift; crictl "$@" ;;
   import) import_image "$2" ;;
-  *) echo "usage: $0 up|down|kubectl ARGS|helm ARGS|node CMD|import TAR" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|kubectl ARGS|helm ARGS|node CMD|crictl ARGS|import TAR" >&2; exit 2 ;;
 esac

@@ -49,5 +49,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "veb.vebdConfig" -}}
 {{- $b := .Values.bridge -}}
 {{- $settings := dict "maxAddresses" $b.maxAddresses "addressTimeoutSeconds" $b.addressTimeoutSeconds "defaultPvid" (dict "vid" $b.defaultPvid) -}}
+{{- if ne .Values.engine "userspace" }}{{- $_ := set $settings "engine" .Values.engine -}}{{- end -}}
 {{- dict "bridges" (list (dict "name" $b.name "settings" $settings)) | toPrettyJson -}}
+{{- end -}}
+
+{{/* "true" when the agent removes the CNI files at helm uninstall (cni.install and cni.uninstall). */}}
+{{- define "veb.cniUninstall" -}}
+{{- if and .Values.cni.install .Values.cni.uninstall }}true{{ else }}false{{ end -}}
 {{- end -}}
