@@ -363,6 +363,10 @@ metricsBindAddress: 127.0.0.1:10249
 oomScoreAdj: 0
 # The conntrack table is the machine's: leave its size and timeouts alone.
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+# Service traffic is masqueraded: a backend on the same bridge as its client
+# then replies to the gateway (the node), whose conntrack un-NATs the reply
+# (docs/design.md, "Services on the same node").
+iptables: {masqueradeAll: true}
 EOF
   start_daemon kube-proxy "${bin}/kube-proxy" --config="${D}/kube-proxy.yaml"
   wait_for "kube-proxy healthy" 60 kube-proxy node curl -sf http://127.0.0.1:10256/healthz
