@@ -14,7 +14,7 @@
 # namespace in which the paths a node owns are the cluster's own directories:
 # /etc/cni/net.d and /opt/cni/bin (the node's CNI directories: empty but for
 # the reference plugins loopback, host-local and portmap, as a package would
-# install them), /run/veb, /var/lib/veb (the chart's hostPaths), /run/netns
+# install them), /var/lib/kubelet, /var/log/containers, /run/veb, /var/lib/veb (the chart's hostPaths), /run/netns
 # (pod namespaces), /var/lib/cni (IPAM allocations, cached results), and the kernel tunables the kubelet insists on setting
 # (vm.overcommit_memory, kernel.panic, kernel.panic_on_oops, ...: private
 # files, so the machine's own values never change). Every component runs in
@@ -48,7 +48,9 @@ PAUSE_IMAGE=localhost/vk8s/pause:1
 BUSYBOX_IMAGE=localhost/vk8s/busybox:1
 TOOLS="${VEB_TOOLS_BIN:-/opt/veb/tools/bin}"
 # Host paths the node's mount namespace covers with its own directories.
-NODE_PATHS=(/etc/cni/net.d /opt/cni/bin /var/lib/cni /run/veb /var/lib/veb)
+# (/var/lib/kubelet and /var/log/containers: paths the kubelet uses whatever its
+# --root-dir says: device-plugins, the containers' log links).
+NODE_PATHS=(/etc/cni/net.d /opt/cni/bin /var/lib/cni /run/veb /var/lib/veb /var/lib/kubelet /var/log/containers)
 SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops
   kernel/keys/root_maxkeys kernel/keys/root_maxbytes)
 DAEMONS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy)
@@ -60,7 +62,15 @@ bin_dir() { cat "${D}/bin-dir" 2>/dev/null; }
 # node CMD...: runs CMD in the node's network and mount namespaces.
 node() { nsenter --net="${NSPATH}" --mount="${MNTNS}" --wd="${PWD}" -- "$@"; }
 crictl() { node timeout 30 "${TOOLS}/crictl" --config "${D}/crictl.yaml" --timeout=20s "$@"; }
-kctl() { node timeout "${KUBECTL_TIMEOUT:-60}" "$(bin_dir)/kubectl" --kubeconfig "${D}/pki/admin.kubeconfig" "$@"; }
+# kubectl's and helm's caches and settings (~/.kube/cache, ~/.cache/helm, ...)
+# stay in the cluster's directory: their HOME is ${D}/home.
+kctl() {
+  HOME="${D}/home" node timeout "${KUBECTL_TIMEOUT:-60}" "$(bin_dir)/kubectl" \
+    --kubeconfig "${D}/pki/admin.kubeconfig" "$@"
+}
+helm_() {
+  HOME="${D}/home" node timeout 300 "${TOOLS}/helm" --kubeconfig "${D}/pki/admin.kubeconfig" "$@"
+}
 
 start_daemon() {  # start_daemon NAME CMD...: in the node, own session, log in ${D}/log/NAME.log
   local name="$1"; shift
@@ -233,7 +243,7 @@ up() {
     command -v "${t}" >/dev/null || die "${t} missing (scripts/setup.sh installs it)"
   done
   bin="$(bash "${HERE}/build.sh" | tail -1)"
-  mkdir -p "${D}"/{log,pids,etcd,kubelet,pod-logs,containerd/root,containerd/state,containerd/opt,runc}
+  mkdir -p "${D}"/{log,pids,etcd,kubelet,pod-logs,home,containerd/root,containerd/state,containerd/opt,runc}
   echo "${bin}" >"${D}/bin-dir"
   make_node_namespaces
   make_pki
@@ -268,7 +278,8 @@ up() {
     --allocate-node-cidrs=true --cluster-cidr="${POD_CIDR}" --node-cidr-mask-size=24 \
     --service-cluster-ip-range="${SVC_CIDR}" \
     --service-account-private-key-file="${D}/pki/sa.key" --root-ca-file="${D}/pki/ca.crt" \
-    --use-service-account-credentials=true
+    --use-service-account-credentials=true \
+    --flex-volume-plugin-dir="${D}/kubelet/volume-plugins"
   start_daemon kube-scheduler "${bin}/kube-scheduler" \
     --kubeconfig="${D}/pki/scheduler.kubeconfig" \
     --authentication-kubeconfig="${D}/pki/scheduler.kubeconfig" \
@@ -339,6 +350,7 @@ cgroupDriver: cgroupfs
 failCgroupV1: false
 failSwapOn: false
 podLogsDir: ${D}/pod-logs
+volumePluginDir: ${D}/kubelet/volume-plugins
 resolvConf: /etc/resolv.conf
 # A shared test machine: no evictions for its disk or memory use.
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
@@ -347,7 +359,7 @@ imageGCLowThresholdPercent: 99
 serializeImagePulls: false
 EOF
   start_daemon kubelet "${bin}/kubelet" --config="${D}/kubelet.yaml" \
-    --kubeconfig="${D}/pki/kubelet.kubeconfig" --root-dir="${D}/kubelet" \
+    --kubeconfig="${D}/pki/kubelet.kubeconfig" --root-dir="${D}/kubelet" --cert-dir="${D}/kubelet/pki" \
     --hostname-override="${NODE}" --node-ip="${NODE_IP}" --oom-score-adj=0
   wait_for "node ${NODE} registered" 120 kubelet kctl get node "${NODE}"
 
@@ -443,7 +455,7 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   kubectl) shift; KUBECTL_TIMEOUT="${KUBECTL_TIMEOUT:-120}" kctl "$@" ;;
-  helm) shift; node timeout 300 "${TOOLS}/helm" --kubeconfig "${D}/pki/admin.kubeconfig" "$@" ;;
+  helm) shift; helm_ "$@" ;;
   node) shift; node "$@" ;;
   crictl) shift; crictl "$@" ;;
   import) import_image "$2" ;;

@@ -93,7 +93,12 @@ require_root
 # A cluster a killed run left behind.
 [[ -e "${D}" || -e /run/netns/vk8s ]] && timeout 300 bash "${CL}" down >/dev/null 2>&1
 sysctl_before="$(cat /proc/sys/vm/overcommit_memory /proc/sys/kernel/panic /proc/sys/kernel/panic_on_oops)"
-host_cni_before="$(ls -la /etc/cni/net.d 2>&1; ls /opt/cni 2>&1)"
+# The machine's own paths a node would use (the cluster's mount namespace covers them).
+# (Not /var/lib/cni or /run/containerd: other tests use those.)
+HOST_PATHS=(/etc/cni/net.d /opt/cni /run/veb /var/lib/veb /var/lib/kubelet /var/log/containers
+  /usr/libexec/kubernetes /root/.kube)
+host_paths() { ls -la --time-style=+ "${HOST_PATHS[@]}" 2>&1; }
+host_before="$(host_paths)"
 start=${SECONDS}
 if timeout 3600 bash "${CL}" up >"${T}/up.log" 2>&1; then
   pass "cluster up: $(tail -1 "${T}/up.log" | sed 's/^cluster.sh: up: //') in $((SECONDS - start)) s"
@@ -446,6 +451,11 @@ check "down: no network namespace vk8s, no mount under ${D}, no ${D}" sh -c \
 check "down: no kubepods cgroup left" sh -c "! ls -d /sys/fs/cgroup/*/kubepods 2>/dev/null | grep -q ."
 check "down: the machine's kernel tunables were never changed" test \
   "$(cat /proc/sys/vm/overcommit_memory /proc/sys/kernel/panic /proc/sys/kernel/panic_on_oops)" == "${sysctl_before}"
-check "down: the machine's own /etc/cni/net.d and /opt/cni as they were" test \
-  "$(ls -la /etc/cni/net.d 2>&1; ls /opt/cni 2>&1)" == "${host_cni_before}"
+host_after="$(host_paths)"
+if [[ "${host_after}" == "${host_before}" ]]; then
+  pass "down: the machine's own ${HOST_PATHS[*]} as they were"
+else
+  fail "down: the machine's own CNI, kubelet and runtime paths as they were" \
+    "$(diff <(echo "${host_before}") <(echo "${host_after}") | tr '\n' ' ')"
+fi
 finish
