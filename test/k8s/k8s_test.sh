@@ -101,7 +101,8 @@ host_paths() { ls -la --time-style=+ "${HOST_PATHS[@]}" 2>&1; }
 host_before="$(host_paths)"
 start=${SECONDS}
 if timeout 3600 bash "${CL}" up >"${T}/up.log" 2>&1; then
-  pass "cluster up: $(tail -1 "${T}/up.log" | sed 's/^cluster.sh: up: //') in $((SECONDS - start)) s"
+  built="$(grep -o 'built in [0-9]* s' "${T}/up.log")"
+  pass "cluster up: $(tail -1 "${T}/up.log" | sed 's/^cluster.sh: up: //') in $((SECONDS - start)) s (Kubernetes binaries ${built:-cached})"
 else
   fatal "cluster up" "$(tail -5 "${T}/up.log")"
 fi
@@ -154,14 +155,14 @@ else
 fi
 rm -f "${T}/veb.tar"
 start=${SECONDS}
-if helm install veb charts/veb -n "${NS}" "${helm_args[@]}" --wait --timeout 5m >"${T}/helm.log" 2>&1; then
-  pass "helm install veb charts/veb -n ${NS} ${helm_args[*]} --wait ($((SECONDS - start)) s)"
+if helm install veb charts/veb -n "${NS}" "${helm_args[@]}" >"${T}/helm.log" 2>&1; then
+  pass "helm install veb charts/veb -n ${NS}${helm_args[*]:+ ${helm_args[*]}} ($((SECONDS - start)) s)"
 else
-  fail "helm install veb charts/veb -n ${NS} ${helm_args[*]} --wait" "$(tail -3 "${T}/helm.log")"
+  fail "helm install veb charts/veb -n ${NS}${helm_args[*]:+ ${helm_args[*]}}" "$(tail -3 "${T}/helm.log")"
   kubectl -n "${NS}" describe pods -l app.kubernetes.io/name=veb 2>&1 | tail -30
   finish
 fi
-# helm's --wait counts a DaemonSet ready within its maxUnavailable (1): wait for the pod.
+# (helm's --wait would count a DaemonSet ready within its maxUnavailable, 1.)
 check "kubectl rollout status daemonset/veb" kubectl -n "${NS}" rollout status daemonset/veb --timeout=180s
 ds="$(kubectl -n "${NS}" get ds veb -o json)"
 check "the DaemonSet is Ready on the node through its probes (1/1)" test \
