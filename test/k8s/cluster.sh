@@ -9,19 +9,21 @@
 #   cluster.sh crictl ARGS...    crictl against the node's containerd
 #   cluster.sh import TAR        import an image archive into the node's containerd
 #
-# The node is a network namespace (vk8s: an interface vk8s0 (veth) carrying
-# 10.250.0.1/24 and the default route, so nothing leaves it) plus a mount
-# namespace in which the paths a node owns are the cluster's own directories:
-# /etc/cni/net.d and /opt/cni/bin (the node's CNI directories: empty but for
-# the reference plugins loopback, host-local and portmap, as a package would
-# install them), /var/lib/kubelet, /var/log/containers, /run/veb, /var/lib/veb (the chart's hostPaths), /run/netns
-# (pod namespaces), /var/lib/cni (IPAM allocations, cached results), and the kernel tunables the kubelet insists on setting
-# (vm.overcommit_memory, kernel.panic, kernel.panic_on_oops, ...: private
-# files, so the machine's own values never change). Every component runs in
-# both namespaces: etcd (Debian's), kube-apiserver (on 10.250.0.1:6443),
-# kube-controller-manager (allocates node CIDRs from 10.244.0.0/16: the node
-# gets 10.244.0.0/24, the chart's default subnet), kube-scheduler, containerd
-# (Debian's), kubelet and kube-proxy (iptables mode: its rules live in the
+# The node is a network namespace (vk8s: a veth pair vk8s0/vk8s0p whose vk8s0
+# carries 10.250.0.1/24 and the default route, so nothing leaves it) plus a
+# mount namespace in which the paths a node owns are the cluster's own
+# directories: /etc/cni/net.d and /opt/cni/bin (the node's CNI directories:
+# empty but for the reference plugins loopback, host-local and portmap, as a
+# package would install them), /var/lib/cni (IPAM allocations, cached
+# results), /run/veb and /var/lib/veb (the chart's hostPaths), /var/lib/kubelet,
+# /var/log/containers, /run/netns (pod namespaces), and the kernel tunables the
+# kubelet insists on setting (vm.overcommit_memory, kernel.panic,
+# kernel.panic_on_oops, ...: private files, so the machine's own values never
+# change). Every component runs in both namespaces: etcd (Debian's),
+# kube-apiserver (on 10.250.0.1:6443), kube-controller-manager (allocates node
+# CIDRs from 10.244.0.0/16: the node gets 10.244.0.0/24, the chart's default
+# subnet), kube-scheduler, containerd (Debian's), kubelet (cgroupfs, cgroup v1
+# allowed) and kube-proxy (iptables mode, masqueradeAll: its rules live in the
 # namespace and go with it). Services: 10.96.0.0/16.
 # Kubernetes is the release pinned in build/go.mod, built by build.sh (cached
 # under /var/cache/veb). Certificates are made here with openssl. The sandbox
@@ -36,7 +38,7 @@ D="${VEB_K8S_DIR:-/var/lib/veb-k8s}"
 NETNS=vk8s
 NSPATH="/run/netns/${NETNS}"
 MNTNS="${D}/ns/mnt"
-DUMMY=vk8s0
+UPLINK=vk8s0
 NODE=vk8s-node
 NODE_IP=10.250.0.1
 POD_CIDR=10.244.0.0/16
@@ -50,10 +52,10 @@ TOOLS="${VEB_TOOLS_BIN:-/opt/veb/tools/bin}"
 # Host paths the node's mount namespace covers with its own directories.
 # (/var/lib/kubelet and /var/log/containers: paths the kubelet uses whatever its
 # --root-dir says: device-plugins, the containers' log links).
-NODE_PATHS=(/etc/cni/net.d /opt/cni/bin /var/lib/cni /run/veb /var/lib/veb /var/lib/kubelet /var/log/containers)
+NODE_PATHS=(/etc/cni/net.d /opt/cni/bin /var/lib/cni /run/veb /var/lib/veb /var/lib/kubelet
+  /var/log/containers)
 SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops
   kernel/keys/root_maxkeys kernel/keys/root_maxbytes)
-DAEMONS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy)
 
 log() { echo "cluster.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -190,11 +192,11 @@ make_node_namespaces() {
   ip netns add "${NETNS}"
   ip -n "${NETNS}" link set lo up
   # No dummy module here: a veth pair with both ends in the namespace.
-  ip -n "${NETNS}" link add "${DUMMY}" type veth peer name "${DUMMY}p"
-  ip -n "${NETNS}" link set "${DUMMY}p" up
-  ip -n "${NETNS}" addr add "${NODE_IP}/24" dev "${DUMMY}"
-  ip -n "${NETNS}" link set "${DUMMY}" up
-  ip -n "${NETNS}" route add default dev "${DUMMY}"
+  ip -n "${NETNS}" link add "${UPLINK}" type veth peer name "${UPLINK}p"
+  ip -n "${NETNS}" link set "${UPLINK}p" up
+  ip -n "${NETNS}" addr add "${NODE_IP}/24" dev "${UPLINK}"
+  ip -n "${NETNS}" link set "${UPLINK}" up
+  ip -n "${NETNS}" route add default dev "${UPLINK}"
   ip netns exec "${NETNS}" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.disable_ipv6=1 \
     net.ipv6.conf.default.disable_ipv6=1
   # The mount namespace, kept by a bind mount on a private mount (unshare's rule).
