@@ -4,7 +4,7 @@
 # (found with ldd and mapped to Debian packages with dpkg -S), the reference
 # CNI plugins scripts/install-go-tools.sh built (v1.9.1, CNI 1.1.0: Debian's
 # 1.1.1 stops at 1.0.0) in /opt/veb/cni, and
-# /opt/veb/bin/{vebd,vebctl,veb,install-cni}. No container registry is used:
+# /opt/veb/bin/{vebd,vebctl,veb,install-cni,uninstall-cni}, and curl. No container registry is used:
 # the base is Debian's own archive.
 #
 #   image/build.sh [TAG]        (default localhost/veb:0.1.0)
@@ -28,7 +28,7 @@ done
 mapfile -t libs < <(ldd "${BINS[@]}" "${CNI_PLUGINS[@]/#/${CNI_SRC}/}" 2>/dev/null | awk '/=> \//{print $3}' | sort -u)
 mapfile -t pkgs < <(for l in "${libs[@]}"; do dpkg -S "$(readlink -f "$l")" 2>/dev/null ||
                       dpkg -S "$l" 2>/dev/null; done | cut -d: -f1 | sort -u)
-pkgs+=(ca-certificates)
+pkgs+=(ca-certificates curl)  # curl: uninstall-cni asks the API server
 echo "image: runtime packages: ${pkgs[*]}" >&2
 
 debootstrap --variant=minbase --include="$(IFS=,; echo "${pkgs[*]}")" bookworm \
@@ -36,7 +36,7 @@ debootstrap --variant=minbase --include="$(IFS=,; echo "${pkgs[*]}")" bookworm \
   { tail -20 "${WORK}/debootstrap.log" >&2; exit 1; }
 rm -rf "${WORK}/rootfs/var/cache/apt/archives/"*.deb "${WORK}/rootfs/var/lib/apt/lists/"*
 install -d "${WORK}/rootfs/opt/veb/bin"
-install -m 0755 "${BINS[@]}" image/install-cni "${WORK}/rootfs/opt/veb/bin/"
+install -m 0755 "${BINS[@]}" image/install-cni image/uninstall-cni "${WORK}/rootfs/opt/veb/bin/"
 install -d "${WORK}/rootfs/opt/veb/cni"
 install -m 0755 "${CNI_PLUGINS[@]/#/${CNI_SRC}/}" "${WORK}/rootfs/opt/veb/cni/"
 

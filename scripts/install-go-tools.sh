@@ -13,6 +13,9 @@ TOOLS=(
   "cnitool github.com/containernetworking/cni/cnitool@v1.3.0"
   "crictl sigs.k8s.io/cri-tools/cmd/crictl@v1.37.0"
   "helm helm.sh/helm/v3/cmd/helm@v3.22.0"
+  # Prometheus 3.x with Kubernetes service discovery only (Debian's has none),
+  # for test/k8s: kubernetes_sd_configs against the test cluster's API server.
+  "prometheus github.com/prometheus/prometheus/cmd/prometheus@v0.316.0 remove_all_sd,enable_kubernetes_sd"
 )
 # CNI reference plugins (CNI 1.1.0: GC and STATUS; Debian's 1.1.1 stops at
 # 1.0.0) into ${BIN}/cni, for the CNI plugin's IPAM, chaining and comparison
@@ -26,15 +29,15 @@ mkdir -p "${BIN}" "${BIN}/.versions"
 want=("$@")
 rc=0
 for entry in "${TOOLS[@]}"; do
-  read -r name spec <<<"${entry}"
+  read -r name spec tags <<<"${entry}"
   if [[ ${#want[@]} -gt 0 && ! " ${want[*]} " == *" ${name} "* ]]; then continue; fi
   stamp="${BIN}/.versions/${name}"
-  if [[ -x "${BIN}/${name}" && "$(cat "${stamp}" 2>/dev/null)" == "${spec}" ]]; then
+  if [[ -x "${BIN}/${name}" && "$(cat "${stamp}" 2>/dev/null)" == "${spec}${tags:+ ${tags}}" ]]; then
     continue
   fi
-  echo "install-go-tools: go install ${spec}"
-  if GOBIN="${BIN}" GOFLAGS=-buildvcs=false nice -n 10 go install "${spec}" >>"${LOG}" 2>&1; then
-    echo "${spec}" >"${stamp}"
+  echo "install-go-tools: go install ${spec}${tags:+ (tags ${tags})}"
+  if GOBIN="${BIN}" GOFLAGS=-buildvcs=false nice -n 10 go install ${tags:+-tags "${tags}"} "${spec}" >>"${LOG}" 2>&1; then
+    echo "${spec}${tags:+ ${tags}}" >"${stamp}"
   else
     echo "install-go-tools: FAILED ${spec} (see ${LOG})" >&2
     rc=1

@@ -29,6 +29,9 @@ REQUIRED_PACKAGES=(
   # CNI tests: reference plugins (host-local, portmap, tuning, bridge), the
   # kubelet path (containerd's CRI plugin), iptables for portmap
   containernetworking-plugins containerd iptables
+  # the one-node Kubernetes test (test/k8s): etcd, kube-proxy's conntrack, the
+  # test pods' image (busybox: ping, httpd, nc)
+  etcd-server conntrack busybox-static
 )
 # Installed when the archive has them; their absence is not an error.
 OPTIONAL_PACKAGES=(linux-perf openvswitch-switch)  # perf: profiles; OVS: test/bench comparison

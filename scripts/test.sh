@@ -8,7 +8,8 @@
 #        3. the Linux dataplane integration test, as root, in network namespaces;
 #        4.. end-to-end steps with real clients: grpcurl, vebctl golden files, a
 #           Prometheus server and kill -9 restarts, RPC load, the CNI plugin under
-#           cnitool and containerd/crictl, the Helm chart, the node image;
+#           cnitool and containerd/crictl, the Helm chart, the node image, a
+#           one-node Kubernetes cluster running the chart (test/k8s);
 #        5. the clang thread-safety build (-Werror), the unit and integration
 #           tests under ASan + UBSan, the concurrency and integration tests
 #           under TSan.
@@ -179,6 +180,13 @@ run_step "chart tests" "${LOGDIR}/chart.log" bash test/chart/chart_test.sh
 # as the DaemonSet would.
 run_step "node image build + podman smoke test" "${LOGDIR}/image.log" \
   bash test/image/smoke_test.sh
+# A one-node Kubernetes cluster from the release's sources (test/k8s/cluster.sh;
+# the binaries are cached under /var/cache/veb, a cold build takes ~10 min):
+# helm install of the chart with the image above, a Deployment on veb, a
+# Service, a hostPort, Prometheus's Kubernetes discovery, a rollout restart of
+# the agent under ping, leaks after delete and uninstall, the machine after down.
+run_step "Kubernetes: one node, helm install, pods on veb" "${LOGDIR}/k8s.log" \
+  timeout 3600 bash test/k8s/k8s_test.sh
 
 # --- 5. clang checks and sanitizers (.bazelrc configs) --------------------------------------
 # Each config has its own output tree (clang, built once, cold in CI).

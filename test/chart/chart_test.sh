@@ -37,8 +37,17 @@ def docs(p):
 def kinds(ds):
     return sorted(d["kind"] for d in ds)
 d, a = docs(sys.argv[1]), docs(sys.argv[2])
-assert kinds(d) == ["ConfigMap", "DaemonSet", "ServiceAccount"], kinds(d)
-assert kinds(a) == ["ConfigMap", "ConfigMap", "DaemonSet", "Service", "ServiceAccount", "ServiceMonitor"], kinds(a)
+assert kinds(d) == ["ConfigMap", "DaemonSet", "Role", "RoleBinding", "ServiceAccount"], kinds(d)
+assert kinds(a) == ["ConfigMap", "ConfigMap", "DaemonSet", "Role", "RoleBinding", "Service", "ServiceAccount", "ServiceMonitor"], kinds(a)
+# cni.uninstall (default): the Role may only get this DaemonSet; vebd's preStop
+# runs uninstall-cni with the record install-cni writes; the pod has a token.
+role = next(x for x in d if x["kind"] == "Role")
+assert role["rules"] == [{"apiGroups": ["apps"], "resources": ["daemonsets"], "resourceNames": ["veb"], "verbs": ["get"]}], role
+dpod = next(x for x in d if x["kind"] == "DaemonSet")["spec"]["template"]["spec"]
+assert dpod["automountServiceAccountToken"] is True
+assert dpod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"] == ["/opt/veb/bin/uninstall-cni"]
+env = lambda c: {e["name"]: e.get("value") for e in c.get("env", [])}
+assert env(dpod["containers"][0])["VEB_CNI_RECORD"] == env(next(i for i in dpod["initContainers"] if i["name"] == "install-cni"))["VEB_CNI_RECORD"] == "/var/lib/veb/cni-installed"
 def ds(ds_):
     return next(x for x in ds_ if x["kind"] == "DaemonSet")
 base_caps = ["IPC_LOCK", "NET_ADMIN", "NET_RAW", "SYS_ADMIN"]
@@ -109,6 +118,14 @@ assert veb["engine"] == "userspace"
 for metric in ("veb_addresses", "veb_addresses_max", "veb_port_drops_total", "veb_address_moved_total",
                "veb_address_expired_total", "veb_port_receive_bytes_total", "veb_port_backend_drops_total"):
     assert metric in exprs, metric
+PY
+"${HELM}" template veb "${CHART}" --set cni.uninstall=false >"${OUT}/no-uninstall.yaml" 2>&1 &&
+/usr/bin/python3 - "${OUT}/no-uninstall.yaml" <<'PY' && pass "cni.uninstall=false: no Role, no token, no preStop" || fail "cni.uninstall=false: no Role, no token, no preStop"
+import sys, yaml
+d = [x for x in yaml.safe_load_all(open(sys.argv[1])) if x]
+assert sorted(x["kind"] for x in d) == ["ConfigMap", "DaemonSet", "ServiceAccount"]
+pod = next(x for x in d if x["kind"] == "DaemonSet")["spec"]["template"]["spec"]
+assert pod["automountServiceAccountToken"] is False and "lifecycle" not in pod["containers"][0]
 PY
 # Bad values must fail to render with a message, not render garbage.
 if "${HELM}" template veb "${CHART}" --set cni.portType=bogus >"${OUT}/bad.log" 2>&1; then

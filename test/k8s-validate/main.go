@@ -18,6 +18,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -40,6 +41,10 @@ func newObject(t typeMeta) (interface{}, error) {
 		return &corev1.Service{}, nil
 	case "apps/v1/DaemonSet":
 		return &appsv1.DaemonSet{}, nil
+	case "rbac.authorization.k8s.io/v1/Role":
+		return &rbacv1.Role{}, nil
+	case "rbac.authorization.k8s.io/v1/RoleBinding":
+		return &rbacv1.RoleBinding{}, nil
 	case "monitoring.coreos.com/v1/ServiceMonitor":
 		return &monitoringv1.ServiceMonitor{}, nil
 	}
@@ -100,6 +105,13 @@ func check(obj interface{}) error {
 	case *corev1.Service:
 		return checkMeta(o.ObjectMeta)
 	case *monitoringv1.ServiceMonitor:
+		return checkMeta(o.ObjectMeta)
+	case *rbacv1.Role:
+		return checkMeta(o.ObjectMeta)
+	case *rbacv1.RoleBinding:
+		if o.RoleRef.Kind != "Role" || o.RoleRef.Name == "" || len(o.Subjects) == 0 {
+			return fmt.Errorf("roleRef/subjects incomplete")
+		}
 		return checkMeta(o.ObjectMeta)
 	case *appsv1.DaemonSet:
 		if err := checkMeta(o.ObjectMeta); err != nil {

@@ -53,3 +53,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if eq $b.engine "kernel" }}{{- $_ := set $bridge "engine" "ENGINE_KERNEL" -}}{{- end -}}
 {{- dict "bridges" (list $bridge) | toPrettyJson -}}
 {{- end -}}
+
+{{/* "true" when the agent removes the CNI files at helm uninstall (cni.install and cni.uninstall). */}}
+{{- define "veb.cniUninstall" -}}
+{{- if and .Values.cni.install .Values.cni.uninstall }}true{{ else }}false{{ end -}}
+{{- end -}}
