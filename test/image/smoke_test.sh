@@ -5,6 +5,10 @@
 # the init container installs the plugin and conflist, vebd turns SERVING,
 # /metrics answers, and (when ATTACH=1, the default) two pod namespaces
 # attached through the installed plugin with cnitool ping each other.
+# The chart's default engine is the kernel engine, so the DaemonSet's bpffs
+# step runs first (a privileged container mounting bpffs on the host when
+# missing) and vebd gets BPF and PERFMON and the host's /sys/fs/bpf; its pins
+# go to a directory of this test's own (--bpf_pin_root), removed at the end.
 # Builds the image first unless IMAGE is given. Prints "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -15,6 +19,7 @@ NAME="veb-smoke-$$"
 NS=(vsmk-a-$$ vsmk-b-$$)
 PORT=$((20000 + $$ % 20000))
 PODMAN=(podman --runtime runc)
+PINS="/sys/fs/bpf/veb-smoke-$$"
 cleanup() {
   for n in "${NS[@]}"; do
     CNI_PATH="${T}/cni-bin" NETCONFPATH="${T}/cni-conf" timeout 20 "${TOOLS}/cnitool" del veb "/var/run/netns/${n}" >/dev/null 2>&1
@@ -22,6 +27,7 @@ cleanup() {
   done
   # The bridge's host vport (the pods' gateway TAP) outlives vebd by design.
   "${PODMAN[@]}" exec "${NAME}" /opt/veb/bin/vebctl --socket="${T}/run/vebd.sock" destroy veb0 force >/dev/null 2>&1
+  rm -rf "${PINS}" 2>/dev/null
   "${PODMAN[@]}" rm -f -t 5 "${NAME}" >/dev/null 2>&1
   ip link show veb0 >/dev/null 2>&1 && ip link del veb0
   rm -rf "${T}"
@@ -56,14 +62,24 @@ else
   fail "install-cni"; cat "${T}/init.log"
 fi
 
+# The kernel engine's bpffs step, as in the DaemonSet.
+if "${PODMAN[@]}" run --rm --privileged --ulimit nofile=1024:1024 --ulimit nproc=1000:1000 \
+    -v /sys/fs/bpf:/sys/fs/bpf:rshared --entrypoint /bin/sh "${IMAGE}" \
+    -c "mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf" >"${T}/bpffs.log" 2>&1 &&
+   [[ "$(stat -f -c %T /sys/fs/bpf)" == bpf_fs ]]; then
+  pass "bpffs mounted on the host's /sys/fs/bpf by the init step"
+else
+  fail "bpffs init step"; cat "${T}/bpffs.log"
+fi
+
 # vebd, as in the DaemonSet.
 mkdir -p /var/run/netns
 "${PODMAN[@]}" run -d --name "${NAME}" --network host --ulimit nofile=1024:1024 --ulimit nproc=1000:1000 \
-  --read-only --cap-drop ALL --cap-add NET_ADMIN,NET_RAW,SYS_ADMIN,IPC_LOCK \
+  --read-only --cap-drop ALL --cap-add NET_ADMIN,NET_RAW,SYS_ADMIN,IPC_LOCK,BPF,PERFMON \
   --security-opt no-new-privileges --device /dev/net/tun \
   -v "${T}/run:${T}/run" -v "${T}/state:/var/lib/veb" -v /var/run/netns:/var/run/netns:rslave \
-  -v "${T}/etc:/etc/veb:ro" "${IMAGE}" \
-  --listen="unix://${T}/run/vebd.sock" --config=/etc/veb/vebd.json \
+  -v /sys/fs/bpf:/sys/fs/bpf:rslave -v "${T}/etc:/etc/veb:ro" "${IMAGE}" \
+  --listen="unix://${T}/run/vebd.sock" --config=/etc/veb/vebd.json --bpf_pin_root="${PINS}" \
   --state_file=/var/lib/veb/state.json --metrics_address="127.0.0.1:${PORT}" >/dev/null
 serving=""
 for _ in $(seq 1 50); do
@@ -73,8 +89,9 @@ for _ in $(seq 1 50); do
 done
 if [[ "${serving}" == SERVING ]]; then pass "health check SERVING (vebctl health in the container)"; else
   fail "health check: '${serving}'"; "${PODMAN[@]}" logs "${NAME}" | tail -20; fi
-if "${PODMAN[@]}" exec "${NAME}" /opt/veb/bin/vebctl --socket="${T}/run/vebd.sock" list | grep -q '^veb0: up'; then
-  pass "bridge veb0 created from the chart's vebd.json"; else fail "bridge veb0 from vebd.json"; fi
+listed="$("${PODMAN[@]}" exec "${NAME}" /opt/veb/bin/vebctl --socket="${T}/run/vebd.sock" list 2>&1)"
+if [[ "${listed}" == "veb0: up engine kernel "* ]]; then
+  pass "bridge veb0 created from the chart's vebd.json (kernel engine)"; else fail "bridge veb0 from vebd.json" "${listed}"; "${PODMAN[@]}" logs "${NAME}" | tail -5; fi
 if curl -sf "http://127.0.0.1:${PORT}/metrics" | grep -q '^veb_build_info'; then pass "/metrics answers"; else fail "/metrics"; fi
 
 if [[ "${ATTACH:-1}" == 1 ]]; then
