@@ -69,6 +69,8 @@ cleanup() {
   [[ -n "${prom_pid}" ]] && kill "${prom_pid}" 2>/dev/null
   [[ -n "${prom_pid}" ]] && wait "${prom_pid}" 2>/dev/null
   prom_pid=""
+  # The kernel engine's pins outlive the agent by design; this test's go.
+  [[ "${bpf_veb_before}" == yes ]] || rm -rf /sys/fs/bpf/veb 2>/dev/null
   timeout 300 bash "${CL}" down >>"${T}/down.log" 2>&1
 }
 trap 'cleanup; rm -rf "${T}"' EXIT
@@ -93,6 +95,8 @@ require_root
 # A cluster a killed run left behind.
 [[ -e "${D}" || -e /run/netns/vk8s ]] && timeout 300 bash "${CL}" down >/dev/null 2>&1
 sysctl_before="$(cat /proc/sys/vm/overcommit_memory /proc/sys/kernel/panic /proc/sys/kernel/panic_on_oops)"
+bpf_before="$(ls -a /sys/fs/bpf 2>&1)"
+bpf_veb_before="$([[ -e /sys/fs/bpf/veb ]] && echo yes || echo no)"
 # The machine's own paths a node would use (the cluster's mount namespace covers them).
 # (Not /var/lib/cni or /run/containerd: other tests use those.)
 HOST_PATHS=(/etc/cni/net.d /opt/cni /run/veb /var/lib/veb /var/lib/kubelet /var/log/containers
@@ -169,7 +173,12 @@ check "the DaemonSet is Ready on the node through its probes (1/1)" test \
   "$(pyjson '"%s/%s" % (j["status"].get("numberReady"), j["status"].get("desiredNumberScheduled"))' <<<"${ds}")" == 1/1
 agent_pod="$(kubectl -n "${NS}" get pods -l app.kubernetes.io/name=veb -o jsonpath='{.items[0].metadata.name}')"
 init="$(kubectl -n "${NS}" get pod "${agent_pod}" -o json | pyjson '[(s["name"], s["state"].get("terminated", {}).get("exitCode")) for s in j["status"]["initContainerStatuses"]]')"
-check "the init container install-cni ran and exited 0" test "${init}" == "[('install-cni', 0)]"
+if [[ "${ENGINE}" == kernel ]]; then
+  check "the init containers (mount-bpffs, install-cni) ran and exited 0" test "${init}" == "[('mount-bpffs', 0), ('install-cni', 0)]"
+  check "bpffs on the node's /sys/fs/bpf holds the bridge's pins" sh -c "bash ${CL} node ls /sys/fs/bpf/veb/${BR} | grep -q ."
+else
+  check "the init container install-cni ran and exited 0" test "${init}" == "[('install-cni', 0)]"
+fi
 check "install-cni put the plugin and the conflist in the node's CNI directories" innode sh -c \
   'test -x /opt/cni/bin/veb && test -f /etc/cni/net.d/10-veb.conflist'
 if wait_until 60 sh -c "[ \"\$(bash ${CL} kubectl get node vk8s-node -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}')\" = True ]"; then
@@ -425,7 +434,9 @@ check "kubectl delete the Deployment, the Service and pod hostport" \
 wait_until 60 sh -c "[ -z \"\$(bash ${CL} kubectl get pods -o name)\" ]"
 left_vports() { agent_vebctl -o json "${BR}" vports | pyjson 'sum(1 for v in j.get("vports", []) if v.get("kind") == "VPORT_KIND_POD")'; }
 check "no pod vport left in the agent" test "$(left_vports 2>&1)" == 0
-check "no pod veth left on the node" sh -c "[ -z \"\$(bash ${CL} node ip -br link | awk '\$1 !~ /^(lo|vk8s0|vk8s0p|${BR})(@|\$)/')\" ]"
+# The bridge's host vport stays (a TAP named like the bridge, or with the
+# kernel engine the veth pair BR / BR-h).
+check "no pod veth left on the node" sh -c "[ -z \"\$(bash ${CL} node ip -br link | awk '\$1 !~ /^(lo|vk8s0|vk8s0p|${BR}|${BR}-h)(@|\$)/')\" ]"
 check "no IP allocation left (host-local, /var/lib/cni/networks/veb)" sh -c \
   "[ -z \"\$(bash ${CL} node find /var/lib/cni/networks/veb -type f ! -name lock ! -name 'last_reserved_ip*' 2>/dev/null)\" ]"
 check "no pod sandbox of the Deployment left ready in containerd" sh -c \
@@ -442,6 +453,16 @@ else
     "$(diff <(echo "${cni_before}") <(echo "${cni_after}") | tr '\n' ' ')"
 fi
 
+if [[ "${ENGINE}" == kernel ]]; then
+  # README "Uninstall": the kernel bridge stays pinned (running pods would
+  # keep forwarding); once no pod uses it, its directory is removed by hand.
+  check "after uninstall the kernel bridge stays pinned on the node (chart README, Uninstall)" \
+    bash "${CL}" node test -e "/sys/fs/bpf/veb/${BR}/prog"
+  if [[ "${bpf_veb_before}" == no ]]; then
+    check "its pins removed as the chart README says" bash "${CL}" node rm -rf /sys/fs/bpf/veb
+  fi
+fi
+
 # ---- down: the machine as it was -------------------------------------------------------------
 kill "${prom_pid}" 2>/dev/null; wait "${prom_pid}" 2>/dev/null; prom_pid=""
 if timeout 300 bash "${CL}" down >"${T}/down.log" 2>&1; then pass "cluster.sh down"; else fail "cluster.sh down" "$(tail -3 "${T}/down.log")"; fi
@@ -450,6 +471,7 @@ check "down: no process of the cluster left" test -z "${procs}"
 check "down: no network namespace vk8s, no mount under ${D}, no ${D}" sh -c \
   "! ip netns list | grep -qw vk8s && ! grep -qF ' ${D}' /proc/self/mounts && [ ! -e '${D}' ]"
 check "down: no kubepods cgroup left" sh -c "! ls -d /sys/fs/cgroup/*/kubepods 2>/dev/null | grep -q ."
+check "down: the machine's /sys/fs/bpf as it was" test "$(ls -a /sys/fs/bpf 2>&1)" == "${bpf_before}"
 check "down: the machine's kernel tunables were never changed" test \
   "$(cat /proc/sys/vm/overcommit_memory /proc/sys/kernel/panic /proc/sys/kernel/panic_on_oops)" == "${sysctl_before}"
 host_after="$(host_paths)"
