@@ -1076,31 +1076,26 @@ absl::Status KernelBridge::UpdatePort(absl::string_view port, const PortConfig& 
   return WritePortLocked(p);
 }
 
-absl::Status KernelBridge::SetPortRunning(absl::string_view port, bool running) {
-  std::shared_ptr<Port> io;
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    const PortState* p = FindLocked(port);
-    if (p == nullptr) {
-      return absl::NotFoundError(absl::StrCat("port ", Quote(port), ": not a port of bridge ", Quote(name_)));
-    }
-    io = p->io;
+absl::StatusOr<std::shared_ptr<NetdevPort>> KernelBridge::DeviceOf(absl::string_view port) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const PortState* p = FindLocked(port);
+  if (p == nullptr) {
+    return absl::NotFoundError(absl::StrCat("port ", Quote(port), ": not a port of bridge ", Quote(name_)));
   }
-  static_cast<NetdevPort*>(io.get())->set_running(running);
+  return std::static_pointer_cast<NetdevPort>(p->io);
+}
+
+absl::Status KernelBridge::SetPortRunning(absl::string_view port, bool running) {
+  absl::StatusOr<std::shared_ptr<NetdevPort>> dev = DeviceOf(port);
+  if (!dev.ok()) return dev.status();
+  (*dev)->set_running(running);
   return absl::OkStatus();
 }
 
 absl::Status KernelBridge::SetPortMtu(absl::string_view port, uint32_t mtu) {
-  std::shared_ptr<Port> io;
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    const PortState* p = FindLocked(port);
-    if (p == nullptr) {
-      return absl::NotFoundError(absl::StrCat("port ", Quote(port), ": not a port of bridge ", Quote(name_)));
-    }
-    io = p->io;
-  }
-  static_cast<NetdevPort*>(io.get())->set_mtu(mtu);
+  absl::StatusOr<std::shared_ptr<NetdevPort>> dev = DeviceOf(port);
+  if (!dev.ok()) return dev.status();
+  (*dev)->set_mtu(mtu);
   return absl::OkStatus();
 }
 

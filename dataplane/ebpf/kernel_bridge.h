@@ -215,6 +215,9 @@ class KernelBridge final : public BridgeEngine {
   absl::Status Init(const BridgeConfig& config);
   absl::Status LoadFresh(const BridgeConfig& config) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Adopt() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The device of a port (pinned ports awaiting re-adding are not found).
+  absl::StatusOr<std::shared_ptr<NetdevPort>> DeviceOf(absl::string_view port) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status GrowFdb(uint32_t capacity) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status StartEvents() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EventLoop();

@@ -167,6 +167,8 @@ TEST_F(AttachTest, ForwardsSurvivesTheAgentAndCleansUp) {
   auto b2 = KernelBridge::Create(bridge, {}, Options());
   ASSERT_TRUE(b2.ok()) << b2.status();
   EXPECT_TRUE((*b2)->adopted()) << (*b2)->load_note();
+  // A pinned port is not a port of the new object until the agent re-adds it.
+  EXPECT_EQ((*b2)->SetPortRunning(Host(0), false).code(), absl::StatusCode::kNotFound);
   for (int i = 0; i < 2; ++i) {
     auto p = NetdevPort::Open(Host(i));
     ASSERT_TRUE(p.ok());
