@@ -169,8 +169,8 @@ class KernelBridge final : public BridgeEngine {
   absl::StatusOr<PortInfo> GetPort(absl::string_view port) const override;
   std::vector<PortInfo> ListPorts() const override;
   size_t port_count() const override;
-  // S1: the port's link state and MTU as the link monitor sees them (the
-  // NetdevPort setters call these too).
+  // S1: the port's link state and MTU as the link monitor sees them; the
+  // same as calling the port's NetdevPort setters.
   absl::Status SetPortRunning(absl::string_view port, bool running);
   absl::Status SetPortMtu(absl::string_view port, uint32_t mtu);
 
@@ -181,7 +181,8 @@ class KernelBridge final : public BridgeEngine {
   absl::Status AddStaticAddress(uint16_t vid, Mac mac, absl::string_view port) override;
   absl::Status DeleteAddress(uint16_t vid, Mac mac) override;
   size_t FlushAddresses(bool include_static) override;
-  // A walk of the FDB (the map is unordered): O(n log n) per page.
+  // A batched walk of the FDB (the map is unordered) and a sort of the page
+  // only: O(n) per page.
   absl::StatusOr<AddressInfoPage> ListAddressPage(
       const AddressQuery& query, std::optional<AddressKey> after,
       size_t limit) const override;
