@@ -75,16 +75,11 @@ class KernelHandle final : public PortHandle {
   const std::shared_ptr<ebpf::NetdevPort> port_;
 };
 
-// Only a veth whose peer lives in another namespace (a pod) can take
-// bpf_redirect_peer: the kernel drops a peer redirect within one namespace,
-// so a host vport's pair is reached with a plain redirect.
 absl::StatusOr<OpenedPort> OpenKernelPort(const std::string& ifname) {
   absl::StatusOr<LinkFacts> link = GetPortLink(ifname);
   if (!link.ok()) return link.status();
+  std::shared_ptr<ebpf::NetdevPort> port = ebpf::NetdevPort::FromLink(*link);
   OpenedPort out;
-  auto port = std::make_shared<ebpf::NetdevPort>(
-      ifname, static_cast<uint32_t>(link->ifindex),
-      link->kind == "veth" && link->link_in_other_netns, link->mtu, LinkRunning(*link));
   out.handle = std::make_unique<KernelHandle>(port);
   out.port = std::move(port);
   out.backend = Backend::kKernel;

@@ -8,10 +8,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
-#include <linux/ethtool.h>
-#include <linux/sockios.h>
 #include <net/if.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -30,6 +27,7 @@
 #include "dataplane/ebpf/kernel_bridge_internal.h"
 #include "dataplane/ebpf/veb_layout.h"
 #include "dataplane/frame.h"
+#include "dataplane/linux/netlink.h"
 #include "dataplane/mac_address.h"
 
 namespace veb::ebpf {
@@ -76,33 +74,15 @@ NetdevPort::NetdevPort(std::string name, uint32_t ifindex, bool is_veth,
       mtu_(mtu) {}
 
 absl::StatusOr<std::shared_ptr<NetdevPort>> NetdevPort::Open(std::string name) {
-  if (name.empty() || name.size() >= IFNAMSIZ) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("interface ", Quote(name), ": bad interface name"));
-  }
-  const unsigned ifindex = if_nametoindex(name.c_str());
-  if (ifindex == 0) {
-    return absl::NotFoundError(absl::StrCat("interface ", Quote(name), ": ", ErrnoText(errno)));
-  }
-  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    return absl::InternalError(absl::StrCat("interface ", Quote(name), ": socket: ", ErrnoText(errno)));
-  }
-  struct ifreq ifr {};
-  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  uint32_t mtu = 1500;
-  if (ioctl(fd, SIOCGIFMTU, &ifr) == 0) mtu = static_cast<uint32_t>(ifr.ifr_mtu);
-  bool running = false;
-  if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
-    running = (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
-  }
-  struct ethtool_drvinfo info {};
-  info.cmd = ETHTOOL_GDRVINFO;
-  ifr.ifr_data = reinterpret_cast<char*>(&info);
-  const bool is_veth =
-      ioctl(fd, SIOCETHTOOL, &ifr) == 0 && std::strcmp(info.driver, "veth") == 0;
-  close(fd);
-  return std::make_shared<NetdevPort>(std::move(name), ifindex, is_veth, mtu, running);
+  absl::StatusOr<LinkFacts> link = GetPortLink(name);
+  if (!link.ok()) return link.status();
+  return FromLink(*link);
+}
+
+std::shared_ptr<NetdevPort> NetdevPort::FromLink(const LinkFacts& link) {
+  const bool peer_redirect = link.kind == "veth" && link.link_in_other_netns;
+  return std::make_shared<NetdevPort>(link.name, static_cast<uint32_t>(link.ifindex),
+                                      peer_redirect, link.mtu, LinkRunning(link));
 }
 
 TxResult NetdevPort::Transmit(absl::Span<const TxFrame> frames) {

@@ -52,6 +52,10 @@ struct ring_buffer;
 struct veb_fdb_key;
 struct veb_fdb_entry;
 
+namespace veb {
+struct LinkFacts;  // dataplane/linux/netlink.h
+}  // namespace veb
+
 namespace veb::ebpf {
 
 // A Linux network interface as a kernel bridge port. Frames never pass
@@ -62,9 +66,15 @@ namespace veb::ebpf {
 // Thread-safety: the setters and readers may be called from any thread.
 class NetdevPort final : public Port {
  public:
-  // Looks the interface up by name: ifindex, MTU, running (IFF_UP and
-  // IFF_RUNNING), whether it is a veth. NOT_FOUND when it does not exist.
+  // Looks the interface up by name (netlink, with the takeover checks every
+  // backend makes: Ethernet, not enslaved; NOT_FOUND when it does not exist)
+  // and makes the port from what it found (FromLink).
   static absl::StatusOr<std::shared_ptr<NetdevPort>> Open(std::string name);
+  // ifindex, MTU, running (up and carrier), and whether known unicast may
+  // leave with bpf_redirect_peer: only for a veth whose peer is in another
+  // namespace (the kernel drops a peer redirect that stays in one namespace,
+  // e.g. towards a host vport's pair), else plain bpf_redirect.
+  static std::shared_ptr<NetdevPort> FromLink(const LinkFacts& link);
   NetdevPort(std::string name, uint32_t ifindex, bool is_veth, uint32_t mtu,
              bool running);
 

@@ -207,9 +207,7 @@ class SwitchTest : public ::testing::Test {
     ASSERT_FALSE(xdp);
     auto link = GetPortLink(name);
     ASSERT_TRUE(link.ok()) << link.status();
-    auto port = std::make_shared<ebpf::NetdevPort>(
-        name, static_cast<uint32_t>(link->ifindex),
-        link->kind == "veth" && link->link_in_other_netns, link->mtu, LinkRunning(*link));
+    std::shared_ptr<ebpf::NetdevPort> port = ebpf::NetdevPort::FromLink(*link);
     absl::MutexLock lock(&mu_);
     auto ref = span ? bridge_->AddSpanPort(port) : bridge_->AddPort(port, {});
     ASSERT_TRUE(ref.ok()) << ref.status();
