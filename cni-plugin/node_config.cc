@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -205,7 +206,7 @@ absl::StatusOr<std::string> RenderAgentConfig(absl::string_view agent_config_jso
     v1::TunnelVport* t = v.mutable_tunnel();
     if (t->local().empty()) t->set_local(node.node_ip);
     if (t->underlay().empty()) t->set_underlay(node.underlay.name);
-    if (!v.has_mtu()) v.set_mtu(static_cast<uint32_t>(mtu));
+    if (!v.has_mtu()) v.set_mtu(static_cast<uint32_t>(std::min(mtu, kMaxMtu)));
   }
   std::string out;
   google::protobuf::util::JsonPrintOptions print;
@@ -265,7 +266,8 @@ absl::StatusOr<std::string> RenderConflist(absl::string_view conflist_json, cons
           tunnel ? absl::StrCat(" minus the VXLAN overhead (", kVxlanOverhead, ")") : "", " is ",
           mtu, ": below ", kMinMtu));
     }
-    (*veb)["mtu"] = mtu;
+    // Loopback's 65536 is above what veth and tap take.
+    (*veb)["mtu"] = std::min(mtu, kMaxMtu);
   }
   return conf.dump(2) + "\n";
 }

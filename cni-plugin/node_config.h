@@ -22,6 +22,8 @@ namespace veb::cni {
 inline constexpr int kVxlanOverhead = 50;
 // The smallest IPv4 MTU (RFC 791), the kernel's minimum for veth and tap.
 inline constexpr int kMinMtu = 68;
+// The largest MTU the API takes (and the kernel gives a veth or tap).
+inline constexpr int kMaxMtu = 65535;
 
 struct Ipv4Prefix {
   uint32_t network = 0;  // host byte order, host bits zero

@@ -176,6 +176,10 @@ TEST(RenderTest, ConflistStaticRangeAndMtuWithoutTunnel) {
   Json veb = Json::parse(*out)["plugins"][0];
   EXPECT_EQ(veb["mtu"], 9000);  // no tunnel: no overhead
   EXPECT_EQ(veb["ipam"]["ranges"], Json::parse(R"([[{"subnet":"10.244.0.0/16"}]])"));
+  // Loopback's 65536: the largest MTU a veth takes.
+  auto lo = RenderConflist(tmpl, Facts(65536, std::nullopt), /*tunnel=*/false);
+  ASSERT_TRUE(lo.ok()) << lo.status();
+  EXPECT_EQ(Json::parse(*lo)["plugins"][0]["mtu"], 65535);
   // An explicit MTU stays.
   Json fixed = Json::parse(kConflist);
   fixed["plugins"][0]["mtu"] = 1400;

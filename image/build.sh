@@ -4,7 +4,7 @@
 # (found with ldd and mapped to Debian packages with dpkg -S), the reference
 # CNI plugins scripts/install-go-tools.sh built (v1.9.1, CNI 1.1.0: Debian's
 # 1.1.1 stops at 1.0.0) in /opt/veb/cni, and
-# /opt/veb/bin/{vebd,vebctl,veb,install-cni,uninstall-cni}, and curl. No container registry is used:
+# /opt/veb/bin/{vebd,vebctl,veb,veb-node-config,install-cni,uninstall-cni}, and curl. No container registry is used:
 # the base is Debian's own archive.
 #
 #   image/build.sh [TAG]        (default localhost/veb:0.1.0)
@@ -16,8 +16,8 @@ MIRROR="${VEB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 WORK="$(mktemp -d /tmp/veb-image.XXXXXX)"
 trap 'rm -rf "${WORK}"' EXIT
 
-bazel build -c opt //server:vebd //cli:vebctl //cni-plugin:veb >&2
-BINS=(bazel-bin/server/vebd bazel-bin/cli/vebctl bazel-bin/cni-plugin/veb)
+bazel build -c opt //server:vebd //cli:vebctl //cni-plugin:veb //cni-plugin:veb-node-config >&2
+BINS=(bazel-bin/server/vebd bazel-bin/cli/vebctl bazel-bin/cni-plugin/veb bazel-bin/cni-plugin/veb-node-config)
 CNI_SRC="${VEB_TOOLS_BIN:-/opt/veb/tools/bin}/cni"
 CNI_PLUGINS=(host-local portmap tuning bandwidth)
 for p in "${CNI_PLUGINS[@]}"; do
@@ -28,7 +28,7 @@ done
 mapfile -t libs < <(ldd "${BINS[@]}" "${CNI_PLUGINS[@]/#/${CNI_SRC}/}" 2>/dev/null | awk '/=> \//{print $3}' | sort -u)
 mapfile -t pkgs < <(for l in "${libs[@]}"; do dpkg -S "$(readlink -f "$l")" 2>/dev/null ||
                       dpkg -S "$l" 2>/dev/null; done | cut -d: -f1 | sort -u)
-pkgs+=(ca-certificates curl)  # curl: uninstall-cni asks the API server
+pkgs+=(ca-certificates curl)  # curl: install-cni and uninstall-cni ask the API server
 echo "image: runtime packages: ${pkgs[*]}" >&2
 
 debootstrap --variant=minbase --include="$(IFS=,; echo "${pkgs[*]}")" bookworm \

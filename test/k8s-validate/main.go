@@ -45,6 +45,10 @@ func newObject(t typeMeta) (interface{}, error) {
 		return &rbacv1.Role{}, nil
 	case "rbac.authorization.k8s.io/v1/RoleBinding":
 		return &rbacv1.RoleBinding{}, nil
+	case "rbac.authorization.k8s.io/v1/ClusterRole":
+		return &rbacv1.ClusterRole{}, nil
+	case "rbac.authorization.k8s.io/v1/ClusterRoleBinding":
+		return &rbacv1.ClusterRoleBinding{}, nil
 	case "monitoring.coreos.com/v1/ServiceMonitor":
 		return &monitoringv1.ServiceMonitor{}, nil
 	}
@@ -111,6 +115,19 @@ func check(obj interface{}) error {
 	case *rbacv1.RoleBinding:
 		if o.RoleRef.Kind != "Role" || o.RoleRef.Name == "" || len(o.Subjects) == 0 {
 			return fmt.Errorf("roleRef/subjects incomplete")
+		}
+		return checkMeta(o.ObjectMeta)
+	case *rbacv1.ClusterRole:
+		if o.Namespace != "" {
+			return fmt.Errorf("a ClusterRole has no namespace")
+		}
+		return checkMeta(o.ObjectMeta)
+	case *rbacv1.ClusterRoleBinding:
+		if o.RoleRef.Kind != "ClusterRole" || o.RoleRef.Name == "" || len(o.Subjects) == 0 {
+			return fmt.Errorf("roleRef/subjects incomplete")
+		}
+		if o.Namespace != "" {
+			return fmt.Errorf("a ClusterRoleBinding has no namespace")
 		}
 		return checkMeta(o.ObjectMeta)
 	case *appsv1.DaemonSet:
