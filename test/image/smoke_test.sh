@@ -2,7 +2,9 @@
 # Node image smoke test: runs localhost/veb under podman the way the chart's
 # DaemonSet does (host network, the same capabilities, the same mounts pointed
 # at temporary host directories, the chart's rendered ConfigMap as /etc/veb):
-# the init container installs the plugin and conflist, vebd turns SERVING,
+# the init container installs the plugin and this node's conflist and writes
+# vebd's startup file (the node's IP taken as 127.0.0.1: a single node, static
+# range, no tunnel), vebd turns SERVING,
 # /metrics answers, and (when ATTACH=1, the default) two pod namespaces
 # attached through the installed plugin with cnitool ping each other.
 # The chart's default engine is the kernel engine, so the DaemonSet's bpffs
@@ -40,9 +42,10 @@ fi
 pass "image ${IMAGE} built"
 
 # The chart's ConfigMap, rendered for this host's paths.
-mkdir -p "${T}"/{cni-bin,cni-conf,run,state,etc}
+mkdir -p "${T}"/{cni-bin,cni-conf,run,state,etc,node}
 "${TOOLS}/helm" template veb charts/veb --set vebd.socket="${T}/run/vebd.sock" \
-  --set cni.ipam.subnet=10.97.0.0/24 --set cni.ipam.gateway=10.97.0.1 >"${T}/rendered.yaml"
+  --set cni.ipam.subnet=10.97.0.0/24 --set cni.ipam.gateway=10.97.0.1 --set cni.ipam.nodeRange=static \
+  --set tunnel.enabled=false --set cni.mtu=1500 >"${T}/rendered.yaml"
 /usr/bin/python3 - "${T}/rendered.yaml" "${T}/etc" <<'PY'
 import sys, yaml
 for d in yaml.safe_load_all(open(sys.argv[1])):
@@ -53,11 +56,11 @@ PY
 
 # Init container, as in the DaemonSet.
 if "${PODMAN[@]}" run --rm --network host --ulimit nofile=1024:1024 --ulimit nproc=1000:1000 \
-    --read-only -e CNI_CONF_NAME=10-veb.conflist \
+    --read-only -e CNI_CONF_NAME=10-veb.conflist -e NODE_NAME=vsmk-node -e NODE_IP=127.0.0.1 \
     -v "${T}/cni-bin:/host/opt/cni/bin" -v "${T}/cni-conf:/host/etc/cni/net.d" \
-    -v "${T}/etc:/etc/veb:ro" --entrypoint /opt/veb/bin/install-cni "${IMAGE}" >"${T}/init.log" 2>&1 &&
-   [[ -x "${T}/cni-bin/veb" && -x "${T}/cni-bin/host-local" && -s "${T}/cni-conf/10-veb.conflist" ]]; then
-  pass "install-cni put the plugin, host-local and the conflist on the host"
+    -v "${T}/etc:/etc/veb:ro" -v "${T}/node:/etc/veb-node" --entrypoint /opt/veb/bin/install-cni "${IMAGE}" >"${T}/init.log" 2>&1 &&
+   [[ -x "${T}/cni-bin/veb" && -x "${T}/cni-bin/host-local" && -s "${T}/cni-conf/10-veb.conflist" && -s "${T}/node/vebd.json" ]]; then
+  pass "install-cni put the plugin, host-local and the conflist on the host, and vebd's startup file in node-config"
 else
   fail "install-cni"; cat "${T}/init.log"
 fi
@@ -78,8 +81,8 @@ mkdir -p /var/run/netns
   --read-only --cap-drop ALL --cap-add NET_ADMIN,NET_RAW,SYS_ADMIN,IPC_LOCK,BPF,PERFMON \
   --security-opt no-new-privileges --device /dev/net/tun \
   -v "${T}/run:${T}/run" -v "${T}/state:/var/lib/veb" -v /var/run/netns:/var/run/netns:rslave \
-  -v /sys/fs/bpf:/sys/fs/bpf:rslave -v "${T}/etc:/etc/veb:ro" "${IMAGE}" \
-  --listen="unix://${T}/run/vebd.sock" --config=/etc/veb/vebd.json --bpf_pin_root="${PINS}" \
+  -v /sys/fs/bpf:/sys/fs/bpf:rslave -v "${T}/etc:/etc/veb:ro" -v "${T}/node:/etc/veb-node:ro" "${IMAGE}" \
+  --listen="unix://${T}/run/vebd.sock" --config=/etc/veb-node/vebd.json --bpf_pin_root="${PINS}" \
   --state_file=/var/lib/veb/state.json --metrics_address="127.0.0.1:${PORT}" >/dev/null
 serving=""
 for _ in $(seq 1 50); do

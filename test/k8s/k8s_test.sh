@@ -8,6 +8,12 @@
 #     node image imported into containerd: the DaemonSet turns Ready through its
 #     probes, its init container installs the plugin and conflist, the node
 #     turns Ready (the runtime reports the network ready);
+#   - many nodes' plumbing, on this one node: its conflist's IPAM range and
+#     gateway come from the Node's podCIDR (inside the chart's cluster subnet
+#     10.244.0.0/16), a pod's MTU is the node interface's minus the VXLAN
+#     overhead, the tunnel vport exists on the agent with that MTU and the
+#     node IP as its source, and the headless Service lists the node IP (there
+#     is no cluster DNS here: the tunnel simply has no peers);
 #   - a Deployment of 3 pods: addresses from veb (kubectl, vebctl vports in the
 #     agent pod, each pod's MAC in the agent's table), pod-to-pod pings, a
 #     ClusterIP Service (kube-proxy, iptables) answering another pod, a hostPort
@@ -16,12 +22,13 @@
 #     pod) against this API server and scrapes veb_addresses = the agent's table;
 #   - `kubectl rollout restart daemonset/veb` while two pods ping each other
 #     every 10 ms: no application pod restarted or recreated, the longest ping
-#     gap and the loss reported (and bounded: VEB_K8S_MAX_GAP_MS);
+#     gap and the loss reported (and bounded: VEB_K8S_MAX_GAP_MS), the tunnel
+#     device kept (not made again);
 #   - deleting the Deployment leaves no vport, veth or IP allocation; `helm
 #     uninstall` leaves the node's CNI directories as they were before install;
 #   - `cluster.sh down` leaves the machine as it was.
 # ENGINE=kernel|userspace selects the chart's forwarding engine (kernel is the
-# chart's default and needs no --set). Every wait is bounded; the EXIT trap stops
+# chart's default and needs no --set); VEB_K8S_HELM_ARGS adds helm arguments. Every wait is bounded; the EXIT trap stops
 # what the test started and takes the cluster down.
 # Prints "PASS: ..." / "FAIL: ..." per check and "N passed, M failed".
 set -uo pipefail
@@ -62,6 +69,9 @@ agent() {  # agent CMD...: in the veb agent pod's vebd container
 agent_vebctl() { agent /opt/veb/bin/vebctl --socket="${SOCKET}" "$@"; }
 helm_args=()
 [[ "${ENGINE}" == kernel ]] || helm_args+=(--set "bridge.engine=${ENGINE}")
+# shellcheck disable=SC2206  # word splitting wanted
+helm_args+=(${VEB_K8S_HELM_ARGS:-})
+TUNNEL=vx0
 
 cleanup() {
   local p
@@ -187,6 +197,45 @@ else
   fail "the node turns Ready: the runtime reports the network ready" "$(ready_msg)"
 fi
 
+# ---- many nodes: the node's range, MTU, tunnel vport and peers Service -------------------------
+node_conf="$(innode cat /etc/cni/net.d/10-veb.conflist 2>&1)"
+got_range="$(pyjson 'j["plugins"][0]["ipam"]["ranges"]' <<<"${node_conf}" 2>&1)"
+want_range="[[{'subnet': '10.244.0.0/16', 'rangeStart': '10.244.0.1', 'rangeEnd': '10.244.0.254', 'gateway': '10.244.0.1'}]]"
+check "the node's conflist: range 10.244.0.1-10.244.0.254, gateway 10.244.0.1 (its Node's podCIDR 10.244.0.0/24) in the cluster subnet 10.244.0.0/16" \
+  test "${got_range}" == "${want_range}"
+# The node's interface holding its IP (status.hostIP) and its MTU.
+underlay="$(innode ip -o -4 addr show | awk -v ip="${NODE_IP}" '$4 ~ "^"ip"/" {print $2; exit}')"
+underlay_mtu="$(innode cat "/sys/class/net/${underlay:-none}/mtu" 2>/dev/null)"
+want_mtu=$((${underlay_mtu:-0} - 50))
+check "the node's conflist: mtu ${want_mtu} (auto: ${underlay:-?} MTU ${underlay_mtu:-?} - 50)" \
+  test "$(pyjson 'j["plugins"][0]["mtu"]' <<<"${node_conf}" 2>&1)" == "${want_mtu}"
+tunnel_json="$(agent_vebctl -o json "${BR}" vports 2>&1 |
+  pyjson 'json.dumps([v for v in j.get("vports", []) if v.get("kind") == "VPORT_KIND_TUNNEL"])' 2>&1)"
+echo "tunnel vports: ${tunnel_json}"
+check "vebctl ${BR} vports (kubectl exec into the agent pod): tunnel vport ${TUNNEL}, VNI 1, local ${NODE_IP}, underlay ${underlay:-?}, MTU ${want_mtu}" \
+  "${PY}" - "${tunnel_json}" "${TUNNEL}" "${NODE_IP}" "${underlay}" "${want_mtu}" <<'EOP'
+import json, sys
+vs = json.loads(sys.argv[1])
+assert len(vs) == 1, vs
+v = vs[0]
+assert v["name"] == sys.argv[2], v
+t = v["tunnel"]
+assert t["vni"] == 1 and t["local"] == sys.argv[3] and t["underlay"] == sys.argv[4], t
+assert v["mtu"] == int(sys.argv[5]), v
+EOP
+check "the tunnel's VXLAN device ${TUNNEL} on the node: MTU ${want_mtu}, VNI 1, dstport 4789, local ${NODE_IP}" sh -c \
+  "bash ${CL} node ip -d link show ${TUNNEL} | tr '\n' ' ' | grep -E 'mtu ${want_mtu} .*vxlan id 1 .*local ${NODE_IP} .*dstport 4789'"
+tunnel_ifindex="$(innode cat "/sys/class/net/${TUNNEL}/ifindex" 2>&1)"
+peers_ips() {
+  kubectl -n "${NS}" get endpointslices -l kubernetes.io/service-name=veb-peers -o json |
+    pyjson '" ".join(sorted(a for s in j["items"] for e in s.get("endpoints") or [] for a in e["addresses"]))'
+}
+if wait_until 30 sh -c "[ \"\$(bash ${CL} kubectl -n ${NS} get endpointslices -l kubernetes.io/service-name=veb-peers -o jsonpath='{.items[*].endpoints[*].addresses[*]}')\" = ${NODE_IP} ]"; then
+  pass "the headless Service veb-peers (clusterIP None) lists the node IP ${NODE_IP} ($(kubectl -n "${NS}" get svc veb-peers -o jsonpath='{.spec.clusterIP} {.spec.ports[0].protocol}/{.spec.ports[0].port}'))"
+else
+  fail "the headless Service veb-peers lists the node IP ${NODE_IP}" "$(peers_ips 2>&1)"
+fi
+
 # ---- a Deployment of 3 pods --------------------------------------------------------------
 cat >"${T}/web.yaml" <<'EOF'
 apiVersion: apps/v1
@@ -241,6 +290,11 @@ else
   fail "kubectl get pods -o wide: 3 pods, 3 distinct addresses in 10.244.0.0/24" "${web_ips[*]}"
 fi
 hp_ip="$(kubectl get pod hostport -o jsonpath='{.status.podIP}')"
+pod_mtu="$(kubectl exec "${web_pods[0]}" -- cat /sys/class/net/eth0/mtu 2>&1)"
+check "pod ${web_pods[0]}'s eth0 MTU is ${want_mtu} (the node's ${underlay:-?} MTU ${underlay_mtu:-?} - 50)" test "${pod_mtu}" == "${want_mtu}"
+pod_route="$(kubectl exec "${web_pods[0]}" -- ip route 2>&1 | tr '\n' ' ')"
+check "pod ${web_pods[0]}: on-link 10.244.0.0/16, default via its node's gateway 10.244.0.1 (${pod_route})" sh -c \
+  "echo '${pod_route}' | grep -q 'default via 10.244.0.1' && echo '${pod_route}' | grep -q '10.244.0.0/16 dev eth0'"
 # The agent's view: one pod vport per sandbox, and each pod's MAC in the table.
 vports="$(agent_vebctl -o json "${BR}" vports 2>&1)"
 echo "${vports}" >"${T}/vports.json"
@@ -425,6 +479,8 @@ else
 fi
 n_vports="$(agent_vebctl -o json "${BR}" vports | pyjson 'sum(1 for v in j.get("vports", []) if v.get("kind") == "VPORT_KIND_POD")' 2>&1)"
 check "after the restart the new agent has the 4 pod vports back" test "${n_vports}" == 4
+check "after the restart the tunnel vport ${TUNNEL} is the same device (ifindex ${tunnel_ifindex}), kept rather than made again" \
+  test "$(innode cat "/sys/class/net/${TUNNEL}/ifindex" 2>&1)" == "${tunnel_ifindex}"
 check "after the restart pod ${web_pods[2]} pings pod ${web_pods[0]}" \
   kubectl exec "${web_pods[2]}" -- ping -c 3 -W 2 "${web_ips[0]}"
 
@@ -436,7 +492,7 @@ left_vports() { agent_vebctl -o json "${BR}" vports | pyjson 'sum(1 for v in j.g
 check "no pod vport left in the agent" test "$(left_vports 2>&1)" == 0
 # The bridge's host vport stays (a TAP named like the bridge, or with the
 # kernel engine the veth pair BR / BR-h).
-check "no pod veth left on the node" sh -c "[ -z \"\$(bash ${CL} node ip -br link | awk '\$1 !~ /^(lo|vk8s0|vk8s0p|${BR}|${BR}-h)(@|\$)/')\" ]"
+check "no pod veth left on the node" sh -c "[ -z \"\$(bash ${CL} node ip -br link | awk '\$1 !~ /^(lo|vk8s0|vk8s0p|${BR}|${BR}-h|${TUNNEL})(@|\$)/')\" ]"
 check "no IP allocation left (host-local, /var/lib/cni/networks/veb)" sh -c \
   "[ -z \"\$(bash ${CL} node find /var/lib/cni/networks/veb -type f ! -name lock ! -name 'last_reserved_ip*' 2>/dev/null)\" ]"
 check "no pod sandbox of the Deployment left ready in containerd" sh -c \
