@@ -205,7 +205,12 @@ check "the node's conflist: range 10.244.0.1-10.244.0.254, gateway 10.244.0.1 (i
   test "${got_range}" == "${want_range}"
 # The node's interface holding its IP (status.hostIP) and its MTU.
 underlay="$(innode ip -o -4 addr show | awk -v ip="${NODE_IP}" '$4 ~ "^"ip"/" {print $2; exit}')"
-underlay_mtu="$(innode cat "/sys/class/net/${underlay:-none}/mtu" 2>/dev/null)"
+# (ip, not /sys: the node's mount namespace shows the machine's sysfs.)
+link_field() {  # link_field DEV FIELD: "mtu" -> its MTU, "index" -> its ifindex (node's netns)
+  innode ip -o link show "$1" 2>/dev/null |
+    awk -v f="$2" '{ if (f == "index") { sub(":", "", $1); print $1 } else for (i = 1; i < NF; i++) if ($i == f) print $(i + 1) }'
+}
+underlay_mtu="$(link_field "${underlay:-none}" mtu)"
 want_mtu=$((${underlay_mtu:-0} - 50))
 check "the node's conflist: mtu ${want_mtu} (auto: ${underlay:-?} MTU ${underlay_mtu:-?} - 50)" \
   test "$(pyjson 'j["plugins"][0]["mtu"]' <<<"${node_conf}" 2>&1)" == "${want_mtu}"
@@ -225,7 +230,7 @@ assert v["mtu"] == int(sys.argv[5]), v
 EOP
 check "the tunnel's VXLAN device ${TUNNEL} on the node: MTU ${want_mtu}, VNI 1, dstport 4789, local ${NODE_IP}" sh -c \
   "bash ${CL} node ip -d link show ${TUNNEL} | tr '\n' ' ' | grep -E 'mtu ${want_mtu} .*vxlan id 1 .*local ${NODE_IP} .*dstport 4789'"
-tunnel_ifindex="$(innode cat "/sys/class/net/${TUNNEL}/ifindex" 2>&1)"
+tunnel_ifindex="$(link_field "${TUNNEL}" index)"
 peers_ips() {
   kubectl -n "${NS}" get endpointslices -l kubernetes.io/service-name=veb-peers -o json |
     pyjson '" ".join(sorted(a for s in j["items"] for e in s.get("endpoints") or [] for a in e["addresses"]))'
@@ -291,7 +296,7 @@ else
 fi
 hp_ip="$(kubectl get pod hostport -o jsonpath='{.status.podIP}')"
 pod_mtu="$(kubectl exec "${web_pods[0]}" -- cat /sys/class/net/eth0/mtu 2>&1)"
-check "pod ${web_pods[0]}'s eth0 MTU is ${want_mtu} (the node's ${underlay:-?} MTU ${underlay_mtu:-?} - 50)" test "${pod_mtu}" == "${want_mtu}"
+check "pod ${web_pods[0]}'s eth0 MTU is ${want_mtu} (the node's ${underlay:-?} MTU ${underlay_mtu:-?} - 50; got ${pod_mtu})" test "${pod_mtu}" == "${want_mtu}"
 pod_route="$(kubectl exec "${web_pods[0]}" -- ip route 2>&1 | tr '\n' ' ')"
 check "pod ${web_pods[0]}: on-link 10.244.0.0/16, default via its node's gateway 10.244.0.1 (${pod_route})" sh -c \
   "echo '${pod_route}' | grep -q 'default via 10.244.0.1' && echo '${pod_route}' | grep -q '10.244.0.0/16 dev eth0'"
@@ -480,7 +485,7 @@ fi
 n_vports="$(agent_vebctl -o json "${BR}" vports | pyjson 'sum(1 for v in j.get("vports", []) if v.get("kind") == "VPORT_KIND_POD")' 2>&1)"
 check "after the restart the new agent has the 4 pod vports back" test "${n_vports}" == 4
 check "after the restart the tunnel vport ${TUNNEL} is the same device (ifindex ${tunnel_ifindex}), kept rather than made again" \
-  test "$(innode cat "/sys/class/net/${TUNNEL}/ifindex" 2>&1)" == "${tunnel_ifindex}"
+  sh -c "[ -n '${tunnel_ifindex}' ] && [ \"\$(bash ${CL} node ip -o link show ${TUNNEL} | cut -d: -f1)\" = '${tunnel_ifindex}' ]"
 check "after the restart pod ${web_pods[2]} pings pod ${web_pods[0]}" \
   kubectl exec "${web_pods[2]}" -- ping -c 3 -W 2 "${web_ips[0]}"
 
@@ -527,7 +532,12 @@ check "down: no process of the cluster left" test -z "${procs}"
 check "down: no network namespace vk8s, no mount under ${D}, no ${D}" sh -c \
   "! ip netns list | grep -qw vk8s && ! grep -qF ' ${D}' /proc/self/mounts && [ ! -e '${D}' ]"
 check "down: no kubepods cgroup left" sh -c "! ls -d /sys/fs/cgroup/*/kubepods 2>/dev/null | grep -q ."
-check "down: the machine's /sys/fs/bpf as it was" test "$(ls -a /sys/fs/bpf 2>&1)" == "${bpf_before}"
+bpf_after="$(ls -a /sys/fs/bpf 2>&1)"
+if [[ "${bpf_after}" == "${bpf_before}" ]]; then
+  pass "down: the machine's /sys/fs/bpf as it was"
+else
+  fail "down: the machine's /sys/fs/bpf as it was" "$(diff <(echo "${bpf_before}") <(echo "${bpf_after}") | tr '\n' ' ')"
+fi
 check "down: the machine's kernel tunables were never changed" test \
   "$(cat /proc/sys/vm/overcommit_memory /proc/sys/kernel/panic /proc/sys/kernel/panic_on_oops)" == "${sysctl_before}"
 host_after="$(host_paths)"
