@@ -23,6 +23,7 @@ REQUIRED_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libabsl-dev
   # tests: traffic and inspection
   iproute2 iputils-ping iperf3 tcpdump python3-scapy python3-yaml netsniff-ng ethtool procps
+  dnsmasq-base  # test/agent/multinode_test.sh: the DNS server behind the tunnel peers
   # tests: promtool (server/metrics_test), a real Prometheus server
   prometheus curl openssl
   # node image: image/build.sh and its podman smoke test

@@ -193,6 +193,13 @@ run_step "agent: VXLAN tunnel vports across two nodes" "${LOGDIR}/vxlan.log" \
   bash test/agent/vxlan_test.sh
 run_step "agent: VXLAN tunnel vports across two nodes (kernel engine)" \
   "${LOGDIR}/vxlan-kernel.log" env VEB_ENGINE=kernel bash test/agent/vxlan_test.sh
+# Three nodes whose tunnel peers come from a real DNS server (dnsmasq): peers
+# follow the Service name, every pod pair pings, floods arrive once, kill -9,
+# hand-added peers, a DNS outage, bad flags (test/agent/multinode_test.sh).
+run_step "agent: three nodes, tunnel peers from DNS" "${LOGDIR}/multinode.log" \
+  bash test/agent/multinode_test.sh
+run_step "agent: three nodes, tunnel peers from DNS (kernel engine)" \
+  "${LOGDIR}/multinode-kernel.log" env VEB_ENGINE=kernel bash test/agent/multinode_test.sh
 # 8 clients x 1,000 mixed RPCs while a probe measures dataplane stalls.
 run_step "agent under load" "${LOGDIR}/load.log" bash test/load/load_test.sh
 # The CNI plugin through cnitool and the reference plugins (chaining, 60 pods,
