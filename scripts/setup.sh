@@ -7,7 +7,8 @@
 # `apt-get install -y --no-install-recommends` of the required packages, then the
 # optional ones one by one (a missing optional package is a warning).
 # Output goes to $VEB_SETUP_LOG (default /tmp/veb-setup.log); a summary is printed.
-# Then installs the pinned Go tools (scripts/install-go-tools.sh).
+# Then installs the pinned Go tools (scripts/install-go-tools.sh), unless
+# VEB_SETUP_GO_TOOLS=0.
 # Exit status: non-zero when a required package or Go tool could not be installed.
 set -euo pipefail
 
@@ -22,6 +23,7 @@ REQUIRED_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libabsl-dev
   # tests: traffic and inspection
   iproute2 iputils-ping iperf3 tcpdump python3-scapy python3-yaml netsniff-ng ethtool procps
+  dnsmasq-base  # test/agent/multinode_test.sh: the DNS server behind the tunnel peers
   # tests: promtool (server/metrics_test), a real Prometheus server
   prometheus curl openssl
   # node image: image/build.sh and its podman smoke test
@@ -62,6 +64,17 @@ available() {  # available PACKAGE -> 0 when apt has an installation candidate
   [[ -n "${candidate}" && "${candidate}" != "(none)" ]]
 }
 
+# Go tools the tests drive (grpcurl, cnitool, crictl, helm, Prometheus), pinned;
+# VEB_SETUP_GO_TOOLS=0 leaves them to the caller (CI: scripts/test.sh builds them
+# in the background while its first steps run).
+go_tools() {
+  if [[ "${VEB_SETUP_GO_TOOLS:-1}" == 0 ]]; then
+    echo "setup.sh: Go tools left to scripts/test.sh (VEB_SETUP_GO_TOOLS=0)"
+    exit 0
+  fi
+  exec bash "$(dirname "${BASH_SOURCE[0]}")/install-go-tools.sh"
+}
+
 wanted=("${REQUIRED_PACKAGES[@]}")
 if ! command -v go >/dev/null 2>&1; then
   wanted+=("${GO_PACKAGE}")
@@ -79,7 +92,7 @@ optional_skipped=()
 
 if [[ ${#missing[@]} -eq 0 && "${VEB_SETUP_FORCE:-0}" != 1 ]]; then
   echo "setup.sh: all ${#wanted[@]} required packages already installed"
-  exec bash "$(dirname "${BASH_SOURCE[0]}")/install-go-tools.sh"
+  go_tools
 fi
 
 echo "setup.sh: installing ${#missing[@]} missing package(s): ${missing[*]:-none} (log: ${LOG})"
@@ -117,5 +130,4 @@ fi
 echo "setup.sh: ${#wanted[@]} required packages installed in $((SECONDS - start))s;" \
   "optional installed: ${optional_installed[*]:-none}; optional unavailable: ${optional_skipped[*]:-none}"
 
-# Go tools the tests drive (grpcurl, cnitool, crictl, helm), pinned.
-exec bash "$(dirname "${BASH_SOURCE[0]}")/install-go-tools.sh"
+go_tools

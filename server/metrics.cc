@@ -123,6 +123,24 @@ std::vector<MetricFamily> AgentCollector::Collect() const {
   return out;
 }
 
+std::vector<MetricFamily> PeerSourceCollector::Collect() const {
+  auto peers = Family("veb_tunnel_peers",
+                      "Peers of the tunnel vport after the last refresh of its source.",
+                      MetricType::Gauge);
+  auto failures = Family("veb_tunnel_peer_refresh_failures_total",
+                         "Refreshes of the tunnel vport's peer source that failed (not "
+                         "resolved, tunnel missing or pending, change refused).",
+                         MetricType::Counter);
+  for (const PeerRefresher::SourceStats& s : refresher_->Stats()) {
+    Add(&peers, {{"vport", s.vport}}, static_cast<double>(s.peers));
+    Add(&failures, {{"vport", s.vport}}, static_cast<double>(s.refresh_failures));
+  }
+  std::vector<MetricFamily> out;
+  out.push_back(std::move(peers));
+  out.push_back(std::move(failures));
+  return out;
+}
+
 std::string MetricsText(const prometheus::Collectable& collectable) {
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, collectable.Collect());

@@ -23,6 +23,11 @@
 //   veb_ports{bridge}                           gauge   member ports (span
 //       ports not included; they have their own series in the port families)
 //   veb_build_info{version}                     gauge   always 1
+// PeerSourceCollector (only with --tunnel_peers; label vport, one per source):
+//   veb_tunnel_peers{vport}                     gauge   the tunnel's peers after
+//       the last refresh (hand-added ones included)
+//   veb_tunnel_peer_refresh_failures_total{vport} counter refreshes that did not
+//       resolve the source or could not apply the change
 //
 // Thread-safety: Collect() may run concurrently from the exposer's threads;
 // it only takes the agent's reader lock.
@@ -35,6 +40,7 @@
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
 #include "server/agent.h"
+#include "server/peer_refresher.h"
 
 namespace veb::server {
 
@@ -48,6 +54,16 @@ class AgentCollector final : public prometheus::Collectable {
 
  private:
   const Agent* const agent_;
+};
+
+class PeerSourceCollector final : public prometheus::Collectable {
+ public:
+  // `refresher` must outlive the collector.
+  explicit PeerSourceCollector(const PeerRefresher* refresher) : refresher_(refresher) {}
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  const PeerRefresher* const refresher_;
 };
 
 // The text exposition of `collectable`, as /metrics serves it.

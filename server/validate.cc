@@ -95,9 +95,6 @@ absl::Status ValidatePrefix(absl::string_view obj, const std::string& prefix) {
   return absl::OkStatus();
 }
 
-namespace {
-
-// Canonical text of an IPv4/IPv6 unicast address, or INVALID_ARGUMENT.
 absl::StatusOr<std::string> CanonicalIp(absl::string_view obj, absl::string_view what,
                                         const std::string& text) {
   unsigned char buf[16];
@@ -118,8 +115,6 @@ absl::StatusOr<std::string> CanonicalIp(absl::string_view obj, absl::string_view
   }
   return std::string(out);
 }
-
-}  // namespace
 
 absl::StatusOr<std::vector<std::string>> ParsePeers(
     absl::string_view obj, const google::protobuf::RepeatedPtrField<std::string>& peers) {

@@ -46,6 +46,12 @@ absl::Status ValidateAttachment(absl::string_view obj, const v1::CniAttachment& 
 // "10.22.0.1/24" or "fd00::1/64".
 absl::Status ValidatePrefix(absl::string_view obj, const std::string& prefix);
 
+// The canonical text (inet_ntop) of an IPv4/IPv6 unicast address; else
+// INVALID_ARGUMENT `<obj>: <what> "10.0.0.x": not an IPv4 or IPv6 address`
+// or `...: must be a unicast address` (unspecified, multicast).
+absl::StatusOr<std::string> CanonicalIp(absl::string_view obj, absl::string_view what,
+                                        const std::string& text);
+
 // Tunnel peers: each an IPv4/IPv6 unicast address (not unspecified, not
 // multicast), each once, at most kMaxTunnelPeers; returned in canonical
 // text form (inet_ntop), sorted.

@@ -37,6 +37,8 @@
 #include "server/fake_port_opener.h"
 #include "server/instance_lock.h"
 #include "server/metrics.h"
+#include "server/peer_refresher.h"
+#include "server/peer_source.h"
 #include "server/port_opener.h"
 #include "dataplane/ebpf/kernel_bridge.h"
 #include "server/linux_port_opener.h"
@@ -75,6 +77,14 @@ ABSL_FLAG(std::string, bpf_pin_root, "/sys/fs/bpf/veb",
           "kernel engine: each kernel bridge's programs and maps are pinned in "
           "<dir>/<bridge>/ (bpffs, mounted at /sys/fs/bpf when missing), so they "
           "outlive vebd and a restarted vebd adopts them");
+ABSL_FLAG(std::string, tunnel_peers, "",
+          "tunnel vports' peers from a source, kept in step (docs/design.md §14): "
+          "';'-separated VPORT=dns:NAME (A and AAAA through the system resolver, "
+          "e.g. a headless Service), VPORT=file:/PATH (one address per line, '#' "
+          "comments) or VPORT=static:IP,IP; the node's own addresses are left out "
+          "and peers added by hand are never removed");
+ABSL_FLAG(absl::Duration, tunnel_peers_refresh, absl::Seconds(10),
+          "how often --tunnel_peers sources are resolved, 100ms..1h");
 ABSL_FLAG(std::vector<std::string>, fake_interfaces, {},
           "TESTING ONLY: in-memory interfaces AddPort may use (no real I/O)");
 
@@ -123,6 +133,19 @@ int main(int argc, char** argv) {
   const int workers = *resolved;
   if (const int p = absl::GetFlag(FLAGS_worker_priority); p < 0 || p > 99) {
     Log("--worker_priority out of range 0..99");
+    return 2;
+  }
+
+  absl::StatusOr<std::vector<veb::server::PeerSourceSpec>> peer_sources =
+      veb::server::ParsePeerSources(absl::GetFlag(FLAGS_tunnel_peers));
+  if (!peer_sources.ok()) {
+    Log(std::string(peer_sources.status().message()));
+    return 2;
+  }
+  const absl::Duration refresh = absl::GetFlag(FLAGS_tunnel_peers_refresh);
+  if (refresh < absl::Milliseconds(100) || refresh > absl::Hours(1)) {
+    Log(absl::StrCat("--tunnel_peers_refresh ", absl::FormatDuration(refresh),
+                     ": out of range 100ms..1h"));
     return 2;
   }
 
@@ -319,13 +342,19 @@ int main(int argc, char** argv) {
   if (!socket_path.empty()) chmod(socket_path.c_str(), 0600);
   server->GetHealthCheckService()->SetServingStatus(true);
 
+  // Tunnel peers from their sources: resolved at once, then every period.
+  veb::server::PeerRefresher peers(&agent, *std::move(peer_sources), refresh, Log);
+  peers.Start();
+
   // Metrics.
   std::unique_ptr<prometheus::Exposer> exposer;
   auto collector = std::make_shared<veb::server::AgentCollector>(&agent);
+  auto peer_collector = std::make_shared<veb::server::PeerSourceCollector>(&peers);
   if (!absl::GetFlag(FLAGS_metrics_address).empty()) {
     try {
       exposer = std::make_unique<prometheus::Exposer>(absl::GetFlag(FLAGS_metrics_address));
       exposer->RegisterCollectable(collector);
+      if (!absl::GetFlag(FLAGS_tunnel_peers).empty()) exposer->RegisterCollectable(peer_collector);
     } catch (const std::exception& e) {
       Log("--metrics_address " + absl::GetFlag(FLAGS_metrics_address) + ": " + e.what());
       return 1;
@@ -364,6 +393,7 @@ int main(int argc, char** argv) {
   Log(std::string("signal ") + strsignal(sig) + ": shutting down");
   stop.Notify();
   sweeper.join();
+  peers.Stop();
   server->GetHealthCheckService()->SetServingStatus(false);
   agent.Shutdown();  // ends WatchEvents streams
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

@@ -46,7 +46,12 @@ BR=veb0
 NODE_IP=10.250.0.1
 HOSTPORT=18080
 PROM_PORT=19090
-# Debian's Prometheus has no Kubernetes discovery: scripts/install-go-tools.sh builds one.
+# Debian's Prometheus has no Kubernetes discovery: scripts/install-go-tools.sh builds one
+# (scripts/test.sh builds it in the background before this step; run alone, the
+# test installs it here when missing.)
+if [[ -z "${PROMETHEUS:-}" ]]; then
+  bash scripts/install-go-tools.sh prometheus || { echo "FAIL: Prometheus built (scripts/install-go-tools.sh prometheus)"; exit 1; }
+fi
 PROMETHEUS="${PROMETHEUS:-${VEB_TOOLS_BIN:-/opt/veb/tools/bin}/prometheus}"
 # The rollout restart: the goal is a ping gap < 1 s with the userspace engine
 # and no loss with the kernel engine. With the userspace engine nothing forwards
