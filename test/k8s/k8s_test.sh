@@ -246,6 +246,19 @@ else
   fail "the headless Service veb-peers lists the node IP ${NODE_IP}" "$(peers_ips 2>&1)"
 fi
 
+# vebd took the chart's --tunnel_peers (the Service's name): its peer source for
+# the tunnel reports through metrics; with no cluster DNS here it resolves to
+# nothing and the tunnel has no peers.
+peer_metrics() { innode curl -s --max-time 3 "http://${NODE_IP}:9464/metrics" | grep -E "^veb_tunnel_peer(s|_refresh_failures_total)\{vport=\"${TUNNEL}\"\}"; }
+peers_zero() { peer_metrics | grep -q "^veb_tunnel_peers{vport=\"${TUNNEL}\"} 0\$"; }
+ds_args="$(kubectl -n "${NS}" get ds veb -o jsonpath='{.spec.template.spec.containers[0].args}')"
+if [[ "${ds_args}" == *"--tunnel_peers=${TUNNEL}=dns:veb-peers.${NS}.svc.cluster.local"* ]] &&
+    wait_until 30 peers_zero; then
+  pass "vebd runs the peer source the chart gave it (--tunnel_peers=${TUNNEL}=dns:veb-peers.${NS}.svc.cluster.local): $(peer_metrics | tr '\n' ' ')"
+else
+  fail "vebd runs the peer source the chart gave it (--tunnel_peers=${TUNNEL}=dns:veb-peers...)" "${ds_args}; $(peer_metrics 2>&1 | tr '\n' ' ')"
+fi
+
 # ---- a Deployment of 3 pods --------------------------------------------------------------
 cat >"${T}/web.yaml" <<'EOF'
 apiVersion: apps/v1
