@@ -199,6 +199,8 @@ void PrintText(const std::string& rpc, const Message& m, std::ostream& out) {
         if (!t.underlay().empty()) out << " dev " << t.underlay();
         out << " dstport " << t.dstport() << " peers "
             << (t.peers().empty() ? "none" : absl::StrJoin(t.peers(), ","));
+        // Those of them the peer source (--tunnel_peers) added.
+        if (!t.source_peers().empty()) out << " source " << absl::StrJoin(t.source_peers(), ",");
       }
       for (const auto& p : v.ip_prefixes()) out << " ip " << p;
       if (v.pending()) out << " pending (" << v.pending_reason() << ")";

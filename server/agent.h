@@ -141,6 +141,16 @@ class Agent {
   absl::Status GetVport(const v1::GetVportRequest& req, v1::GetVportResponse* resp);
   absl::Status SetVportPeers(const v1::SetVportPeersRequest& req,
                              v1::SetVportPeersResponse* resp);
+  // The peer source's change (--tunnel_peers, PeerRefresher): tunnel `name`
+  // gets the peers of `wanted` (the source's addresses without the node's
+  // own, canonical, sorted) it lacks, and loses the peers the source added
+  // before (TunnelVport.source_peers) that `wanted` no longer has; peers
+  // added by hand are kept. Computed and applied under one lock, like
+  // SetVportPeers, and persisted with the source's share. `added`/`removed`
+  // receive the change. Errors as SetVportPeers'.
+  absl::Status SyncSourcePeers(const std::string& name, const std::vector<std::string>& wanted,
+                               v1::Vport* out, std::vector<std::string>* added,
+                               std::vector<std::string>* removed);
   absl::Status ListVports(const v1::ListVportsRequest& req, v1::ListVportsResponse* resp);
 
   absl::Status GetPortCounters(const v1::GetPortCountersRequest& req, v1::GetPortCountersResponse* resp);
@@ -309,6 +319,17 @@ class Agent {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void FillPendingVportLocked(const PendingObject& p, v1::Vport* out) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The tunnel vport `name` (on `bridge` when not empty) for a peer change.
+  absl::StatusOr<VportRecord> TunnelForPeers(const std::string& obj, const std::string& bridge,
+                                             const std::string& name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_) ABSL_LOCKS_EXCLUDED(mu_);
+  // Makes `rec`'s tunnel have `next` peers, `next_source` of them the
+  // source's: saved first, then the device's entries; a failure changes
+  // nothing. Fills `out`.
+  absl::Status ChangePeers(const std::string& obj, const VportRecord& rec,
+                           const std::vector<std::string>& next,
+                           const std::vector<std::string>& next_source, v1::Vport* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(config_mu_) ABSL_LOCKS_EXCLUDED(mu_);
   // A pending vport by the target of a DeleteVport/GetVport request.
   template <typename Req>
   const PendingObject* FindPendingVportLocked(const std::string& bridge, const Req& req) const

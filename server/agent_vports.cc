@@ -247,6 +247,72 @@ absl::Status Agent::DeleteVport(const v1::DeleteVportRequest& req,
   return absl::OkStatus();
 }
 
+absl::StatusOr<VportRecord> Agent::TunnelForPeers(const std::string& obj,
+                                                  const std::string& bridge,
+                                                  const std::string& name) {
+  absl::ReaderMutexLock lock(&mu_);
+  const VportRecord* v = vports_.Find(name);
+  if (v == nullptr || (!bridge.empty() && v->bridge != bridge)) {
+    if (FindPendingLocked(bridge, name) != nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(obj, ": pending (its device could not be made yet)"));
+    }
+    return absl::NotFoundError(absl::StrCat(obj, ": not found"));
+  }
+  if (v->spec.type != VportType::kTunnel) {
+    return absl::FailedPreconditionError(absl::StrCat(obj, ": not a tunnel vport"));
+  }
+  return *v;
+}
+
+absl::Status Agent::ChangePeers(const std::string& obj, const VportRecord& rec,
+                                const std::vector<std::string>& next,
+                                const std::vector<std::string>& next_source, v1::Vport* out) {
+  const std::string& name = rec.spec.name;
+  const TunnelSpec& old = rec.spec.tunnel;
+  if (next.size() > static_cast<size_t>(kMaxTunnelPeers)) {
+    return absl::InvalidArgumentError(absl::StrCat(obj, ": ", next.size(),
+                                                   " peers, at most ", kMaxTunnelPeers));
+  }
+  std::vector<std::string> add;
+  std::vector<std::string> del;
+  std::set_difference(next.begin(), next.end(), old.peers.begin(), old.peers.end(),
+                      std::back_inserter(add));
+  std::set_difference(old.peers.begin(), old.peers.end(), next.begin(), next.end(),
+                      std::back_inserter(del));
+  if (!add.empty() || !del.empty() || next_source != old.source_peers) {
+    // Saved first: a failed save changes nothing; a failed apply is put back.
+    auto with_peers = [&name](const std::vector<std::string>& peers,
+                              const std::vector<std::string>& source) {
+      return [&name, &peers, &source](AgentConfig* c) {
+        for (v1::CreateVportRequest& v : *c->mutable_vports()) {
+          if (v.name() != name) continue;
+          v1::TunnelVport* t = v.mutable_tunnel();
+          t->clear_peers();
+          for (const std::string& p : peers) t->add_peers(p);
+          t->clear_source_peers();
+          for (const std::string& p : source) t->add_source_peers(p);
+        }
+      };
+    };
+    if (absl::Status s = Persist(obj, with_peers(next, next_source)); !s.ok()) return s;
+    if (absl::Status s = options_.opener->SetTunnelPeers(rec.spec, add, del); !s.ok()) {
+      (void)options_.opener->SetTunnelPeers(rec.spec, del, add);
+      (void)Persist(obj, with_peers(old.peers, old.source_peers));
+      return s;
+    }
+    absl::MutexLock lock(&mu_);
+    VportRecord updated = *vports_.Find(name);
+    updated.spec.tunnel.peers = next;
+    updated.spec.tunnel.source_peers = next_source;
+    vports_.Remove(name);
+    vports_.Add(name, std::move(updated));
+  }
+  absl::ReaderMutexLock lock(&mu_);
+  FillVportLocked(name, *vports_.Find(name), out);
+  return absl::OkStatus();
+}
+
 absl::Status Agent::SetVportPeers(const v1::SetVportPeersRequest& req,
                                   v1::SetVportPeersResponse* resp) {
   const std::string obj = VportObj(req.name(), "peers");
@@ -264,23 +330,9 @@ absl::Status Agent::SetVportPeers(const v1::SetVportPeersRequest& req,
   absl::StatusOr<std::vector<std::string>> given = ParsePeers(obj, req.peers());
   if (!given.ok()) return given.status();
   absl::MutexLock config_lock(&config_mu_);
-  VportRecord rec;
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    const VportRecord* v = vports_.Find(req.name());
-    if (v == nullptr || (!req.bridge().empty() && v->bridge != req.bridge())) {
-      if (FindPendingLocked(req.bridge(), req.name()) != nullptr) {
-        return absl::FailedPreconditionError(
-            absl::StrCat(obj, ": pending (its device could not be made yet)"));
-      }
-      return absl::NotFoundError(absl::StrCat(obj, ": not found"));
-    }
-    if (v->spec.type != VportType::kTunnel) {
-      return absl::FailedPreconditionError(absl::StrCat(obj, ": not a tunnel vport"));
-    }
-    rec = *v;
-  }
-  const std::vector<std::string>& old = rec.spec.tunnel.peers;
+  absl::StatusOr<VportRecord> rec = TunnelForPeers(obj, req.bridge(), req.name());
+  if (!rec.ok()) return rec.status();
+  const std::vector<std::string>& old = rec->spec.tunnel.peers;
   std::vector<std::string> next;
   switch (req.op()) {
     case v1::PEERS_OP_SET:
@@ -295,40 +347,48 @@ absl::Status Agent::SetVportPeers(const v1::SetVportPeersRequest& req,
                           std::back_inserter(next));
       break;
   }
-  if (next.size() > static_cast<size_t>(kMaxTunnelPeers)) {
-    return absl::InvalidArgumentError(absl::StrCat(obj, ": ", next.size(),
-                                                   " peers, at most ", kMaxTunnelPeers));
+  // The source's peers that are still there stay the source's.
+  const std::vector<std::string>& source = rec->spec.tunnel.source_peers;
+  std::vector<std::string> next_source;
+  std::set_intersection(source.begin(), source.end(), next.begin(), next.end(),
+                        std::back_inserter(next_source));
+  return ChangePeers(obj, *rec, next, next_source, resp->mutable_vport());
+}
+
+absl::Status Agent::SyncSourcePeers(const std::string& name,
+                                    const std::vector<std::string>& wanted, v1::Vport* out,
+                                    std::vector<std::string>* added,
+                                    std::vector<std::string>* removed) {
+  const std::string obj = VportObj(name, "peers");
+  absl::MutexLock config_lock(&config_mu_);
+  absl::StatusOr<VportRecord> rec = TunnelForPeers(obj, "", name);
+  if (!rec.ok()) return rec.status();
+  const std::vector<std::string>& old = rec->spec.tunnel.peers;
+  const std::vector<std::string>& source = rec->spec.tunnel.source_peers;
+  added->clear();
+  removed->clear();
+  std::set_difference(wanted.begin(), wanted.end(), old.begin(), old.end(),
+                      std::back_inserter(*added));
+  std::set_difference(source.begin(), source.end(), wanted.begin(), wanted.end(),
+                      std::back_inserter(*removed));
+  std::vector<std::string> kept;  // old without what the source dropped
+  std::set_difference(old.begin(), old.end(), removed->begin(), removed->end(),
+                      std::back_inserter(kept));
+  std::vector<std::string> next;
+  std::set_union(kept.begin(), kept.end(), added->begin(), added->end(),
+                 std::back_inserter(next));
+  std::vector<std::string> still;  // the source's peers it still gives
+  std::set_intersection(source.begin(), source.end(), wanted.begin(), wanted.end(),
+                        std::back_inserter(still));
+  std::vector<std::string> next_source;
+  std::set_union(still.begin(), still.end(), added->begin(), added->end(),
+                 std::back_inserter(next_source));
+  absl::Status s = ChangePeers(obj, *rec, next, next_source, out);
+  if (!s.ok()) {
+    added->clear();
+    removed->clear();
   }
-  std::vector<std::string> add;
-  std::vector<std::string> del;
-  std::set_difference(next.begin(), next.end(), old.begin(), old.end(), std::back_inserter(add));
-  std::set_difference(old.begin(), old.end(), next.begin(), next.end(), std::back_inserter(del));
-  if (!add.empty() || !del.empty()) {
-    // Saved first: a failed save changes nothing; a failed apply is put back.
-    auto with_peers = [&req](const std::vector<std::string>& peers) {
-      return [&req, &peers](AgentConfig* c) {
-        for (v1::CreateVportRequest& v : *c->mutable_vports()) {
-          if (v.name() != req.name()) continue;
-          v.mutable_tunnel()->clear_peers();
-          for (const std::string& p : peers) v.mutable_tunnel()->add_peers(p);
-        }
-      };
-    };
-    if (absl::Status s = Persist(obj, with_peers(next)); !s.ok()) return s;
-    if (absl::Status s = options_.opener->SetTunnelPeers(rec.spec, add, del); !s.ok()) {
-      (void)options_.opener->SetTunnelPeers(rec.spec, del, add);
-      (void)Persist(obj, with_peers(old));
-      return s;
-    }
-    absl::MutexLock lock(&mu_);
-    VportRecord updated = *vports_.Find(req.name());
-    updated.spec.tunnel.peers = next;
-    vports_.Remove(req.name());
-    vports_.Add(req.name(), std::move(updated));
-  }
-  absl::ReaderMutexLock lock(&mu_);
-  FillVportLocked(req.name(), *vports_.Find(req.name()), resp->mutable_vport());
-  return absl::OkStatus();
+  return s;
 }
 
 absl::Status Agent::GetVport(const v1::GetVportRequest& req, v1::GetVportResponse* resp) {

@@ -135,6 +135,7 @@ void FillVportFields(const std::string& name, const std::string& bridge, const V
     t->set_underlay(spec.tunnel.underlay);
     t->set_dstport(spec.tunnel.dstport);
     for (const std::string& p : spec.tunnel.peers) t->add_peers(p);
+    for (const std::string& p : spec.tunnel.source_peers) t->add_source_peers(p);
   }
 }
 

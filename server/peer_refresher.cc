@@ -15,7 +15,7 @@ PeerRefresher::PeerRefresher(Agent* agent, std::vector<PeerSourceSpec> sources,
   absl::MutexLock lock(&mu_);
   for (PeerSourceSpec& spec : sources) {
     stats_.push_back({spec.vport, 0, 0});
-    sources_.push_back({std::move(spec), PeerTracker(), ""});
+    sources_.push_back({std::move(spec), ""});
   }
 }
 
@@ -96,29 +96,24 @@ void PeerRefresher::Refresh(size_t i, const std::set<std::string>& local) {
       self.insert(*ip);
     }
   }
-  const std::vector<std::string> current(tunnel.peers().begin(), tunnel.peers().end());
-  PeerTracker::Plan plan = s.tracker.Next(current, *resolved, self);
-  size_t peers = current.size();
-  for (auto [op, list] : {std::pair{v1::PEERS_OP_ADD, &plan.add},
-                          std::pair{v1::PEERS_OP_DEL, &plan.del}}) {
+  std::vector<std::string> wanted;
+  for (const std::string& ip : *resolved) {
+    if (self.count(ip) == 0) wanted.push_back(ip);
+  }
+  v1::Vport after;
+  std::vector<std::string> added;
+  std::vector<std::string> removed;
+  if (absl::Status st = agent_->SyncSourcePeers(s.spec.vport, wanted, &after, &added, &removed);
+      !st.ok()) {
+    failed(absl::StrCat("failing: ", st.message()));
+    return;
+  }
+  for (const auto& [verb, list] : {std::pair{"added ", &added}, std::pair{"removed ", &removed}}) {
     if (list->empty()) continue;
-    v1::SetVportPeersRequest req;
-    req.set_name(s.spec.vport);
-    req.set_op(op);
-    for (const std::string& ip : *list) req.add_peers(ip);
-    v1::SetVportPeersResponse resp;
-    if (absl::Status st = agent_->SetVportPeers(req, &resp); !st.ok()) {
-      // What was applied before (the ADD) stays recorded.
-      if (op == v1::PEERS_OP_DEL) s.tracker.Applied({plan.add, {}});
-      failed(absl::StrCat("failing: ", st.message()));
-      return;
-    }
-    peers = static_cast<size_t>(resp.vport().tunnel().peers_size());
-    log_(absl::StrCat("tunnel peers: vport \"", s.spec.vport, "\": ",
-                      op == v1::PEERS_OP_ADD ? "added " : "removed ",
+    log_(absl::StrCat("tunnel peers: vport \"", s.spec.vport, "\": ", verb,
                       absl::StrJoin(*list, ","), " (", s.spec.Describe(), ")"));
   }
-  s.tracker.Applied(plan);
+  const size_t peers = static_cast<size_t>(after.tunnel().peers_size());
   SetState(s, absl::StrCat("ok, ", resolved->size(), " address(es) from the source"));
   absl::MutexLock lock(&mu_);
   stats_[i].peers = peers;

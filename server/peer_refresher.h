@@ -1,9 +1,11 @@
 // Keeps tunnel vports' peer sets in step with their sources (--tunnel_peers,
 // docs/design.md §14). One background thread resolves every source each
 // period with no agent lock held (getaddrinfo may take the resolver's
-// timeout), then applies each tunnel's difference (PeerTracker) through
-// Agent::SetVportPeers ADD/DEL, the API's own path: validation, the state
-// file and the device's forwarding entries are handled there. A tunnel that
+// timeout), then hands each tunnel the result without the node's own
+// addresses (Agent::SyncSourcePeers: the difference against the peers the
+// source added before, TunnelVport.source_peers, computed and applied under
+// the agent's lock, saved in the state file with them, so hand-added peers
+// are never taken and a restart forgets nothing). A tunnel that
 // does not exist yet or is pending is retried the next period; a failed
 // resolution keeps the peers as they are. Changes (peers added or removed)
 // are logged each time; a source's state (ok, waiting, failing and why) only
@@ -57,7 +59,6 @@ class PeerRefresher {
  private:
   struct Source {
     PeerSourceSpec spec;
-    PeerTracker tracker;
     std::string state;  // last logged state
   };
   // Refreshes one source: resolve (no lock), read the tunnel, apply.

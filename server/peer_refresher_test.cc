@@ -2,7 +2,8 @@
 // peers are observable): a file source's changes reach the tunnel and the
 // state the agent exports, hand-added peers survive, a missing tunnel is
 // retried, a failing source keeps the peers, the tunnel's local address is
-// left out, log lines come once per change of state, and the metrics.
+// left out, the source's share survives a restart (a new agent from the
+// exported state), log lines come once per change of state, and the metrics.
 #include "server/peer_refresher.h"
 
 #include <fstream>
@@ -69,6 +70,12 @@ class PeerRefresherTest : public ::testing::Test {
     return {c.vports(0).tunnel().peers().begin(), c.vports(0).tunnel().peers().end()};
   }
 
+  std::vector<std::string> ExportedSource() {
+    AgentConfig c = agent_->ExportConfig();
+    if (c.vports_size() == 0) return {};
+    return {c.vports(0).tunnel().source_peers().begin(), c.vports(0).tunnel().source_peers().end()};
+  }
+
   FakePortOpener opener_;
   std::unique_ptr<Agent> agent_;
   std::string file_;
@@ -104,6 +111,70 @@ TEST_F(PeerRefresherTest, FollowsTheSourceAndLeavesHandAddedPeersAndSelfAlone) {
   EXPECT_THAT(log, HasSubstr("vport \"vx0\": added 10.9.0.2,10.9.0.3 (file:"));
   EXPECT_THAT(log, HasSubstr("vport \"vx0\": removed 10.9.0.3 (file:"));
   EXPECT_THAT(log, HasSubstr("vport \"vx0\": removed 10.9.0.2 (file:"));
+}
+
+TEST_F(PeerRefresherTest, AHandAddedPeerTheSourceAlsoGivesStaysWhenTheSourceDropsIt) {
+  ASSERT_TRUE(CreateTunnel().ok());
+  ASSERT_TRUE(Peers(v1::PEERS_OP_ADD, "10.9.0.5").ok());  // by hand
+  WriteFile("10.9.0.5\n10.9.0.6\n");
+  auto r = Refresher();
+  r->RefreshOnce();
+  EXPECT_THAT(opener_.Peers("vx0"), ElementsAre("10.9.0.5", "10.9.0.6"));
+  EXPECT_THAT(ExportedSource(), ElementsAre("10.9.0.6"));
+  WriteFile("");
+  r->RefreshOnce();
+  EXPECT_THAT(opener_.Peers("vx0"), ElementsAre("10.9.0.5"));
+  EXPECT_THAT(ExportedSource(), IsEmpty());
+}
+
+TEST_F(PeerRefresherTest, ASourcePeerRemovedByHandLeavesTheSourceShareAndComesBack) {
+  ASSERT_TRUE(CreateTunnel().ok());
+  WriteFile("10.9.0.2\n10.9.0.3\n");
+  auto r = Refresher();
+  r->RefreshOnce();
+  ASSERT_THAT(ExportedSource(), ElementsAre("10.9.0.2", "10.9.0.3"));
+  ASSERT_TRUE(Peers(v1::PEERS_OP_DEL, "10.9.0.3").ok());
+  EXPECT_THAT(ExportedSource(), ElementsAre("10.9.0.2"));
+  r->RefreshOnce();
+  EXPECT_THAT(opener_.Peers("vx0"), ElementsAre("10.9.0.2", "10.9.0.3"));
+  EXPECT_THAT(ExportedSource(), ElementsAre("10.9.0.2", "10.9.0.3"));
+}
+
+TEST_F(PeerRefresherTest, AfterARestartTheSourceStillRemovesItsOwnPeersOnly) {
+  ASSERT_TRUE(CreateTunnel().ok());
+  ASSERT_TRUE(Peers(v1::PEERS_OP_ADD, "10.9.0.99").ok());  // by hand
+  WriteFile("10.9.0.2\n10.9.0.3\n");
+  Refresher()->RefreshOnce();
+  // vebd restarts: a new agent restores the exported state; meanwhile
+  // 10.9.0.3 left the source (a node gone while vebd was down).
+  const AgentConfig saved = agent_->ExportConfig();
+  FakePortOpener opener2;
+  AgentOptions o;
+  o.opener = &opener2;
+  agent_ = std::make_unique<Agent>(o);
+  std::vector<std::string> problems;
+  ASSERT_TRUE(agent_->Apply(saved, &problems).ok());
+  ASSERT_THAT(problems, IsEmpty());
+  ASSERT_THAT(ExportedSource(), ElementsAre("10.9.0.2", "10.9.0.3"));
+  WriteFile("10.9.0.2\n");
+  Refresher()->RefreshOnce();
+  EXPECT_THAT(opener2.Peers("vx0"), ElementsAre("10.9.0.2", "10.9.0.99"));
+  EXPECT_THAT(ExportedSource(), ElementsAre("10.9.0.2"));
+}
+
+TEST_F(PeerRefresherTest, AStateFileSourcePeerThatIsNotAPeerIsRefused) {
+  v1::CreateVportRequest req;
+  req.set_bridge("veb0");
+  req.set_kind(v1::VPORT_KIND_TUNNEL);
+  req.set_name("vx0");
+  req.mutable_tunnel()->set_vni(42);
+  req.mutable_tunnel()->add_peers("10.9.0.2");
+  req.mutable_tunnel()->add_source_peers("10.9.0.3");
+  v1::CreateVportResponse resp;
+  absl::Status s = agent_->CreateVport(req, &resp);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("source_peers: 10.9.0.3 is not one of the peers"));
+  EXPECT_THAT(opener_.Peers("vx0"), IsEmpty());
 }
 
 TEST_F(PeerRefresherTest, AFailingSourceKeepsThePeersAndLogsOnce) {

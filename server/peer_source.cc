@@ -237,35 +237,4 @@ absl::StatusOr<std::set<std::string>> LocalAddresses() {
   return out;
 }
 
-PeerTracker::Plan PeerTracker::Next(const std::vector<std::string>& current,
-                                    const std::vector<std::string>& resolved,
-                                    const std::set<std::string>& self) {
-  std::set<std::string> want;
-  for (const std::string& ip : resolved) {
-    if (self.count(ip) == 0) want.insert(ip);
-  }
-  const std::set<std::string> have(current.begin(), current.end());
-  if (!adopted_) {
-    adopted_ = true;
-    for (const std::string& ip : have) {
-      if (want.count(ip) > 0) owned_.insert(ip);
-    }
-  }
-  // Own peers someone removed by hand are no longer ours to remove.
-  for (auto it = owned_.begin(); it != owned_.end();) {
-    it = have.count(*it) > 0 ? std::next(it) : owned_.erase(it);
-  }
-  Plan plan;
-  std::set_difference(want.begin(), want.end(), have.begin(), have.end(),
-                      std::back_inserter(plan.add));
-  std::set_difference(owned_.begin(), owned_.end(), want.begin(), want.end(),
-                      std::back_inserter(plan.del));
-  return plan;
-}
-
-void PeerTracker::Applied(const Plan& plan) {
-  for (const std::string& ip : plan.add) owned_.insert(ip);
-  for (const std::string& ip : plan.del) owned_.erase(ip);
-}
-
 }  // namespace veb::server

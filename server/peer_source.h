@@ -1,14 +1,12 @@
 // Tunnel peers from a source (docs/design.md §14): the --tunnel_peers flag's
 // parser, resolving one source once (a DNS name through getaddrinfo, a file
-// of addresses, a static list), and PeerTracker, which turns what a source
-// produced into the difference to apply to the tunnel's peer set, leaving
-// peers added by hand and the node's own addresses alone. No agent and no
+// of addresses, a static list) and the node's own addresses. No agent and no
 // gRPC here: PeerRefresher (server/peer_refresher.h) runs these periodically
-// and applies the result through the agent.
+// and hands the result to the agent (Agent::SyncSourcePeers), which applies
+// the difference.
 //
-// Thread-safety: the free functions may be called from any thread (Resolve
-// blocks in getaddrinfo or file I/O); a PeerTracker is not synchronised (one
-// owner).
+// Thread-safety: the functions may be called from any thread (resolving
+// blocks in getaddrinfo or file I/O).
 #ifndef VEB_SERVER_PEER_SOURCE_H_
 #define VEB_SERVER_PEER_SOURCE_H_
 
@@ -57,35 +55,6 @@ absl::StatusOr<std::vector<std::string>> ResolvePeerSource(const PeerSourceSpec&
 // Every IPv4/IPv6 address on an interface of the calling thread's network
 // namespace (getifaddrs), canonical.
 absl::StatusOr<std::set<std::string>> LocalAddresses();
-
-// What one source contributed to one tunnel's peer set, and the next change.
-class PeerTracker {
- public:
-  struct Plan {
-    std::vector<std::string> add;  // sorted
-    std::vector<std::string> del;  // sorted
-    bool empty() const { return add.empty() && del.empty(); }
-  };
-
-  // The change that makes `current` (the tunnel's peers now, sorted) follow
-  // `resolved` (the source's addresses) minus `self` (the node's own):
-  // add what the source gives and the tunnel lacks; delete what this
-  // tracker added earlier (its own peers) that the source no longer gives or
-  // that became one of `self`. Peers it did not add are never deleted. The
-  // first call adopts the peers in both `current` and the source's set as
-  // its own (they were added by the source before a restart).
-  Plan Next(const std::vector<std::string>& current, const std::vector<std::string>& resolved,
-            const std::set<std::string>& self);
-  // Records that `plan` (from the last Next with that `current`) was applied.
-  void Applied(const Plan& plan);
-
-  // Peers this tracker added (and that were still there at the last Next).
-  const std::set<std::string>& owned() const { return owned_; }
-
- private:
-  bool adopted_ = false;
-  std::set<std::string> owned_;
-};
 
 }  // namespace veb::server
 

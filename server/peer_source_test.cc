@@ -1,6 +1,6 @@
 // --tunnel_peers parsing, peer files, resolution of static/file/DNS sources
 // (DNS: names that need no server: "localhost" from /etc/hosts, an invalid
-// TLD that must not exist) and PeerTracker's difference rules.
+// TLD that must not exist) and the node's own addresses.
 #include "server/peer_source.h"
 
 #include <fstream>
@@ -135,86 +135,6 @@ TEST(LocalAddresses, IncludesLoopback) {
   auto local = LocalAddresses();
   ASSERT_TRUE(local.ok()) << local.status();
   EXPECT_EQ(local->count("127.0.0.1"), 1u);
-}
-
-TEST(PeerTracker, AddsWhatTheSourceGivesExceptSelf) {
-  PeerTracker t;
-  auto plan = t.Next({}, {"10.0.0.1", "10.0.0.2", "10.0.0.3"}, {"10.0.0.1", "127.0.0.1"});
-  EXPECT_THAT(plan.add, ElementsAre("10.0.0.2", "10.0.0.3"));
-  EXPECT_THAT(plan.del, IsEmpty());
-  t.Applied(plan);
-  EXPECT_THAT(t.owned(), ElementsAre("10.0.0.2", "10.0.0.3"));
-  // Nothing changed: nothing to do.
-  plan = t.Next({"10.0.0.2", "10.0.0.3"}, {"10.0.0.1", "10.0.0.2", "10.0.0.3"}, {"10.0.0.1"});
-  EXPECT_TRUE(plan.empty());
-}
-
-TEST(PeerTracker, RemovesOnlyItsOwnPeers) {
-  PeerTracker t;
-  // 10.0.0.9 was added by hand before the source ran, and is not in it.
-  auto plan = t.Next({"10.0.0.9"}, {"10.0.0.2", "10.0.0.3"}, {});
-  EXPECT_THAT(plan.add, ElementsAre("10.0.0.2", "10.0.0.3"));
-  EXPECT_THAT(plan.del, IsEmpty());
-  t.Applied(plan);
-  // 10.0.0.8 added by hand later; 10.0.0.3 left the source.
-  plan = t.Next({"10.0.0.2", "10.0.0.3", "10.0.0.8", "10.0.0.9"}, {"10.0.0.2"}, {});
-  EXPECT_THAT(plan.add, IsEmpty());
-  EXPECT_THAT(plan.del, ElementsAre("10.0.0.3"));
-  t.Applied(plan);
-  // The source empty (the name gone): only its own peers go.
-  plan = t.Next({"10.0.0.2", "10.0.0.8", "10.0.0.9"}, {}, {});
-  EXPECT_THAT(plan.del, ElementsAre("10.0.0.2"));
-  t.Applied(plan);
-  EXPECT_THAT(t.owned(), IsEmpty());
-  // Back in the source: added again.
-  plan = t.Next({"10.0.0.8", "10.0.0.9"}, {"10.0.0.2", "10.0.0.3"}, {});
-  EXPECT_THAT(plan.add, ElementsAre("10.0.0.2", "10.0.0.3"));
-}
-
-TEST(PeerTracker, AHandAddedPeerTheSourceAlsoGivesIsNotTaken) {
-  PeerTracker t;
-  t.Applied(t.Next({}, {"10.0.0.2"}, {}));
-  // 10.0.0.5 added by hand; later the source gives it too: nothing to add,
-  // and it does not become the source's, so leaving the source keeps it.
-  auto plan = t.Next({"10.0.0.2", "10.0.0.5"}, {"10.0.0.2", "10.0.0.5"}, {});
-  EXPECT_TRUE(plan.empty());
-  t.Applied(plan);
-  plan = t.Next({"10.0.0.2", "10.0.0.5"}, {"10.0.0.2"}, {});
-  EXPECT_TRUE(plan.empty());
-}
-
-TEST(PeerTracker, FirstRefreshAdoptsPeersTheSourceGives) {
-  // After a restart the tunnel already has the source's peers (state file).
-  PeerTracker t;
-  auto plan = t.Next({"10.0.0.2", "10.0.0.3", "10.0.0.9"}, {"10.0.0.2", "10.0.0.3"}, {});
-  EXPECT_TRUE(plan.empty());
-  t.Applied(plan);
-  EXPECT_THAT(t.owned(), ElementsAre("10.0.0.2", "10.0.0.3"));
-  plan = t.Next({"10.0.0.2", "10.0.0.3", "10.0.0.9"}, {"10.0.0.2"}, {});
-  EXPECT_THAT(plan.del, ElementsAre("10.0.0.3"));
-}
-
-TEST(PeerTracker, AnOwnPeerRemovedByHandIsAddedAgainAndAnOwnPeerBecomingSelfGoes) {
-  PeerTracker t;
-  t.Applied(t.Next({}, {"10.0.0.2", "10.0.0.3"}, {}));
-  auto plan = t.Next({"10.0.0.3"}, {"10.0.0.2", "10.0.0.3"}, {});
-  EXPECT_THAT(plan.add, ElementsAre("10.0.0.2"));
-  EXPECT_THAT(plan.del, IsEmpty());
-  t.Applied(plan);
-  // 10.0.0.3 is now an address of this node.
-  plan = t.Next({"10.0.0.2", "10.0.0.3"}, {"10.0.0.2", "10.0.0.3"}, {"10.0.0.3"});
-  EXPECT_THAT(plan.add, IsEmpty());
-  EXPECT_THAT(plan.del, ElementsAre("10.0.0.3"));
-}
-
-TEST(PeerTracker, APlanNotAppliedIsPlannedAgain) {
-  PeerTracker t;
-  auto plan = t.Next({}, {"10.0.0.2"}, {});
-  EXPECT_THAT(plan.add, ElementsAre("10.0.0.2"));
-  // Not applied (the tunnel refused it): the next refresh plans it again.
-  plan = t.Next({}, {"10.0.0.2"}, {});
-  EXPECT_THAT(plan.add, ElementsAre("10.0.0.2"));
-  EXPECT_THAT(t.owned(), IsEmpty());
 }
 
 }  // namespace

@@ -73,6 +73,9 @@ struct TunnelSpec {
   std::string underlay;  // empty = any
   uint16_t dstport = 4789;
   std::vector<std::string> peers;  // sorted, unique
+  // The agent's bookkeeping, not the device's: the subset of `peers` its
+  // peer source added (sorted).
+  std::vector<std::string> source_peers;
 };
 struct VportSpec {
   VportType type = VportType::kPodVeth;

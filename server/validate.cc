@@ -245,6 +245,16 @@ absl::StatusOr<VportSpec> VportSpecFromRequest(const v1::CreateVportRequest& req
       absl::StatusOr<std::vector<std::string>> peers = ParsePeers(obj, t.peers());
       if (!peers.ok()) return peers.status();
       spec.tunnel.peers = *std::move(peers);
+      absl::StatusOr<std::vector<std::string>> source =
+          ParsePeers(absl::StrCat(obj, ": source_peers"), t.source_peers());
+      if (!source.ok()) return source.status();
+      for (const std::string& p : *source) {
+        if (!std::binary_search(spec.tunnel.peers.begin(), spec.tunnel.peers.end(), p)) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(obj, ": source_peers: ", p, " is not one of the peers"));
+        }
+      }
+      spec.tunnel.source_peers = *std::move(source);
       spec.tunnel.vni = t.vni();
       spec.tunnel.dstport = t.dstport() == 0 ? 4789 : static_cast<uint16_t>(t.dstport());
       spec.type = VportType::kTunnel;

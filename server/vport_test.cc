@@ -490,7 +490,9 @@ TEST_F(VportTest, TunnelBadRequestsNameTheProblemAndChangeNothing) {
   EXPECT_THAT(opener_.Peers("vx0"), ::testing::ElementsAre("10.0.0.2"));
   const AgentConfig config = agent_->ExportConfig();
   for (const v1::CreateVportRequest& v : config.vports()) {
-    if (v.name() == "vx0") EXPECT_THAT(v.tunnel().peers(), ::testing::ElementsAre("10.0.0.2"));
+    if (v.name() == "vx0") {
+      EXPECT_THAT(v.tunnel().peers(), ::testing::ElementsAre("10.0.0.2"));
+    }
   }
 }
 

@@ -412,9 +412,29 @@ else
 fi
 sleep "${PERIOD}"
 if [[ "$(peers_of 2)" == 10.97.0.1,10.97.0.3 && "$(grep -c 'vport "vx0": removed' "${T}/vebd2.log")" == "${removed_before}" ]]; then
-  pass "after kill -9: a refresh keeps the restored peers (adopted, nothing removed)"
+  pass "after kill -9: a refresh keeps the restored peers (nothing removed)"
 else
   fail "after kill -9: refresh keeps the peers" "$(peers_of 2); $(grep 'tunnel peers' "${T}/vebd2.log" | tail -3)"
+fi
+# Node 3 leaves DNS while node 2's vebd is down: the restarted vebd knows from
+# its state file that 10.97.0.3 came from the source, and drops it.
+kill -9 "${pid[2]}"
+wait "${pid[2]}" 2>/dev/null
+pid[2]=""
+dns_nodes 1 2
+start_node 2 || fail "vebd restarts in node 2" "$(tail -5 "${T}/vebd2.log")"
+if wait_peers 2 10.97.0.1 $((2 * PERIOD + 1)) >/dev/null && [[ "$(peer_entries 2)" != *10.97.0.3* ]]; then
+  pass "node 3 left DNS while node 2's vebd was down: the restarted vebd dropped it (source_peers kept in its state)"
+else
+  fail "node 3 left DNS while node 2's vebd was down: dropped after the restart" "$(peers_of 2); $(grep 'tunnel peers' "${T}/vebd2.log" | tail -3)"
+fi
+dns_nodes 1 2 3
+if wait_peers 2 10.97.0.1,10.97.0.3 $((2 * PERIOD + 1)) >/dev/null &&
+  wait_peers 1 10.97.0.2,10.97.0.3 $((2 * PERIOD + 1)) >/dev/null &&
+  wait_peers 3 10.97.0.1,10.97.0.2 $((2 * PERIOD + 1)) >/dev/null; then
+  pass "node 3 back in DNS: every node has the two others again"
+else
+  fail "node 3 back in DNS after node 2's restart" "$(peers_of 1) / $(peers_of 2) / $(peers_of 3)"
 fi
 
 # ---- a hand-added peer; a DNS outage --------------------------------------------------------
