@@ -206,6 +206,13 @@ def vx0_tx():
     return int(sh(ns(NODES[0], "cat /sys/class/net/vx0/statistics/tx_packets"), capture=True))
 
 
+def pod_b_udp():
+    """Pod b's UDP counters (/proc/net/snmp in its namespace) as a dict."""
+    lines = [l.split() for l in sh(ns(PODS[1], "cat /proc/net/snmp"), capture=True).splitlines()
+             if l.startswith("Udp:")]
+    return dict(zip(lines[0][1:], (int(x) for x in lines[1][1:])))
+
+
 def iperf(args, duration):
     srv = subprocess.Popen(shlex.split(ns(PODS[1], f"iperf3 -s -1 -B {POD_IP[1]}")),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -227,9 +234,9 @@ def measure(cfg, duration, loads):
     # 64-byte frames: 14 Ethernet + 20 IP + 8 UDP + 18 payload + 4 FCS; the
     # rate in iperf3's bits counts the 18 payload bytes only.
     for load in loads:
-        t0, b0 = vx0_tx(), busy_ns()
+        t0, b0, u0 = vx0_tx(), busy_ns(), pod_b_udp()
         udp = iperf(f"-u -l 18 -b {int(load * 1000 * 18 * 8)}", duration)
-        b1, t1 = busy_ns(), vx0_tx()
+        b1, t1, u1 = busy_ns(), vx0_tx(), pod_b_udp()
         s = udp["end"]["sum"]
         secs, sent = s["seconds"], s["packets"]
         delivered = sent - s["lost_packets"]
@@ -241,6 +248,12 @@ def measure(cfg, duration, loads):
         r["udp_delivered_kpps" + k] = delivered / secs / 1e3
         r["udp_loss_pct" + k] = s["lost_percent"]
         r["cpu_ns_per_pkt" + k] = (b1 - b0) / max(delivered, 1)
+        # Where the rest went: reached pod b's UDP layer (queued, or refused
+        # by its full socket buffer) or lost on the way (sender's socket,
+        # tunnel, switch).
+        d = {f: u1[f] - u0[f] for f in ("InDatagrams", "InErrors", "RcvbufErrors")}
+        r["udp_loss_pct_path" + k] = max(sent - d["InDatagrams"] - d["InErrors"], 0) / sent * 100
+        r["udp_loss_pct_sock" + k] = d["RcvbufErrors"] / sent * 100
     return r
 
 
@@ -251,6 +264,8 @@ def columns(loads):
         cols += [("udp_offered_kpps" + k, f"UDP64 offered kpps {at}", True),
                  ("udp_delivered_kpps" + k, f"UDP64 delivered kpps {at}", True),
                  ("udp_loss_pct" + k, f"UDP64 loss % {at}", False),
+                 ("udp_loss_pct_path" + k, f"… lost before pod b's UDP % {at}", False),
+                 ("udp_loss_pct_sock" + k, f"… lost at pod b's full socket % {at}", False),
                  ("cpu_ns_per_pkt" + k, f"CPU ns/delivered pkt {at}", False)]
     return cols
 
