@@ -30,11 +30,11 @@ receiving iperf3), the packets/s that reached pod b's UDP layer (its
 /proc/net/snmp: queued to the socket or refused by its full buffer), loss split
 into lost on the way and lost at pod b's full socket (the receiving iperf3 not
 keeping up), and whole-machine CPU per delivered packet (/proc/stat over the
-UDP run). Each round checks that the traffic crossed vx0 (node 1's vx0 tx
-counter grew by at least the delivered UDP packets) and, once per
-configuration, that the VXLAN devices of all configurations have the same
-parameters (printed with the table). Prints medians with ratios against
-bridge-vxlan.
+UDP run; `--udp-kpps ""`: TCP only). Each round checks that the traffic
+crossed vx0 (node 1's vx0 tx counter grew by at least one frame per 64 KiB of
+TCP and by the delivered UDP packets) and, once per configuration, that the
+VXLAN devices of all configurations have the same parameters (printed with the
+table). Prints medians with ratios against bridge-vxlan.
 
 Every load is bounded in time; namespaces, vebd processes and pins are
 removed after each round, on errors and on SIGTERM.
@@ -233,8 +233,15 @@ def iperf(args, duration):
 def measure(cfg, duration, loads):
     r = {}
     sh(ns(PODS[0], f"ping -c 3 -i 0.2 -W 1 {POD_IP[1]}"), timeout=10)  # ARP, learning
+    t0 = vx0_tx()
     tcp = iperf("", duration)
     r["tcp_gbps"] = tcp["end"]["sum_received"]["bits_per_second"] / 1e9
+    # At least one (GSO) frame per 64 KiB carried must have left through vx0.
+    want = tcp["end"]["sum_received"]["bytes"] // 65536
+    if vx0_tx() - t0 < want:
+        raise RuntimeError(f"{cfg.name}: vx0 sent {vx0_tx() - t0} frames for "
+                           f"{tcp['end']['sum_received']['bytes']} TCP bytes: the traffic did "
+                           f"not cross the tunnel")
     # 64-byte frames: 14 Ethernet + 20 IP + 8 UDP + 18 payload + 4 FCS; the
     # rate in iperf3's bits counts the 18 payload bytes only.
     for load in loads:
@@ -284,7 +291,8 @@ def main():
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--udp-kpps", default="100,150,400",
                     help="comma-separated 64-byte UDP loads asked of the sender, thousand "
-                         "packets/s, each the same for all configurations (one UDP run each)")
+                         "packets/s, each the same for all configurations (one UDP run each); "
+                         "empty: TCP only")
     ap.add_argument("--configs", default="bridge-vxlan,veb-kernel,veb-userspace",
                     help="comma-separated subset (bridge-vxlan is the anchor)")
     ap.add_argument("--markdown", default="")
@@ -296,11 +304,11 @@ def main():
             sys.exit(f"vxlan_bench: {b} missing: bazel build //server:vebd //cli:vebctl")
     try:
         loads = [float(x) for x in a.udp_kpps.split(",") if x]
-        if not loads or min(loads) <= 0:
+        if loads and min(loads) <= 0:
             raise ValueError
     except ValueError:
         sys.exit(f"vxlan_bench: --udp-kpps \"{a.udp_kpps}\": want positive numbers, "
-                 f"comma-separated")
+                 f"comma-separated, or nothing")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("vxlan_bench: terminated"))
     known = {"bridge-vxlan": BridgeVxlan, "veb-kernel": lambda: Veb("kernel"),
              "veb-userspace": lambda: Veb("userspace")}
@@ -332,8 +340,8 @@ def main():
         cleanup()
     out = table(results, anchor="bridge-vxlan", columns=columns(loads))
     vx = next(iter(VXLAN_DETAILS.values()), {})
-    info = (f"{a.reps} interleaved repetitions, {a.duration} s loads, 64-byte UDP asked "
-            f"of the sender at {a.udp_kpps} kpps, medians; ratios against bridge-vxlan. "
+    udp = f"64-byte UDP asked of the sender at {a.udp_kpps} kpps" if loads else "TCP only"
+    info = (f"{a.reps} interleaved repetitions, {a.duration} s loads, {udp}, medians; ratios against bridge-vxlan. "
             f"{os.cpu_count()} cores, kernel {os.uname().release}.\n"
             f"vx0 on every configuration (ip -d link): "
             + ", ".join(f"{k} {v}" for k, v in vx.items()) + ".")
