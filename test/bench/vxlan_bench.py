@@ -57,6 +57,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from veth_bench import busy_ns, ns, sh, table  # noqa: E402  (the one copy of these)
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
