@@ -474,7 +474,7 @@ def table(results, anchor="linux-bridge", columns=COLUMNS):
                 cells.append("—")
                 continue
             a = med.get(anchor, {}).get(key)
-            ratio = f" ({v / a:.2f}×)" if a and c != anchor and key not in ("udp_loss_pct",) else ""
+            ratio = f" ({v / a:.2f}×)" if a and c != anchor and not key.startswith("udp_loss_pct") else ""
             cells.append(f"{v:.3g}{ratio}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     direct = med.get("direct", {}).get("tcp_gbps")
