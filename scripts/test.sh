@@ -29,14 +29,15 @@ BAZEL_FLAGS=(--jobs=2 --keep_going)
 passed=0
 failed=0
 
-# The Go tools (scripts/install-go-tools.sh: ~8 min on a fresh machine, and
-# Prometheus with Kubernetes discovery ~5 min) and the Kubernetes binaries
-# (test/k8s/build.sh, ~13 min) need no Bazel output: they are built here in the
-# background, in that order, at the lowest CPU priority, using the cycles the
-# steps below leave idle (the fuzzers use one core, namespace tests mostly
-# wait). The first script step waits for the tools it drives, the Kubernetes
-# step for the rest. All are cached outside the clone: on a machine that has run
-# CI before this is done at once.
+# The Go tools (scripts/install-go-tools.sh, and Prometheus with Kubernetes
+# discovery) and the Kubernetes binaries (test/k8s/build.sh, ~13 min alone)
+# need no Bazel output: they are built here in the background, in that order,
+# at nice 19. The script steps run in this shell's session, so they come first
+# when they need the CPU; the Bazel server has its own session (its own
+# scheduler group), so Bazel's compiles share the CPU with these builds about
+# equally. The first script step waits for the tools it drives, the Kubernetes
+# step for the rest. All are cached outside the clone: on a machine that has
+# run CI before this is done at once.
 prep_log="${LOGDIR}/go-prepare.log"
 tools_done="${LOGDIR}/go-tools.rc"
 rm -f "${tools_done}"
