@@ -122,7 +122,8 @@ TEST(FindUnderlayTest, LoopbackAndErrors) {
   EXPECT_EQ(lo->name, "lo");
   std::ifstream sys("/sys/class/net/lo/mtu");
   int mtu = 0;
-  if (sys >> mtu) EXPECT_EQ(lo->mtu, mtu);
+  ASSERT_TRUE(sys >> mtu) << "/sys/class/net/lo/mtu";
+  EXPECT_EQ(lo->mtu, mtu);
   EXPECT_GT(lo->mtu, 0);
   // 192.0.2.0/24 is TEST-NET-1: on no interface of the test's namespace.
   auto none = FindUnderlay("192.0.2.77");
