@@ -10,6 +10,7 @@
 #   - vebd: vebctl (bound to ${SOCK}), start_vebd, wait_healthy, stop_vebd;
 #   - processes and time: alive, wait_gone, stop, now, elapsed_ms;
 #   - require_root, require_executables;
+#   - bcast_count: one broadcast frame counted in other namespaces;
 #   - for scripts that make network namespaces and define cleanup (which sets
 #     LEFT): make_netns, remove_netns, check_cleanup and on_exit (EXIT trap).
 # A script sets T (its temp dir) and SOCK (vebd's socket) itself.
@@ -100,6 +101,43 @@ require_executables() {  # require_executables HINT FILE...: exits 1 at the firs
   done
 }
 
+# bcast_count FROM_NS TAG NS...: sends one broadcast frame (ethertype 0x88b5,
+# payload TAG, source = FROM_NS's eth0 MAC, so a locked pod port takes it)
+# from FROM_NS's eth0 and prints, per NS, how many copies arrived at its eth0
+# within 1.5 s ("x": the count could not be read). Uses ${T}.
+bcast_count() {
+  local from="$1" tag="$2" ns out="" pids=() i=0 p
+  shift 2
+  for ns in "$@"; do
+    ip netns exec "${ns}" timeout 5 "${PY}" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5))
+s.bind(("eth0", 0))
+s.settimeout(0.1)
+open(sys.argv[2], "w").close()
+n, end = 0, time.time() + 1.5
+while time.time() < end:
+    try:
+        f = s.recv(2048)
+    except socket.timeout:
+        continue
+    if sys.argv[1].encode() in f:
+        n += 1
+open(sys.argv[2], "w").write(str(n))' "${tag}" "${T}/count.${i}" &
+    pids+=($!)
+    i=$((i + 1))
+  done
+  sleep 0.3
+  ip netns exec "${from}" "${PY}" -c '
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+mac = s.getsockname()[4]
+s.send(b"\xff" * 6 + mac + b"\x88\xb5" + sys.argv[1].encode().ljust(46, b"\0"))' "${tag}"
+  for p in "${pids[@]}"; do wait "${p}"; done
+  for ((i = 0; i < $#; i++)); do out+="$(cat "${T}/count.${i}" 2>/dev/null || echo x) "; done
+  echo "${out% }"
+}
 make_netns() {  # make_netns NAME...: namespaces with lo up and IPv6 off (no background traffic)
   local ns
   for ns in "$@"; do

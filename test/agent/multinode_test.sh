@@ -141,42 +141,6 @@ ping_ok() { ip netns exec "$1" ping -c 1 -W 2 "$2" >/dev/null 2>&1 || ip netns e
 metric() {  # metric N SERIES: the value node N's /metrics gives SERIES
   ip netns exec "${P}-n$1" timeout 5 curl -s http://127.0.0.1:9464/metrics | awk -v s="$2" '$1 == s {print $2}'
 }
-# bcast_count FROM_POD TAG POD...: one broadcast frame (ethertype 0x88b5,
-# payload TAG, source = FROM_POD's own MAC: pod ports are locked) from
-# FROM_POD's eth0; prints, per POD, how many copies arrived within 1.5 s.
-bcast_count() {
-  local from="$1" tag="$2" ns out="" pids=() i=0
-  shift 2
-  for ns in "$@"; do
-    ip netns exec "${ns}" timeout 5 "${PY}" -c '
-import socket, sys, time
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5))
-s.bind(("eth0", 0))
-s.settimeout(0.1)
-open(sys.argv[2], "w").close()
-n, end = 0, time.time() + 1.5
-while time.time() < end:
-    try:
-        f = s.recv(2048)
-    except socket.timeout:
-        continue
-    if sys.argv[1].encode() in f:
-        n += 1
-open(sys.argv[2], "w").write(str(n))' "${tag}" "${T}/count.${i}" &
-    pids+=($!)
-    i=$((i + 1))
-  done
-  sleep 0.3
-  ip netns exec "${from}" "${PY}" -c '
-import socket, sys
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(("eth0", 0))
-mac = bytes.fromhex(sys.argv[2].replace(":", ""))
-s.send(b"\xff" * 6 + mac + b"\x88\xb5" + sys.argv[1].encode().ljust(46, b"\0"))' "${tag}" "$(pod_mac "${from}")"
-  for p in "${pids[@]}"; do wait "${p}"; done
-  for ((i = 0; i < $#; i++)); do out+="$(cat "${T}/count.${i}" 2>/dev/null || echo x) "; done
-  echo "${out% }"
-}
 others() {  # others POD: every pod but POD
   local p
   for p in ${ALL_PODS}; do [[ "${p}" != "$1" ]] && echo -n "${p} "; done

@@ -65,41 +65,6 @@ start_node() {
 peer_entries() {  # peer_entries NODE: the all-zeros entries on vx0, one line each
   in_node "$1" bridge fdb show dev vx0 2>/dev/null | grep '^00:00:00:00:00:00' || true
 }
-# bcast_count FROM_NS TAG NS...: sends one broadcast frame (ethertype 0x88b5,
-# payload TAG) from FROM_NS's eth0 and prints, per NS, how many copies
-# arrived there within 1.5 s.
-bcast_count() {
-  local from="$1" tag="$2" ns out="" pids=() i=0
-  shift 2
-  for ns in "$@"; do
-    ip netns exec "${ns}" timeout 5 "${PY}" -c '
-import socket, sys, time
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5))
-s.bind(("eth0", 0))
-s.settimeout(0.1)
-open(sys.argv[2], "w").close()
-n, end = 0, time.time() + 1.5
-while time.time() < end:
-    try:
-        f = s.recv(2048)
-    except socket.timeout:
-        continue
-    if sys.argv[1].encode() in f:
-        n += 1
-open(sys.argv[2], "w").write(str(n))' "${tag}" "${T}/count.${i}" &
-    pids+=($!)
-    i=$((i + 1))
-  done
-  sleep 0.3
-  ip netns exec "${from}" "${PY}" -c '
-import socket, sys
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(("eth0", 0))
-s.send(b"\xff" * 6 + bytes.fromhex("0200000000aa") + b"\x88\xb5" + sys.argv[1].encode().ljust(46, b"\0"))' "${tag}"
-  for p in "${pids[@]}"; do wait "${p}"; done
-  for ((i = 0; i < $#; i++)); do out+="$(cat "${T}/count.${i}" 2>/dev/null || echo x) "; done
-  echo "${out% }"
-}
 pod_mac() { ip -n "$1" link show eth0 | awk '/link\/ether/ {print $2}'; }
 ping_ok() { ip netns exec "$1" ping -c 2 -i 0.2 -W 2 "$2" >/dev/null 2>&1; }
 
