@@ -108,25 +108,11 @@ done
 
 # ---- the pause image: static C, buildah, no registry -----------------------------------------
 mkdir -p "${T}/pause" "${T}/buildah/root" "${T}/buildah/run" "${T}/tmp"
-cat >"${T}/pause/pause.c" <<'EOF'
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-static void quit(int sig) { (void)sig; _exit(0); }
-static void reap(int sig) { (void)sig; while (waitpid(-1, 0, WNOHANG) > 0) {} }
-int main(void) {
-  struct sigaction q = {.sa_handler = quit}, r = {.sa_handler = reap, .sa_flags = SA_NOCLDSTOP};
-  sigaction(SIGTERM, &q, 0);
-  sigaction(SIGINT, &q, 0);
-  sigaction(SIGCHLD, &r, 0);
-  for (;;) pause();
-}
-EOF
 build_image() {
   local b=(env TMPDIR="${T}/tmp" timeout 60 buildah --root "${T}/buildah/root"
     --runroot "${T}/buildah/run" --storage-driver vfs)
   local c
-  timeout 60 gcc -static -Os -s -o "${T}/pause/pause" "${T}/pause/pause.c" &&
+  timeout 60 gcc -static -Os -s -o "${T}/pause/pause" test/pause/pause.c &&
     c="$("${b[@]}" from scratch)" &&
     "${b[@]}" copy "${c}" "${T}/pause/pause" /pause &&
     "${b[@]}" config --entrypoint '["/pause"]' --cmd '' "${c}" &&

@@ -148,22 +148,7 @@ build_images() {
     --runroot "${D}/buildah/run" --storage-driver vfs)
   local c
   mkdir -p "${D}/images/pause" "${D}/images/busybox/bin" "${D}/buildah/root" "${D}/buildah/run" "${D}/buildah/tmp"
-  cat >"${D}/images/pause/pause.c" <<'EOF'
-/* The pod sandbox's process: holds the namespaces, reaps orphans, exits on TERM/INT. */
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-static void quit(int sig) { (void)sig; _exit(0); }
-static void reap(int sig) { (void)sig; while (waitpid(-1, 0, WNOHANG) > 0) {} }
-int main(void) {
-  struct sigaction q = {.sa_handler = quit}, r = {.sa_handler = reap, .sa_flags = SA_NOCLDSTOP};
-  sigaction(SIGTERM, &q, 0);
-  sigaction(SIGINT, &q, 0);
-  sigaction(SIGCHLD, &r, 0);
-  for (;;) pause();
-}
-EOF
-  timeout 60 gcc -static -Os -s -o "${D}/images/pause/pause" "${D}/images/pause/pause.c"
+  timeout 60 gcc -static -Os -s -o "${D}/images/pause/pause" "${HERE}/../pause/pause.c"
   c="$("${b[@]}" from scratch)"
   "${b[@]}" copy "${c}" "${D}/images/pause/pause" /pause >/dev/null
   "${b[@]}" config --entrypoint '["/pause"]' --cmd '' "${c}"
