@@ -460,6 +460,21 @@ RULES_COLUMNS = [
 ]
 
 
+def report(info, out, results, reps, markdown):
+    """Prints the run's description and its table, and writes both to
+    `markdown` when given; names the configurations with fewer than `reps`
+    results. Returns the exit status: 1 when one is incomplete."""
+    failed = [name for name, runs in results.items() if len(runs) < reps]
+    if failed:
+        info += f"\nIncomplete (a run failed, see stderr): {', '.join(failed)}."
+    print(info)
+    print(out)
+    if markdown:
+        with open(markdown, "w") as f:
+            f.write(info + "\n\n" + out + "\n")
+    return 1 if failed else 0
+
+
 def table(results, anchor="linux-bridge", columns=COLUMNS):
     med = {c: {k: statistics.median(v[k] for v in runs) for k, _, _ in columns if k in runs[0]}
            for c, runs in results.items() if runs}
@@ -539,15 +554,7 @@ def main():
         info += (f"\nScenario rules: per pod port 10 rules per direction (none matching), "
                  f"PVID {PVID} + tagged {TAGGED[0]}-{TAGGED[-1]}, span port {SPAN}. "
                  f"linux-bridge: " + ("; ".join(BRIDGE_RULES_NOTE) or "not measured") + ".")
-    failed = [c.name for c in configs if len(results[c.name]) < a.reps]
-    if failed:
-        info += f"\nIncomplete (a run failed, see stderr): {', '.join(failed)}."
-    print(info)
-    print(out)
-    if a.markdown:
-        with open(a.markdown, "w") as f:
-            f.write(info + "\n\n" + out + "\n")
-    return 1 if failed else 0
+    return report(info, out, results, a.reps, a.markdown)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-from veth_bench import busy_ns, ns, sh, table  # noqa: E402  (the one copy of these)
+from veth_bench import busy_ns, ns, report, sh, table  # noqa: E402  (the one copy of these)
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 VEBD = os.path.join(ROOT, "bazel-bin/server/vebd")
@@ -346,15 +346,7 @@ def main():
             f"{os.cpu_count()} cores, kernel {os.uname().release}.\n"
             f"vx0 on every configuration (ip -d link): "
             + ", ".join(f"{k} {v}" for k, v in vx.items()) + ".")
-    failed = [c.name for c in configs if len(results[c.name]) < a.reps]
-    if failed:
-        info += f"\nIncomplete (a run failed, see stderr): {', '.join(failed)}."
-    print(info)
-    print(out)
-    if a.markdown:
-        with open(a.markdown, "w") as f:
-            f.write(info + "\n\n" + out + "\n")
-    return 1 if failed else 0
+    return report(info, out, results, a.reps, a.markdown)
 
 
 if __name__ == "__main__":
